@@ -1,0 +1,38 @@
+//! Link settings for libtorch that tch's own build script cannot express.
+//!
+//! * An rpath to the libtorch `lib` folder, so `regulab` runs without `LD_LIBRARY_PATH`.
+//! * `libtorch_cuda` linked with `--no-as-needed`: nothing in regulab references a CUDA
+//!   symbol directly, so under the default `--as-needed` the linker drops the library and
+//!   torch never registers its CUDA backend (`cuda_available` would be false on a GPU machine).
+
+use std::env;
+use std::path::PathBuf;
+
+fn main() {
+    println!("cargo:rerun-if-changed=build.rs");
+    println!("cargo:rerun-if-env-changed=LIBTORCH");
+    // torch-sys declares `links = "tch"` and publishes the lib folder it linked against.
+    let lib_dir = match env::var("DEP_TCH_LIBTORCH_LIB") {
+        Ok(dir) => PathBuf::from(dir),
+        Err(_) => {
+            println!(
+                "cargo::error=libtorch not located by torch-sys; run `bash scripts/setup.sh` first"
+            );
+            return;
+        }
+    };
+    // Canonicalize so the rpath survives the `.libtorch` symlink being replaced by a copy.
+    let lib_dir = lib_dir.canonicalize().unwrap_or(lib_dir);
+    let target_os = env::var("CARGO_CFG_TARGET_OS").unwrap_or_default();
+    if target_os == "linux" || target_os == "macos" {
+        println!("cargo:rustc-link-arg=-Wl,-rpath,{}", lib_dir.display());
+    }
+    if target_os == "linux" {
+        for cuda_lib in ["torch_cuda", "c10_cuda"] {
+            if lib_dir.join(format!("lib{cuda_lib}.so")).exists() {
+                println!("cargo:rustc-link-arg=-Wl,--no-as-needed,-l{cuda_lib},--as-needed");
+            }
+        }
+    }
+    println!("cargo:rustc-env=REGULAB_LIBTORCH_LIB={}", lib_dir.display());
+}

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Installs what regulab needs beside Rust: a project-local Python venv with the
+# official torch==2.11.0 wheel (libtorch for tch 0.24) plus the Python tools used
+# by the tests and scripts, and a stable link `.libtorch` to the wheel's torch folder
+# that .cargo/config.toml points LIBTORCH at. Safe to run again: it only installs
+# what is missing.
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+
+TORCH_VERSION="2.11.0"
+PY_PACKAGES=("torch==${TORCH_VERSION}" "numpy" "matplotlib")
+venv="$root/.venv"
+python="$venv/bin/python"
+
+if ! command -v python3 >/dev/null 2>&1; then
+  echo "setup: python3 is required (to install the torch ${TORCH_VERSION} wheel)" >&2
+  exit 1
+fi
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "setup: cargo is required (install Rust from rustup)" >&2
+  exit 1
+fi
+
+if [ ! -x "$python" ]; then
+  echo "setup: creating $venv"
+  python3 -m venv "$venv"
+fi
+
+have_all() {
+  "$python" - "$TORCH_VERSION" <<'PY' 2>/dev/null
+import sys, importlib.metadata as md
+want = sys.argv[1]
+try:
+    ok = md.version("torch").split("+")[0] == want
+    md.version("numpy"); md.version("matplotlib")
+except md.PackageNotFoundError:
+    ok = False
+sys.exit(0 if ok else 1)
+PY
+}
+
+if have_all; then
+  echo "setup: torch ${TORCH_VERSION}, numpy, matplotlib already in .venv"
+else
+  echo "setup: installing ${PY_PACKAGES[*]} into .venv (about 5 GB with the CUDA libraries; a few minutes)"
+  "$python" -m pip install --quiet --disable-pip-version-check "${PY_PACKAGES[@]}"
+fi
+
+torch_dir="$("$python" -c 'import os, torch; print(os.path.dirname(torch.__file__))')"
+if [ ! -f "$torch_dir/lib/libtorch_cpu.so" ]; then
+  echo "setup: $torch_dir/lib/libtorch_cpu.so is missing; the torch wheel looks broken" >&2
+  exit 1
+fi
+ln -sfn "$torch_dir" "$root/.libtorch"
+echo "setup: libtorch ${TORCH_VERSION} linked at .libtorch -> $torch_dir"
