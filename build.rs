@@ -35,4 +35,16 @@ fn main() {
         }
     }
     println!("cargo:rustc-env=REGULAB_LIBTORCH_LIB={}", lib_dir.display());
+    // The wheel records its version in torch/version.py (`__version__ = '2.11.0+cu130'`).
+    let version_file = lib_dir.join("..").join("version.py");
+    println!("cargo:rerun-if-changed={}", version_file.display());
+    let torch_version = std::fs::read_to_string(&version_file)
+        .ok()
+        .and_then(|text| {
+            text.lines()
+                .find_map(|l| l.strip_prefix("__version__ = "))
+                .map(|v| v.trim().trim_matches('\'').to_string())
+        })
+        .unwrap_or_else(|| "unknown".to_string());
+    println!("cargo:rustc-env=REGULAB_TORCH_VERSION={torch_version}");
 }

@@ -1,4 +1,13 @@
-fn main() {
-    tch::manual_seed(0);
-    println!("cuda {} threads {}", tch::Cuda::is_available(), tch::get_num_threads());
+use clap::Parser;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = regulab::cli::Cli::parse();
+    match regulab::cli::run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("regulab: error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
 }

@@ -1,0 +1,11 @@
+//! regulab: regularization experiments (matrix factorization on MovieLens, an MLP on MNIST)
+//! on PyTorch's C++ core through `tch`.
+//!
+//! Layout: `data` (one module per source), `model` (one per model), `regularization`
+//! (every penalty form as data), `optim` (optimizer choice), `train` (the one training
+//! loop), `report` (the versioned JSON document), `cli` (commands).
+
+pub mod cli;
+pub mod data;
+pub mod device;
+pub mod info;
