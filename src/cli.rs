@@ -1,9 +1,14 @@
 //! Command-line interface: argument definitions and dispatch into the library.
 
 use crate::data::{self, RatingsSourceSpec, SplitSpec, SyntheticConfig};
+use crate::device::DeviceChoice;
 use crate::info::SystemInfo;
+use crate::model::mf::MfVariant;
+use crate::optim::{OptimizerKind, OptimizerSettings};
+use crate::regularization::{PenaltyKind, PenaltyScale};
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
+use serde::Serialize;
 use std::path::PathBuf;
 
 #[derive(Debug, Parser)]
@@ -30,6 +35,108 @@ pub enum Command {
         #[command(subcommand)]
         command: DataCommand,
     },
+    /// Train matrix factorization on ratings and write its curves to JSON
+    Mf(MfArgs),
+}
+
+/// Flags shared by every trainer: optimizer, penalty, loop and output.
+#[derive(Debug, Clone, Args, Serialize)]
+pub struct TrainArgs {
+    /// Optimizer (torch.optim semantics)
+    #[arg(long, value_enum, default_value_t = OptimizerKind::Adam)]
+    pub optimizer: OptimizerKind,
+    /// Learning rate
+    #[arg(long, default_value_t = 0.01)]
+    pub lr: f64,
+    /// Momentum (sgd, rmsprop)
+    #[arg(long, default_value_t = 0.0)]
+    pub momentum: f64,
+    /// Nesterov momentum (sgd)
+    #[arg(long)]
+    pub nesterov: bool,
+    /// Optimizer weight decay: coupled L2 for sgd/adam/rmsprop, decoupled for adamw. Adds nothing
+    /// to the loss; its implied term (wd/2)*sum||W||^2 is reported as implied_weight_decay_loss
+    #[arg(long, default_value_t = 0.0)]
+    pub weight_decay: f64,
+    /// Penalty added to the minibatch loss (l2 is an alias of frobenius)
+    #[arg(long, value_enum, default_value_t = PenaltyKind::None)]
+    pub penalty: PenaltyKind,
+    /// Penalty strength
+    #[arg(long = "lambda", default_value_t = 0.0)]
+    pub lambda: f64,
+    /// Divisor of the penalty: dataset size, batch size or none (default: the form's own)
+    #[arg(long, value_enum)]
+    pub penalty_scale: Option<PenaltyScale>,
+    /// Apply the penalty to bias vectors too (default: weights/factors only)
+    #[arg(long)]
+    pub penalize_bias: bool,
+    /// Minibatch size
+    #[arg(long, default_value_t = 1024)]
+    pub batch_size: usize,
+    /// Number of epochs
+    #[arg(long, default_value_t = 20)]
+    pub epochs: usize,
+    /// Seed for initial weights, batch order and random splits
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// auto (CUDA when available), cpu, cuda or cuda:N
+    #[arg(long, default_value_t = DeviceChoice::Auto)]
+    #[serde(serialize_with = "serialize_display")]
+    pub device: DeviceChoice,
+    /// Run JSON path (default runs/<time>-<command>.json)
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Also record base/reg/total loss every N optimizer steps (the `steps` array)
+    #[arg(long)]
+    pub log_every: Option<usize>,
+    /// No progress bar or per-epoch lines
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+impl TrainArgs {
+    pub fn optimizer_settings(&self) -> OptimizerSettings {
+        OptimizerSettings {
+            kind: self.optimizer,
+            lr: self.lr,
+            momentum: self.momentum,
+            nesterov: self.nesterov,
+            weight_decay: self.weight_decay,
+        }
+    }
+}
+
+fn serialize_display<T: std::fmt::Display, S: serde::Serializer>(
+    value: &T,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.collect_str(value)
+}
+
+#[derive(Debug, Clone, Args, Serialize)]
+pub struct MfArgs {
+    /// `synthetic`, a MovieLens directory or a ratings file
+    #[arg(long, default_value = "synthetic")]
+    pub data: String,
+    /// Train/test split: u1..u5, ua, ub (ml-100k), random:F, user:F
+    #[arg(long, default_value = "random:0.8")]
+    #[serde(serialize_with = "serialize_display")]
+    pub split: SplitSpec,
+    /// biased: mu + b_u + b_i + p_u.q_i; plain: u_i.v_j
+    #[arg(long, value_enum, default_value_t = MfVariant::Biased)]
+    pub model: MfVariant,
+    /// Latent dimension K
+    #[arg(long, default_value_t = 16)]
+    pub dim: i64,
+    /// Standard deviation of the initial factors (biases start at zero)
+    #[arg(long, default_value_t = 0.1)]
+    pub init_std: f64,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub train: TrainArgs,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub synthetic: SyntheticArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -57,7 +164,7 @@ pub struct DataInfoArgs {
 }
 
 /// Sizes of the synthetic data set (used when the data is `synthetic`).
-#[derive(Debug, Clone, Args)]
+#[derive(Debug, Clone, Args, Serialize)]
 pub struct SyntheticArgs {
     /// Synthetic: number of users
     #[arg(long, default_value_t = SyntheticConfig::default().users)]
@@ -115,6 +222,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Data { command } => match command {
             DataCommand::Info(args) => data_info(&args),
         },
+        Command::Mf(args) => crate::experiment::run_mf(&args),
     }
 }
 

@@ -8,4 +8,10 @@
 pub mod cli;
 pub mod data;
 pub mod device;
+pub mod experiment;
 pub mod info;
+pub mod model;
+pub mod optim;
+pub mod regularization;
+pub mod report;
+pub mod train;

@@ -1,0 +1,250 @@
+//! Matrix factorization, plain (r = u_i.v_j) and biased (r = mu + b_u + b_i + p_u.q_i).
+
+use super::{BatchOutput, Evaluation, Metric, Model, Split};
+use crate::data::{Ratings, RatingsDataset};
+use crate::regularization::{named_parameters, Parameter, Penalty};
+use anyhow::{bail, Result};
+use clap::ValueEnum;
+use serde::Serialize;
+use tch::{nn, Device, Kind, Tensor};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MfVariant {
+    /// r = mu + b_u + b_i + p_u.q_i (mu: the training mean, a constant)
+    Biased,
+    /// r = u_i.v_j
+    Plain,
+}
+
+/// Evaluation runs in chunks this large so memory stays bounded on ml-25m-sized test sets.
+const EVAL_CHUNK: i64 = 1 << 20;
+
+/// One split's ratings as tensors on the training device.
+struct DeviceRatings {
+    users: Tensor,
+    items: Tensor,
+    ratings: Tensor,
+    /// 1.0 where both user and item were seen in training, else 0.0: cold pairs get no
+    /// factor term and are predicted from the biases and the global mean.
+    known: Option<Tensor>,
+}
+
+impl DeviceRatings {
+    fn new(ratings: &Ratings, device: Device, known: Option<Vec<f32>>) -> Self {
+        let to_i64 = |v: &[u32]| {
+            Tensor::from_slice(&v.iter().map(|&x| x as i64).collect::<Vec<_>>()).to_device(device)
+        };
+        DeviceRatings {
+            users: to_i64(&ratings.users),
+            items: to_i64(&ratings.items),
+            ratings: Tensor::from_slice(&ratings.values).to_device(device),
+            known: known.map(|k| Tensor::from_slice(&k).to_device(device)),
+        }
+    }
+
+    fn len(&self) -> i64 {
+        self.ratings.size()[0]
+    }
+}
+
+pub struct MatrixFactorization {
+    vs: nn::VarStore,
+    variant: MfVariant,
+    user_factors: Tensor,
+    item_factors: Tensor,
+    user_bias: Option<Tensor>,
+    item_bias: Option<Tensor>,
+    /// The training mean, a constant (not learned).
+    global_mean: Tensor,
+    train: DeviceRatings,
+    test: Option<DeviceRatings>,
+}
+
+impl MatrixFactorization {
+    /// Builds the model with parameters drawn from torch's generator (seed it first), on the
+    /// CPU so that the same seed gives the same initial weights on every device, then moves
+    /// them and the data to `device`.
+    pub fn new(
+        dataset: &RatingsDataset,
+        variant: MfVariant,
+        dim: i64,
+        init_std: f64,
+        device: Device,
+    ) -> Result<Self> {
+        if dim <= 0 {
+            bail!("--dim {dim}: must be positive");
+        }
+        if !(init_std.is_finite() && init_std >= 0.0) {
+            bail!("--init-std {init_std}: must be a non-negative number");
+        }
+        if dataset.train.is_empty() {
+            bail!("{}: no training ratings", dataset.name);
+        }
+        let users = dataset.num_users() as i64;
+        let items = dataset.num_items() as i64;
+        let mut vs = nn::VarStore::new(Device::Cpu);
+        let root = vs.root();
+        let init = nn::Init::Randn {
+            mean: 0.0,
+            stdev: init_std,
+        };
+        // Creation order fixes the random draws: user factors, item factors, then biases.
+        let user_factors = root.var("user_factors", &[users, dim], init);
+        let item_factors = root.var("item_factors", &[items, dim], init);
+        let (user_bias, item_bias) = match variant {
+            MfVariant::Biased => (
+                Some(root.zeros("user_bias", &[users])),
+                Some(root.zeros("item_bias", &[items])),
+            ),
+            MfVariant::Plain => (None, None),
+        };
+        // Moves the data behind each variable in place, so the handles above stay valid.
+        vs.set_device(device);
+
+        let train = DeviceRatings::new(&dataset.train, device, None);
+        let global_mean = train.ratings.mean(Kind::Float);
+        let test = (!dataset.test.is_empty()).then(|| {
+            let (seen_users, seen_items) = dataset.seen_in_train();
+            let known = dataset
+                .test
+                .users
+                .iter()
+                .zip(&dataset.test.items)
+                .map(|(&u, &i)| (seen_users[u as usize] && seen_items[i as usize]) as u8 as f32)
+                .collect();
+            DeviceRatings::new(&dataset.test, device, Some(known))
+        });
+        Ok(MatrixFactorization {
+            vs,
+            variant,
+            user_factors,
+            item_factors,
+            user_bias,
+            item_bias,
+            global_mean,
+            train,
+            test,
+        })
+    }
+
+    /// Predictions for (users, items) and the parameter rows they used, in canonical order.
+    fn predict(
+        &self,
+        users: &Tensor,
+        items: &Tensor,
+        known: Option<&Tensor>,
+    ) -> (Tensor, Vec<Parameter>) {
+        let user_rows = self.user_factors.index_select(0, users);
+        let item_rows = self.item_factors.index_select(0, items);
+        let mut interaction = (&user_rows * &item_rows).sum_dim_intlist(1, false, Kind::Float);
+        if let Some(known) = known {
+            interaction = interaction * known;
+        }
+        let mut rows = Vec::with_capacity(4);
+        let prediction = match (&self.user_bias, &self.item_bias) {
+            (Some(user_bias), Some(item_bias)) => {
+                let user_bias_rows = user_bias.index_select(0, users);
+                let item_bias_rows = item_bias.index_select(0, items);
+                let prediction =
+                    &self.global_mean + &user_bias_rows + &item_bias_rows + interaction;
+                rows.push(Parameter::new("item_bias", item_bias_rows));
+                rows.push(Parameter::new("item_factors", item_rows));
+                rows.push(Parameter::new("user_bias", user_bias_rows));
+                rows.push(Parameter::new("user_factors", user_rows));
+                prediction
+            }
+            _ => {
+                rows.push(Parameter::new("item_factors", item_rows));
+                rows.push(Parameter::new("user_factors", user_rows));
+                interaction
+            }
+        };
+        (prediction, rows)
+    }
+
+    fn split_data(&self, split: Split) -> Option<&DeviceRatings> {
+        match split {
+            Split::Train => Some(&self.train),
+            Split::Test => self.test.as_ref(),
+            Split::Validation => None,
+        }
+    }
+
+    pub fn variant(&self) -> MfVariant {
+        self.variant
+    }
+}
+
+impl Model for MatrixFactorization {
+    fn parameters(&self) -> Vec<Parameter> {
+        named_parameters(&self.vs)
+    }
+
+    fn var_store(&self) -> &nn::VarStore {
+        &self.vs
+    }
+
+    fn split_len(&self, split: Split) -> i64 {
+        self.split_data(split).map(DeviceRatings::len).unwrap_or(0)
+    }
+
+    fn batch_loss(&self, indices: &Tensor) -> BatchOutput {
+        let users = self.train.users.index_select(0, indices);
+        let items = self.train.items.index_select(0, indices);
+        let ratings = self.train.ratings.index_select(0, indices);
+        let (prediction, example_rows) = self.predict(&users, &items, None);
+        let base_loss = (prediction - ratings)
+            .pow_tensor_scalar(2)
+            .mean(Kind::Float);
+        BatchOutput {
+            base_loss,
+            example_rows,
+        }
+    }
+
+    fn evaluate(&self, split: Split, penalty: &Penalty) -> Evaluation {
+        let Some(data) = self.split_data(split) else {
+            return Evaluation::default();
+        };
+        let _guard = tch::no_grad_guard();
+        let n = data.len();
+        let device = data.ratings.device();
+        let mut squared = Tensor::zeros([], (Kind::Double, device));
+        let mut absolute = Tensor::zeros([], (Kind::Double, device));
+        let mut squared_float = Tensor::zeros([], (Kind::Float, device));
+        let mut rows_penalty_sum = 0.0;
+        let mut start = 0;
+        while start < n {
+            let len = EVAL_CHUNK.min(n - start);
+            let users = data.users.narrow(0, start, len);
+            let items = data.items.narrow(0, start, len);
+            let ratings = data.ratings.narrow(0, start, len);
+            let known = data.known.as_ref().map(|k| k.narrow(0, start, len));
+            let (prediction, rows) = self.predict(&users, &items, known.as_ref());
+            let error = prediction - ratings;
+            squared += error
+                .to_kind(Kind::Double)
+                .pow_tensor_scalar(2)
+                .sum(Kind::Double);
+            absolute += error.abs().to_kind(Kind::Double).sum(Kind::Double);
+            squared_float += error.pow_tensor_scalar(2).sum(Kind::Float);
+            rows_penalty_sum += penalty.example_rows_sum(&rows);
+            start += len;
+        }
+        let mean_squared = squared.double_value(&[]) / n as f64;
+        let mut metrics = std::collections::BTreeMap::new();
+        metrics.insert("rmse".to_string(), mean_squared.sqrt());
+        metrics.insert("mae".to_string(), absolute.double_value(&[]) / n as f64);
+        Evaluation {
+            base_loss: squared_float.double_value(&[]) / n as f64,
+            example_rows_penalty_sum: rows_penalty_sum,
+            examples: n,
+            metrics,
+        }
+    }
+
+    fn headline_metric(&self) -> Metric {
+        Metric::Rmse
+    }
+}

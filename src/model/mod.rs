@@ -1,0 +1,83 @@
+//! Models, one file each, behind the small trait the training loop needs.
+
+pub mod mf;
+
+use crate::regularization::Parameter;
+use std::collections::BTreeMap;
+use tch::Tensor;
+
+/// The parts of a data set a model is evaluated on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Split {
+    Train,
+    Validation,
+    Test,
+}
+
+impl Split {
+    pub fn key(self) -> &'static str {
+        match self {
+            Split::Train => "train",
+            Split::Validation => "validation",
+            Split::Test => "test",
+        }
+    }
+}
+
+/// The headline metric of a model and which direction is better.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Metric {
+    /// Lower is better.
+    Rmse,
+    /// Higher is better.
+    Accuracy,
+}
+
+impl Metric {
+    pub fn key(self) -> &'static str {
+        match self {
+            Metric::Rmse => "rmse",
+            Metric::Accuracy => "accuracy",
+        }
+    }
+
+    pub fn is_better(self, candidate: f64, best: f64) -> bool {
+        match self {
+            Metric::Rmse => candidate < best,
+            Metric::Accuracy => candidate > best,
+        }
+    }
+}
+
+/// What one training batch produced.
+pub struct BatchOutput {
+    /// The base loss (mean over the batch) as the gradient sees it.
+    pub base_loss: Tensor,
+    /// The parameter rows this batch used, one per occurrence (matrix factorization), for
+    /// per-example penalties; empty for models without per-example parameters.
+    pub example_rows: Vec<Parameter>,
+}
+
+/// Base loss and metrics on one split, measured without gradients.
+#[derive(Debug, Clone, Default)]
+pub struct Evaluation {
+    pub base_loss: f64,
+    /// Sum of the per-example penalty reductions over the split (batch-l2), unscaled.
+    pub example_rows_penalty_sum: f64,
+    pub examples: i64,
+    pub metrics: BTreeMap<String, f64>,
+}
+
+/// A trainable model bound to its data on the training device.
+pub trait Model {
+    /// Trainable parameters in canonical (natural name) order.
+    fn parameters(&self) -> Vec<Parameter>;
+    fn var_store(&self) -> &tch::nn::VarStore;
+    /// Number of examples in a split (0 when absent).
+    fn split_len(&self, split: Split) -> i64;
+    /// Forward pass on the training examples at `indices` (int64 on the model's device).
+    fn batch_loss(&self, indices: &Tensor) -> BatchOutput;
+    /// Evaluates a split; `penalty` is consulted only for per-example row sums.
+    fn evaluate(&self, split: Split, penalty: &crate::regularization::Penalty) -> Evaluation;
+    fn headline_metric(&self) -> Metric;
+}

@@ -1,0 +1,92 @@
+//! Optimizer choice (`--optimizer`), built on libtorch's own implementations so that the
+//! numbers match `torch.optim` (coupled weight decay for SGD/Adam/RMSprop, decoupled for AdamW).
+
+use anyhow::{bail, Context, Result};
+use clap::ValueEnum;
+use serde::Serialize;
+use tch::nn::{self, OptimizerConfig as _};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OptimizerKind {
+    Sgd,
+    Adam,
+    Adamw,
+    Rmsprop,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OptimizerSettings {
+    pub kind: OptimizerKind,
+    pub lr: f64,
+    pub momentum: f64,
+    pub nesterov: bool,
+    pub weight_decay: f64,
+}
+
+impl OptimizerSettings {
+    pub fn validate(&self) -> Result<()> {
+        if !(self.lr.is_finite() && self.lr > 0.0) {
+            bail!("--lr {}: must be a positive number", self.lr);
+        }
+        if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
+            bail!(
+                "--weight-decay {}: must be a non-negative number",
+                self.weight_decay
+            );
+        }
+        if !(self.momentum.is_finite() && self.momentum >= 0.0) {
+            bail!(
+                "--momentum {}: must be a non-negative number",
+                self.momentum
+            );
+        }
+        if self.nesterov && !(self.kind == OptimizerKind::Sgd && self.momentum > 0.0) {
+            bail!("--nesterov needs --optimizer sgd with --momentum > 0 (as torch.optim.SGD)");
+        }
+        if self.momentum > 0.0 && !matches!(self.kind, OptimizerKind::Sgd | OptimizerKind::Rmsprop)
+        {
+            bail!("--momentum applies to sgd and rmsprop only (adam/adamw use betas 0.9, 0.999)");
+        }
+        Ok(())
+    }
+
+    /// How weight decay acts: added to the gradient (an L2 penalty in disguise) or applied
+    /// to the weights directly, outside the adaptive step.
+    pub fn weight_decay_mode(&self) -> &'static str {
+        match self.kind {
+            OptimizerKind::Adamw => "decoupled",
+            _ => "coupled",
+        }
+    }
+
+    pub fn build(&self, vs: &nn::VarStore) -> Result<nn::Optimizer> {
+        self.validate()?;
+        let built = match self.kind {
+            OptimizerKind::Sgd => nn::Sgd {
+                momentum: self.momentum,
+                dampening: 0.0,
+                wd: self.weight_decay,
+                nesterov: self.nesterov,
+            }
+            .build(vs, self.lr),
+            OptimizerKind::Adam => nn::Adam {
+                wd: self.weight_decay,
+                ..Default::default()
+            }
+            .build(vs, self.lr),
+            OptimizerKind::Adamw => nn::AdamW {
+                wd: self.weight_decay,
+                ..Default::default()
+            }
+            .build(vs, self.lr),
+            OptimizerKind::Rmsprop => nn::RmsProp {
+                wd: self.weight_decay,
+                momentum: self.momentum,
+                ..Default::default()
+            }
+            .build(vs, self.lr),
+        };
+        built.context("building the optimizer")
+    }
+}
