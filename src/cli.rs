@@ -6,7 +6,7 @@ use crate::info::SystemInfo;
 use crate::model::mf::MfVariant;
 use crate::optim::{OptimizerKind, OptimizerSettings};
 use crate::regularization::{PenaltyKind, PenaltyScale};
-use anyhow::Result;
+use anyhow::{bail, Result};
 use clap::{Args, Parser, Subcommand};
 use serde::Serialize;
 use std::path::PathBuf;
@@ -141,13 +141,14 @@ pub struct MfArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum DataCommand {
-    /// Users, items, ratings, mean, histogram and density of a ratings data set
+    /// Users, items, ratings, mean, histogram and density of a ratings data set, or image and
+    /// class counts of an IDX image directory (MNIST, Fashion-MNIST)
     Info(DataInfoArgs),
 }
 
 #[derive(Debug, Args)]
 pub struct DataInfoArgs {
-    /// A MovieLens directory or ratings file, or `synthetic`
+    /// A MovieLens directory or ratings file, an IDX image directory, or `synthetic`
     #[arg(default_value = "synthetic")]
     pub path: String,
     /// Also report a train/test split: u1..u5, ua, ub, random:F, user:F
@@ -227,6 +228,19 @@ pub fn run(cli: Cli) -> Result<()> {
 }
 
 fn data_info(args: &DataInfoArgs) -> Result<()> {
+    let path = std::path::Path::new(&args.path);
+    if data::mnist::is_idx_dir(path) {
+        if let Some(split) = &args.split {
+            bail!("--split {split}: IDX image directories ship their own train/test split");
+        }
+        let stats = data::mnist::load(path)?.stats();
+        if args.json {
+            println!("{}", serde_json::to_string_pretty(&stats)?);
+        } else {
+            print!("{}", format_image_stats(&stats));
+        }
+        return Ok(());
+    }
     let source = ratings_source(&args.path, &args.synthetic);
     let split = args.split.clone().unwrap_or(SplitSpec::None);
     let dataset = data::load_ratings(&source, &split, args.seed)?;
@@ -266,6 +280,29 @@ fn format_stats(stats: &data::DatasetStats) -> String {
         out += &format!(
             "planted rank {}, noise std {}, test RMSE floor {:.5}\n",
             truth.rank, truth.noise_std, truth.noise_floor_rmse
+        );
+    }
+    out
+}
+
+fn format_image_stats(stats: &data::mnist::ImageStats) -> String {
+    let mut out = format!(
+        "{} (IDX images, {})\nimage size  {}x{}\nclasses     {}\n",
+        stats.name, stats.source, stats.rows, stats.cols, stats.classes
+    );
+    for (name, split) in [("train", &stats.train), ("test", &stats.test)] {
+        out += &format!(
+            "{name:<11} {} images, {} labels\n",
+            split.images, split.labels
+        );
+    }
+    out += &format!("{:>5}  {:>9} {:>9}\n", "class", "train", "test");
+    for class in 0..stats.classes {
+        let count = |counts: &[usize]| counts.get(class).copied().unwrap_or(0);
+        out += &format!(
+            "{class:>5}  {:>9} {:>9}\n",
+            count(&stats.train.class_counts),
+            count(&stats.test.class_counts)
         );
     }
     out
