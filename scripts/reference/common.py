@@ -46,11 +46,14 @@ def add_optimizer_args(parser, default_lr):
     group.add_argument("--weight-decay", type=float, default=0.0,
                        help="optimizer weight decay: L2 added to the gradient for sgd, adam and "
                             "rmsprop, decoupled for adamw (default: %(default)s)")
-    group.add_argument("--optimizer-impl", choices=("torch", "libtorch"), default="torch",
-                       help="torch: torch.optim single-tensor code. libtorch: a replay of the "
-                            "C++ torch::optim step (what tch's nn::Adam/AdamW call), which "
-                            "updates Adam's first moment with mul_+add_ where torch.optim uses "
-                            "lerp_; sgd and rmsprop are the same in both (default: %(default)s)")
+    group.add_argument("--optimizer-impl", choices=("libtorch", "torch"), default="libtorch",
+                       help="libtorch: Adam/AdamW replayed with the tensor ops of libtorch's C++ "
+                            "torch::optim, which regulab uses through tch (bit-identical runs). "
+                            "torch: torch.optim's single-tensor code, whose Adam updates the "
+                            "first moment with lerp_ instead of mul_+add_ and so drifts from "
+                            "libtorch by float rounding (about 1e-7 relative on MF). sgd and "
+                            "rmsprop are torch.optim in both, their op sequence being the same "
+                            "as C++ (default: %(default)s)")
 
 
 class LibtorchAdam:
@@ -138,6 +141,14 @@ def check_optimizer_args(parser, args):
         parser.error("--momentum applies to sgd and rmsprop only")
 
 
+def check_penalty_args(parser, args):
+    """The Rust CLI rejects these; rejecting them here too keeps the two CLIs aligned."""
+    if args.lam < 0 or not math.isfinite(args.lam):
+        parser.error(f"--lambda {args.lam}: must be a non-negative number")
+    if args.penalty == "none" and args.lam != 0.0:
+        parser.error(f"--lambda {args.lam} given without --penalty: choose a form")
+
+
 def add_common_run_args(parser, default_batch, default_epochs):
     group = parser.add_argument_group("run")
     group.add_argument("--batch-size", type=positive_int, default=default_batch,
@@ -205,11 +216,16 @@ def weight_norms(params):
 
 
 def implied_weight_decay_loss(params, weight_decay):
-    """wd/2 * sum of squares of every parameter: the loss that L2 weight decay is the
-    gradient of (a reference number; it is not optimized by adamw)."""
+    """wd/2 * sum of squares of every parameter: the loss that coupled L2 weight decay is
+    the gradient of (a reference number; nothing optimizes it). As in Rust: each tensor's
+    squares summed into float64, the per-tensor sums added in f64, then times wd / 2."""
+    if weight_decay == 0.0:
+        return 0.0
     with torch.no_grad():
-        total = sum_left_to_right([p.pow(2).sum() for _, p in sorted_params(params)])
-        return float((total * (weight_decay * 0.5)).item())
+        squares = 0.0
+        for _, p in sorted_params(params):
+            squares += float(p.pow(2).sum(dtype=torch.float64).item())
+    return weight_decay / 2.0 * squares
 
 
 def _json_safe(value):
@@ -240,7 +256,23 @@ def config_of(args, **extra):
     config.update(extra)
     config["torch_version"] = torch.__version__
     config["torch_threads"] = torch.get_num_threads()
+    device = torch.device(args.device)
+    config["device_name"] = (torch.cuda.get_device_name(device) if device.type == "cuda"
+                             else cpu_name())
     return config
+
+
+def cpu_name():
+    """The CPU model from /proc/cpuinfo (Linux), else the platform's processor string."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    import platform
+    return platform.processor() or platform.machine()
 
 
 def positive_int(text):

@@ -23,8 +23,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common  # noqa: E402
 
 PENALTIES = ("none", "batch-l2", "frobenius", "l2", "norm", "l1")
-# Divisor used when --penalty-scale is not given: per batch for the per-batch form,
-# the number of training ratings for the sum-of-squares and L1 forms, 1 for the norm.
+# Divisor used when --penalty-scale is not given: per batch for the per-batch form (its
+# only scale), the number of training ratings for the sum-of-squares and L1 forms, 1 for
+# the norm.
 DEFAULT_SCALE = {"batch-l2": "batch", "frobenius": "dataset", "l2": "dataset",
                  "norm": "none", "l1": "dataset", "none": "none"}
 
@@ -61,6 +62,10 @@ def parse_args(argv=None):
     common.add_common_run_args(parser, default_batch=1024, default_epochs=3)
     args = parser.parse_args(argv)
     common.check_optimizer_args(parser, args)
+    common.check_penalty_args(parser, args)
+    if args.penalty == "batch-l2" and args.penalty_scale not in (None, "batch"):
+        parser.error("--penalty-scale: batch-l2 is defined per batch (divided by the batch's "
+                     "size); it takes no other scale")
     return args
 
 
@@ -101,91 +106,95 @@ def load_split(directory, split):
 # ----------------------------------------------------------------------------- model
 
 def create_params(n_users, n_items, args, device):
-    """Seeded parameter creation; creation order fixes which normal draws go where."""
+    """Seeded parameter creation; creation order fixes which normal draws go where.
+
+    Drawn on the CPU and then moved, as Rust does, so that a seed gives the same initial
+    weights on every device.
+    """
     torch.manual_seed(args.seed)
 
     def normal(rows):
-        # Rust's Randn init is literally `randn * stdev + mean`, with mean 0.0. The `+ 0.0`
+        # tch's Randn init is literally `randn * stdev + mean`, with mean 0.0. The `+ 0.0`
         # cannot change a value except -0.0 -> +0.0, but it is kept to mirror the op list.
-        return (torch.randn(rows, args.dim, device=device) * args.init_std + 0.0)
+        return torch.randn(rows, args.dim) * args.init_std + 0.0
 
     params = {"user_factors": normal(n_users), "item_factors": normal(n_items)}
     if args.model == "biased":
-        params["user_bias"] = torch.zeros(n_users, device=device)
-        params["item_bias"] = torch.zeros(n_items, device=device)
-    for p in params.values():
-        p.requires_grad_()
-    return params
+        params["user_bias"] = torch.zeros(n_users)
+        params["item_bias"] = torch.zeros(n_items)
+    return {name: p.to(device).requires_grad_() for name, p in params.items()}
 
 
 def predict(params, mu, u, i, known=None):
-    """Predicted ratings for index tensors u, i. `known` (float 1/0) masks the factor term
-    of cold pairs, whose factors were never trained."""
-    p = params["user_factors"].index_select(0, u)
-    q = params["item_factors"].index_select(0, i)
-    dot = (p * q).sum(1)
+    """Predicted ratings for index tensors u, i, and the parameter rows the prediction used
+    (by name). `known` (float 1/0) masks the factor term of cold pairs, whose factors were
+    never trained; their prediction is mu plus the biases."""
+    rows = {"user_factors": params["user_factors"].index_select(0, u),
+            "item_factors": params["item_factors"].index_select(0, i)}
+    dot = (rows["user_factors"] * rows["item_factors"]).sum(1)
     if known is not None:
         dot = dot * known
     if mu is None:
-        return dot, p, q
-    pred = mu + params["user_bias"].index_select(0, u) + params["item_bias"].index_select(0, i) + dot
-    return pred, p, q
+        return dot, rows
+    rows["user_bias"] = params["user_bias"].index_select(0, u)
+    rows["item_bias"] = params["item_bias"].index_select(0, i)
+    return mu + rows["user_bias"] + rows["item_bias"] + dot, rows
 
 
-def penalized_names(params, args):
-    names = [name for name, _ in common.sorted_params(params)
-             if name.endswith("_factors") or (args.penalize_bias and name.endswith("_bias"))]
-    return names
+def penalty_sum(tensors, args):
+    """Left-to-right sum of the form's per-tensor reductions over the penalized tensors (by
+    name, in sorted order): factors always, biases with --penalize-bias. None if none apply."""
+    terms = [common.penalty_term(args.penalty, t) for name, t in common.sorted_params(tensors)
+             if not name.endswith("bias") or args.penalize_bias]
+    return common.sum_left_to_right(terms) if terms else None
 
 
-def divisor_of(scale, n_train, configured_batch, actual_batch):
-    if scale == "dataset":
-        return float(n_train)
-    if scale == "batch":
-        # batch-l2 divides by the rows this batch really has; the whole-parameter forms use
-        # the configured size, a constant.
-        return float(actual_batch if actual_batch is not None else configured_batch)
-    return 1.0
+def penalty_active(args):
+    return args.penalty != "none" and args.lam != 0.0
 
 
-def penalty(params, args, scale, n_train, u, i, p, q, batch_rows):
+def training_penalty(params, rows, args, divisor, batch_rows):
     """The penalty tensor of one step (float32, 0-dim).
 
-    For batch-l2 the factor rows are the very tensors p and q of the prediction (the Rust
-    code reuses them), while bias rows are gathered again. Reusing versus re-gathering gives
-    the same forward values but sums the gradients of repeated rows in a different order.
+    batch-l2 is taken over the very row tensors the prediction used (one row per occurrence
+    in the batch, biases included with --penalize-bias), so gradients of repeated rows sum
+    in the same order as in Rust; it is divided by the rows this batch really has. The other
+    forms are taken over whole parameters and divided by the resolved constant divisor.
     """
-    form = args.penalty
-    if form == "none" or args.lam == 0.0:
-        return torch.zeros((), device=params["user_factors"].device)
-    names = penalized_names(params, args)
-    if form == "batch-l2":
-        # Only the rows this batch touches, gathered with the batch's user/item indices.
-        rows = {"item_bias": lambda: params["item_bias"].index_select(0, i),
-                "item_factors": lambda: q,
-                "user_bias": lambda: params["user_bias"].index_select(0, u),
-                "user_factors": lambda: p}
-        terms = [common.penalty_term(form, rows[name]()) for name in names]
-        divisor = divisor_of(scale, n_train, args.batch_size, batch_rows)
-        coefficient = args.lam / divisor
+    zero = torch.zeros((), device=params["user_factors"].device)
+    if not penalty_active(args):
+        return zero
+    if args.penalty == "batch-l2":
+        total, coefficient = penalty_sum(rows, args), args.lam / batch_rows
     else:
-        terms = [common.penalty_term(form, params[name]) for name in names]
-        divisor = divisor_of(scale, n_train, args.batch_size, None)
-        coefficient = common.penalty_coefficient(form, args.lam, divisor)
-    return common.sum_left_to_right(terms) * coefficient
+        total = penalty_sum(params, args)
+        coefficient = common.penalty_coefficient(args.penalty, args.lam, divisor)
+    return zero if total is None else total * coefficient
 
 
 # ----------------------------------------------------------------------------- eval
 
-def evaluate(params, mu, users, items, ratings, known=None):
+def evaluate(params, mu, args, weight_reg, users, items, ratings, known=None):
+    """Metrics of one split in a single chunk, each reduction as Rust computes it: the loss
+    from a float32 sum of squares, RMSE and MAE from float64 sums, all divided by n in f64."""
+    n = ratings.shape[0]
     with torch.no_grad():
-        pred, _, _ = predict(params, mu, users, items, known)
+        pred, rows = predict(params, mu, users, items, known)
         e = pred - ratings
-        e64 = e.double()
+        base = float(e.pow(2).sum().item()) / n
+        if args.penalty == "batch-l2":
+            # Per-example form: lambda * (sum over every example's rows) / n.
+            total = penalty_sum(rows, args) if penalty_active(args) else None
+            reg = args.lam * (float(total.item()) if total is not None else 0.0) / n
+        else:
+            reg = weight_reg
         return {
-            "loss": float(e.pow(2).mean().item()),
-            "rmse": math.sqrt(float(e64.pow(2).mean().item())),
-            "mae": float(e.abs().double().mean().item()),
+            "loss": base,
+            "base_loss": base,
+            "reg_loss": reg,
+            "total_loss": base + reg,
+            "rmse": math.sqrt(float(e.double().pow(2).sum().item()) / n),
+            "mae": float(e.abs().double().sum().item()) / n,
         }
 
 
@@ -203,58 +212,57 @@ def main(argv=None):
     te_u, te_i, te_r = te_u.to(device), te_i.to(device), te_r.to(device)
     # Test pairs with a user or item absent from training: indices at or past the train counts.
     te_known = ((te_u < n_tr_users) & (te_i < n_tr_items)).to(torch.float32)
+    divisor = {"dataset": float(n_train), "batch": float(args.batch_size), "none": 1.0}[scale]
 
-    mu = tr_r.mean() if args.model == "biased" else None
     params = create_params(n_users, n_items, args, device)
-    ordered = [p for _, p in common.sorted_params(params)]
-    opt = common.build_optimizer(args, ordered)
+    mu = tr_r.mean() if args.model == "biased" else None
+    opt = common.build_optimizer(args, [p for _, p in common.sorted_params(params)])
 
     epochs = []
     for epoch in range(1, args.epochs + 1):
         common.synchronize(device)  # on GPUs, start the clock with an empty queue
         start = time.perf_counter()
-        perm = torch.randperm(n_train, device=device)
-        # Accumulate on the device in float64 (no host sync per step), as the Rust side does.
-        acc_base = torch.zeros((), dtype=torch.float64, device=device)
-        acc_reg = torch.zeros((), dtype=torch.float64, device=device)
-        acc_total = torch.zeros((), dtype=torch.float64, device=device)
+        # Drawn on the CPU (the same batch order on every device), then moved.
+        perm = torch.randperm(n_train).to(device)
+        # base, reg, total summed in float64 on the device (no host sync per step), as Rust.
+        sums = torch.zeros(3, dtype=torch.float64, device=device)
         steps = 0
         for s in range(0, n_train, args.batch_size):
             idx = perm[s:s + args.batch_size]
             u = tr_u.index_select(0, idx)
             i = tr_i.index_select(0, idx)
             r = tr_r.index_select(0, idx)
-            pred, p, q = predict(params, mu, u, i)
+            pred, rows = predict(params, mu, u, i)
             base = (pred - r).pow(2).mean()
-            reg = penalty(params, args, scale, n_train, u, i, p, q, idx.shape[0])
+            reg = training_penalty(params, rows, args, divisor, idx.shape[0])
             loss = base + reg
             opt.zero_grad()
             loss.backward()
             opt.step()
-            acc_base += base.detach().double()
-            acc_reg += reg.detach().double()
-            acc_total += loss.detach().double()
+            sums += torch.stack([base.detach(), reg.detach(), loss.detach()]).double()
             steps += 1
+        means = (sums / steps).tolist()
         common.synchronize(device)
         seconds = time.perf_counter() - start
 
-        train = {
-            "base_loss": float(acc_base.item()) / steps,
-            "reg_loss": float(acc_reg.item()) / steps,
-            "total_loss": float(acc_total.item()) / steps,
-        }
-        train_eval = evaluate(params, mu, tr_u, tr_i, tr_r)
-        train["rmse"], train["mae"] = train_eval["rmse"], train_eval["mae"]
-        test = evaluate(params, mu, te_u, te_i, te_r, te_known)
-        record = {
+        weight_reg = 0.0
+        if penalty_active(args) and args.penalty != "batch-l2":
+            with torch.no_grad():
+                total = penalty_sum(params, args)
+                coefficient = common.penalty_coefficient(args.penalty, args.lam, divisor)
+                weight_reg = float((total * coefficient).item()) if total is not None else 0.0
+        train_eval = evaluate(params, mu, args, weight_reg, tr_u, tr_i, tr_r)
+        train = {"base_loss": means[0], "reg_loss": means[1], "total_loss": means[2],
+                 "rmse": train_eval["rmse"], "mae": train_eval["mae"]}
+        test = evaluate(params, mu, args, weight_reg, te_u, te_i, te_r, te_known)
+        epochs.append({
             "epoch": epoch,
             "train": train,
             "test": test,
             "weight_norms": common.weight_norms(params),
             "implied_weight_decay_loss": common.implied_weight_decay_loss(params, args.weight_decay),
             "seconds": seconds,
-        }
-        epochs.append(record)
+        })
         if not args.quiet:
             print(f"epoch {epoch:3d}  train loss {train['total_loss']:.5f} (base "
                   f"{train['base_loss']:.5f} reg {train['reg_loss']:.5f}) rmse {train['rmse']:.4f}  "
@@ -262,8 +270,9 @@ def main(argv=None):
                   file=sys.stderr)
 
     config = common.config_of(
-        args, penalty_scale=scale, n_users=n_users, n_items=n_items, n_train=n_train,
-        n_test=int(te_r.shape[0]), n_train_users=n_tr_users, n_train_items=n_tr_items,
+        args, penalty_scale=scale, penalty_divisor=(None if args.penalty == "batch-l2" else divisor),
+        n_users=n_users, n_items=n_items, n_train=n_train, n_test=int(te_r.shape[0]),
+        n_train_users=n_tr_users, n_train_items=n_tr_items,
         mu=(float(mu.item()) if mu is not None else None),
         parameters=[name for name, _ in common.sorted_params(params)])
     common.write_run({"epochs": epochs, "config": config}, args.out)
