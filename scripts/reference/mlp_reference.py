@@ -80,6 +80,7 @@ def parse_args(argv=None):
     common.add_common_run_args(parser, default_batch=128, default_epochs=2)
     args = parser.parse_args(argv)
     common.check_optimizer_args(parser, args)
+    common.check_penalty_args(parser, args)
     return args
 
 
@@ -128,17 +129,15 @@ def load_part(directory, prefix, limit):
 
 def create_params(sizes, seed, device):
     """PyTorch-Linear-style uniform(-1/sqrt(fan_in), 1/sqrt(fan_in)) init, layer by layer,
-    weight before bias: this order fixes which uniform draws land in which tensor."""
+    weight before bias: this order fixes which uniform draws land in which tensor. Drawn on
+    the CPU and then moved (as Rust does), so a seed means the same weights on every device."""
     torch.manual_seed(seed)
     params = {}
     for layer, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
         bound = 1.0 / math.sqrt(fan_in)
-        params[f"l_layers.{layer}.weight"] = \
-            torch.zeros(fan_out, fan_in, device=device).uniform_(-bound, bound)
-        params[f"l_layers.{layer}.bias"] = torch.zeros(fan_out, device=device).uniform_(-bound, bound)
-    for p in params.values():
-        p.requires_grad_()
-    return params
+        params[f"l_layers.{layer}.weight"] = torch.zeros(fan_out, fan_in).uniform_(-bound, bound)
+        params[f"l_layers.{layer}.bias"] = torch.zeros(fan_out).uniform_(-bound, bound)
+    return {name: p.to(device).requires_grad_() for name, p in params.items()}
 
 
 def forward(params, n_layers, activation, x):
@@ -162,22 +161,25 @@ def base_loss(kind, z, y):
 def penalty(params, args, divisor):
     """Penalty tensor (float32, 0-dim) over the weights (and biases with --penalize-bias),
     summed left to right in natural name order, then times one float coefficient."""
+    zero = torch.zeros((), device=next(iter(params.values())).device)
     if args.penalty == "none" or args.lam == 0.0:
-        return torch.zeros((), device=next(iter(params.values())).device)
+        return zero
     terms = [common.penalty_term(args.penalty, p) for name, p in common.sorted_params(params)
-             if "weight" in name or (args.penalize_bias and "bias" in name)]
+             if not name.endswith("bias") or args.penalize_bias]
+    if not terms:
+        return zero
     return common.sum_left_to_right(terms) * common.penalty_coefficient(args.penalty, args.lam, divisor)
 
 
-def evaluate(params, n_layers, activation, args, divisor, x, y):
-    """Loss, penalty and accuracy on the whole set in one forward pass."""
+def evaluate(params, n_layers, activation, args, weight_reg, x, y):
+    """Loss and accuracy on the whole set in one forward pass; `weight_reg` is the penalty
+    of the current weights (the same for every split), added in f64 as Rust does."""
     with torch.no_grad():
         z = forward(params, n_layers, activation, x)
         base = float(base_loss(args.loss, z, y).item())
-        reg = float(penalty(params, args, divisor).item())
-        accuracy = float((z.argmax(1) == y).to(torch.float64).mean().item())
-    return {"loss": base, "base_loss": base, "reg_loss": reg, "total_loss": base + reg,
-            "accuracy": accuracy}
+        correct = int((z.argmax(1) == y).sum().item())
+    return {"loss": base, "base_loss": base, "reg_loss": weight_reg,
+            "total_loss": base + weight_reg, "accuracy": correct / y.shape[0]}
 
 
 # ----------------------------------------------------------------------------- main
@@ -204,10 +206,10 @@ def main(argv=None):
     for epoch in range(1, args.epochs + 1):
         common.synchronize(device)
         start = time.perf_counter()
-        perm = torch.randperm(n_train, device=device)
-        acc_base = torch.zeros((), dtype=torch.float64, device=device)
-        acc_reg = torch.zeros((), dtype=torch.float64, device=device)
-        acc_total = torch.zeros((), dtype=torch.float64, device=device)
+        # Drawn on the CPU (the same batch order on every device), then moved.
+        perm = torch.randperm(n_train).to(device)
+        # base, reg, total summed in float64 on the device (no host sync per step), as Rust.
+        sums = torch.zeros(3, dtype=torch.float64, device=device)
         steps = 0
         for s in range(0, n_train, args.batch_size):
             idx = perm[s:s + args.batch_size]
@@ -220,21 +222,20 @@ def main(argv=None):
             opt.zero_grad()
             loss.backward()
             opt.step()
-            acc_base += base.detach().double()
-            acc_reg += reg.detach().double()
-            acc_total += loss.detach().double()
+            sums += torch.stack([base.detach(), reg.detach(), loss.detach()]).double()
             steps += 1
+        means = (sums / steps).tolist()
         common.synchronize(device)
         seconds = time.perf_counter() - start
 
+        with torch.no_grad():
+            weight_reg = float(penalty(params, args, divisor).item())
         train = {
-            "base_loss": float(acc_base.item()) / steps,
-            "reg_loss": float(acc_reg.item()) / steps,
-            "total_loss": float(acc_total.item()) / steps,
-            "accuracy": evaluate(params, n_layers, activation, args, divisor,
+            "base_loss": means[0], "reg_loss": means[1], "total_loss": means[2],
+            "accuracy": evaluate(params, n_layers, activation, args, weight_reg,
                                  x_train, y_train)["accuracy"],
         }
-        test = evaluate(params, n_layers, activation, args, divisor, x_test, y_test)
+        test = evaluate(params, n_layers, activation, args, weight_reg, x_test, y_test)
         epochs.append({
             "epoch": epoch,
             "train": train,
