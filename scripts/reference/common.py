@@ -46,14 +46,17 @@ def add_optimizer_args(parser, default_lr):
     group.add_argument("--weight-decay", type=float, default=0.0,
                        help="optimizer weight decay: L2 added to the gradient for sgd, adam and "
                             "rmsprop, decoupled for adamw (default: %(default)s)")
-    group.add_argument("--optimizer-impl", choices=("libtorch", "torch"), default="libtorch",
+    group.add_argument("--optimizer-impl", choices=("libtorch", "torch", "torch-default"),
+                       default="libtorch",
                        help="libtorch: Adam/AdamW replayed with the tensor ops of libtorch's C++ "
                             "torch::optim, which regulab uses through tch (bit-identical runs). "
                             "torch: torch.optim's single-tensor code, whose Adam updates the "
                             "first moment with lerp_ instead of mul_+add_ and so drifts from "
                             "libtorch by float rounding (about 1e-7 relative on MF). sgd and "
                             "rmsprop are torch.optim in both, their op sequence being the same "
-                            "as C++ (default: %(default)s)")
+                            "as C++. torch-default: torch.optim with its own foreach choice "
+                            "(foreach kernels on CUDA): for benchmarks, not parity "
+                            "(default: %(default)s)")
 
 
 class LibtorchAdam:
@@ -116,20 +119,24 @@ def build_optimizer(args, params):
         return LibtorchAdam(params, lr=args.lr, betas=(0.9, 0.999), eps=1e-8,
                             weight_decay=args.weight_decay,
                             decoupled=args.optimizer == "adamw")
+    if args.optimizer_impl == "torch-default":
+        foreach = None  # let torch pick, as an ordinary PyTorch script would
+    else:
+        foreach = False
     if args.optimizer == "sgd":
         return torch.optim.SGD(params, lr=args.lr, momentum=args.momentum, dampening=0.0,
                                weight_decay=args.weight_decay, nesterov=args.nesterov,
-                               foreach=False)
+                               foreach=foreach)
     if args.optimizer == "adam":
         return torch.optim.Adam(params, lr=args.lr, betas=(0.9, 0.999), eps=1e-8,
-                                weight_decay=args.weight_decay, foreach=False)
+                                weight_decay=args.weight_decay, foreach=foreach)
     if args.optimizer == "adamw":
         return torch.optim.AdamW(params, lr=args.lr, betas=(0.9, 0.999), eps=1e-8,
-                                 weight_decay=args.weight_decay, foreach=False)
+                                 weight_decay=args.weight_decay, foreach=foreach)
     if args.optimizer == "rmsprop":
         return torch.optim.RMSprop(params, lr=args.lr, alpha=0.99, eps=1e-8,
                                    weight_decay=args.weight_decay, momentum=args.momentum,
-                                   centered=False, foreach=False)
+                                   centered=False, foreach=foreach)
     raise ValueError(f"unknown optimizer {args.optimizer}")
 
 
