@@ -1,0 +1,289 @@
+"""Pieces shared by the parity reference scripts (mf_reference.py, mlp_reference.py).
+
+Everything here mirrors a decision of the Rust trainer, so that the Python run issues the
+same libtorch operations in the same order as `regulab`. The comments say which Rust rule
+each helper follows; changing one side without the other breaks parity.
+"""
+
+import argparse
+import json
+import math
+import os
+import re
+import sys
+
+import torch
+
+OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
+PENALTY_SCALES = ("dataset", "batch", "none")
+
+
+def natural_key(name):
+    """Sort key that orders the digit runs of a name numerically.
+
+    Rust orders parameters by name with numbers compared as numbers, so `l_layers.10.weight`
+    comes after `l_layers.9.weight`; a plain string sort would put it after `l_layers.1.*`.
+    """
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
+
+
+def sorted_params(params):
+    """(name, tensor) pairs in the one order used everywhere: optimizer list and penalty sums."""
+    return sorted(params.items(), key=lambda item: natural_key(item[0]))
+
+
+def add_optimizer_args(parser, default_lr):
+    """Optimizer flags, named as in the Rust CLI."""
+    group = parser.add_argument_group("optimizer")
+    group.add_argument("--optimizer", choices=OPTIMIZERS, default="adam",
+                       help="optimizer (default: %(default)s)")
+    group.add_argument("--lr", type=float, default=default_lr,
+                       help="learning rate (default: %(default)s)")
+    group.add_argument("--momentum", type=float, default=0.0,
+                       help="momentum for sgd and rmsprop (default: %(default)s)")
+    group.add_argument("--nesterov", action="store_true",
+                       help="Nesterov momentum (sgd only)")
+    group.add_argument("--weight-decay", type=float, default=0.0,
+                       help="optimizer weight decay: L2 added to the gradient for sgd, adam and "
+                            "rmsprop, decoupled for adamw (default: %(default)s)")
+    group.add_argument("--optimizer-impl", choices=("libtorch", "torch", "torch-default"),
+                       default="libtorch",
+                       help="libtorch: Adam/AdamW replayed with the tensor ops of libtorch's C++ "
+                            "torch::optim, which regulab uses through tch (bit-identical runs). "
+                            "torch: torch.optim's single-tensor code, whose Adam updates the "
+                            "first moment with lerp_ instead of mul_+add_ and so drifts from "
+                            "libtorch by float rounding (about 1e-7 relative on MF). sgd and "
+                            "rmsprop are torch.optim in both, their op sequence being the same "
+                            "as C++. torch-default: torch.optim with its own foreach choice "
+                            "(foreach kernels on CUDA): for benchmarks, not parity "
+                            "(default: %(default)s)")
+
+
+class LibtorchAdam:
+    """Adam/AdamW stepped with the exact tensor operations of libtorch's C++ torch::optim
+    (torch/csrc/api/src/optim/adam.cpp and adamw.cpp in torch 2.x), for parity with Rust code
+    that uses tch's built-in optimizers.
+
+    The only numerical difference from torch.optim's single-tensor Adam is the first moment:
+    C++ computes `m.mul_(beta1).add_(g, 1 - beta1)`, Python `m.lerp_(g, 1 - beta1)`. Both agree
+    while m is zero (the first step) and then drift apart by float rounding.
+    """
+
+    def __init__(self, params, lr, betas, eps, weight_decay, decoupled):
+        self.params = list(params)
+        self.lr, self.eps, self.weight_decay = lr, eps, weight_decay
+        self.beta1, self.beta2 = betas
+        self.decoupled = decoupled
+        self.state = [None] * len(self.params)
+
+    def zero_grad(self):
+        # C++ Optimizer::zero_grad() defaults to set_to_none = true, like Python.
+        for p in self.params:
+            p.grad = None
+
+    @torch.no_grad()
+    def step(self):
+        for k, p in enumerate(self.params):
+            if p.grad is None:
+                continue
+            grad = p.grad
+            if self.state[k] is None:
+                self.state[k] = {"step": 0, "exp_avg": torch.zeros_like(p),
+                                 "exp_avg_sq": torch.zeros_like(p)}
+            state = self.state[k]
+            state["step"] += 1
+            step = state["step"]
+            # C++: 1 - std::pow(beta, step) in double.
+            bias_correction1 = 1 - math.pow(self.beta1, step)
+            bias_correction2 = 1 - math.pow(self.beta2, step)
+            if self.weight_decay != 0:
+                if self.decoupled:
+                    p.mul_(1 - self.lr * self.weight_decay)
+                else:
+                    grad = grad.add(p, alpha=self.weight_decay)
+            exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
+            exp_avg.mul_(self.beta1).add_(grad, alpha=1 - self.beta1)
+            exp_avg_sq.mul_(self.beta2).addcmul_(grad, grad, value=1 - self.beta2)
+            denom = (exp_avg_sq.sqrt() / math.sqrt(bias_correction2)).add_(self.eps)
+            step_size = self.lr / bias_correction1
+            p.addcdiv_(exp_avg, denom, value=-step_size)
+
+
+def build_optimizer(args, params):
+    """The optimizer over `params` (already in sorted name order).
+
+    `foreach=False` pins torch.optim's single-tensor code path: the foreach/fused kernels
+    round differently, and the Rust side steps one parameter tensor at a time.
+    """
+    if args.optimizer_impl == "libtorch" and args.optimizer in ("adam", "adamw"):
+        return LibtorchAdam(params, lr=args.lr, betas=(0.9, 0.999), eps=1e-8,
+                            weight_decay=args.weight_decay,
+                            decoupled=args.optimizer == "adamw")
+    if args.optimizer_impl == "torch-default":
+        foreach = None  # let torch pick, as an ordinary PyTorch script would
+    else:
+        foreach = False
+    if args.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=args.lr, momentum=args.momentum, dampening=0.0,
+                               weight_decay=args.weight_decay, nesterov=args.nesterov,
+                               foreach=foreach)
+    if args.optimizer == "adam":
+        return torch.optim.Adam(params, lr=args.lr, betas=(0.9, 0.999), eps=1e-8,
+                                weight_decay=args.weight_decay, foreach=foreach)
+    if args.optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=args.lr, betas=(0.9, 0.999), eps=1e-8,
+                                 weight_decay=args.weight_decay, foreach=foreach)
+    if args.optimizer == "rmsprop":
+        return torch.optim.RMSprop(params, lr=args.lr, alpha=0.99, eps=1e-8,
+                                   weight_decay=args.weight_decay, momentum=args.momentum,
+                                   centered=False, foreach=foreach)
+    raise ValueError(f"unknown optimizer {args.optimizer}")
+
+
+def check_optimizer_args(parser, args):
+    """Reject flag combinations torch.optim would reject later with a less clear message."""
+    if args.nesterov and (args.optimizer != "sgd" or args.momentum <= 0):
+        parser.error("--nesterov needs --optimizer sgd and --momentum > 0")
+    if args.momentum != 0 and args.optimizer not in ("sgd", "rmsprop"):
+        parser.error("--momentum applies to sgd and rmsprop only")
+
+
+def check_penalty_args(parser, args):
+    """The Rust CLI rejects these; rejecting them here too keeps the two CLIs aligned."""
+    if args.lam < 0 or not math.isfinite(args.lam):
+        parser.error(f"--lambda {args.lam}: must be a non-negative number")
+    if args.penalty == "none" and args.lam != 0.0:
+        parser.error(f"--lambda {args.lam} given without --penalty: choose a form")
+
+
+def add_common_run_args(parser, default_batch, default_epochs):
+    group = parser.add_argument_group("run")
+    group.add_argument("--batch-size", type=positive_int, default=default_batch,
+                       help="minibatch size; the last partial batch is kept (default: %(default)s)")
+    group.add_argument("--epochs", type=positive_int, default=default_epochs,
+                       help="number of epochs (default: %(default)s)")
+    group.add_argument("--seed", type=int, default=0,
+                       help="torch.manual_seed before parameter creation (default: %(default)s)")
+    group.add_argument("--threads", type=positive_int, default=None,
+                       help="torch.set_num_threads; parity needs the same count on both sides "
+                            "because CPU reductions split work by thread (default: torch's)")
+    group.add_argument("--device", default="cpu",
+                       help="torch device, e.g. cpu or cuda; parity holds on cpu only, cuda is "
+                            "for timing (default: %(default)s)")
+    group.add_argument("--out", metavar="FILE", default=None,
+                       help="write the run as JSON to FILE (default: print to stdout)")
+    group.add_argument("--quiet", action="store_true", help="no per-epoch lines on stderr")
+
+
+def setup_torch(args):
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        sys.exit("error: --device cuda but torch sees no CUDA device")
+    return device
+
+
+def synchronize(device):
+    """Wait for queued kernels so that wall-clock epoch times are honest on GPUs."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def penalty_coefficient(form, lam, divisor):
+    """The float the summed penalty tensor is multiplied by, computed as Rust does (f64,
+    left to right): `lam * 0.5 / divisor` for the squared (l2/frobenius) form, `lam / divisor`
+    for the others."""
+    if form in ("l2", "frobenius"):
+        return lam * 0.5 / divisor
+    return lam / divisor
+
+
+def penalty_term(form, tensor):
+    """One parameter's term of the penalty sum."""
+    if form in ("l2", "frobenius", "batch-l2"):
+        return tensor.pow(2).sum()
+    if form == "norm":
+        return tensor.norm()  # Frobenius norm, not squared
+    if form == "l1":
+        return tensor.abs().sum()
+    raise ValueError(f"unknown penalty {form}")
+
+
+def sum_left_to_right(terms):
+    """reg = t1; reg = reg + t2; ... (the Rust fold), so float32 rounding agrees."""
+    total = terms[0]
+    for term in terms[1:]:
+        total = total + term
+    return total
+
+
+def weight_norms(params):
+    return {name: float(p.detach().norm().item()) for name, p in sorted_params(params)}
+
+
+def implied_weight_decay_loss(params, weight_decay):
+    """wd/2 * sum of squares of every parameter: the loss that coupled L2 weight decay is
+    the gradient of (a reference number; nothing optimizes it). As in Rust: each tensor's
+    squares summed into float64, the per-tensor sums added in f64, then times wd / 2."""
+    if weight_decay == 0.0:
+        return 0.0
+    with torch.no_grad():
+        squares = 0.0
+        for _, p in sorted_params(params):
+            squares += float(p.pow(2).sum(dtype=torch.float64).item())
+    return weight_decay / 2.0 * squares
+
+
+def _json_safe(value):
+    """JSON has no NaN or infinity; like serde_json (the Rust side), write them as null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _json_safe(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(item) for item in value]
+    return value
+
+
+def write_run(run, out):
+    text = json.dumps(_json_safe(run), indent=2)
+    if out is None:
+        print(text)
+        return
+    directory = os.path.dirname(os.path.abspath(out))
+    os.makedirs(directory, exist_ok=True)
+    with open(out, "w") as f:
+        f.write(text + "\n")
+
+
+def config_of(args, **extra):
+    """The run's settings for the JSON `config` object: every flag plus derived values."""
+    config = {key: value for key, value in vars(args).items() if key != "quiet"}
+    config.update(extra)
+    config["torch_version"] = torch.__version__
+    config["torch_threads"] = torch.get_num_threads()
+    device = torch.device(args.device)
+    config["device_name"] = (torch.cuda.get_device_name(device) if device.type == "cuda"
+                             else cpu_name())
+    return config
+
+
+def cpu_name():
+    """The CPU model from /proc/cpuinfo (Linux), else the platform's processor string."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    import platform
+    return platform.processor() or platform.machine()
+
+
+def positive_int(text):
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
+    return value
