@@ -4,6 +4,7 @@ use crate::data::{self, RatingsSourceSpec, SplitSpec, SyntheticConfig};
 use crate::device::DeviceChoice;
 use crate::info::SystemInfo;
 use crate::model::mf::MfVariant;
+use crate::model::mlp::{Activation, LossKind};
 use crate::optim::{OptimizerKind, OptimizerSettings};
 use crate::regularization::{PenaltyKind, PenaltyScale};
 use anyhow::{bail, Result};
@@ -37,6 +38,8 @@ pub enum Command {
     },
     /// Train matrix factorization on ratings and write its curves to JSON
     Mf(MfArgs),
+    /// Train the lecture's MLP on MNIST-format images and write its curves to JSON
+    Mlp(MlpArgs),
 }
 
 /// Flags shared by every trainer: optimizer, penalty, loop and output.
@@ -45,9 +48,9 @@ pub struct TrainArgs {
     /// Optimizer (torch.optim semantics)
     #[arg(long, value_enum, default_value_t = OptimizerKind::Adam)]
     pub optimizer: OptimizerKind,
-    /// Learning rate
-    #[arg(long, default_value_t = 0.01)]
-    pub lr: f64,
+    /// Learning rate [default: mf 0.01, mlp 0.001]
+    #[arg(long)]
+    pub lr: Option<f64>,
     /// Momentum (sgd, rmsprop)
     #[arg(long, default_value_t = 0.0)]
     pub momentum: f64,
@@ -70,12 +73,12 @@ pub struct TrainArgs {
     /// Apply the penalty to bias vectors too (default: weights/factors only)
     #[arg(long)]
     pub penalize_bias: bool,
-    /// Minibatch size
-    #[arg(long, default_value_t = 1024)]
-    pub batch_size: usize,
-    /// Number of epochs
-    #[arg(long, default_value_t = 20)]
-    pub epochs: usize,
+    /// Minibatch size [default: mf 1024, mlp 128]
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    /// Number of epochs [default: mf 20, mlp 10]
+    #[arg(long)]
+    pub epochs: Option<usize>,
     /// Seed for initial weights, batch order and random splits
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -92,13 +95,60 @@ pub struct TrainArgs {
     /// No progress bar or per-epoch lines
     #[arg(long)]
     pub quiet: bool,
+    /// CPU threads for torch (default: torch's choice, the number of cores)
+    #[arg(long)]
+    pub threads: Option<usize>,
+}
+
+/// A command's own defaults for the shared flags that differ between models.
+#[derive(Debug, Clone, Copy)]
+pub struct TrainDefaults {
+    pub lr: f64,
+    pub batch_size: usize,
+    pub epochs: usize,
 }
 
 impl TrainArgs {
+    /// Fills the command's defaults and checks the values.
+    pub fn resolve(&self, defaults: TrainDefaults) -> Result<TrainArgs> {
+        let resolved = TrainArgs {
+            lr: Some(self.lr.unwrap_or(defaults.lr)),
+            batch_size: Some(self.batch_size.unwrap_or(defaults.batch_size)),
+            epochs: Some(self.epochs.unwrap_or(defaults.epochs)),
+            ..self.clone()
+        };
+        if resolved.batch_size() == 0 {
+            bail!("--batch-size must be at least 1");
+        }
+        if resolved.epochs() == 0 {
+            bail!("--epochs must be at least 1");
+        }
+        if resolved.log_every == Some(0) {
+            bail!("--log-every must be at least 1");
+        }
+        if resolved.threads == Some(0) {
+            bail!("--threads must be at least 1");
+        }
+        resolved.optimizer_settings().validate()?;
+        Ok(resolved)
+    }
+
+    pub fn lr(&self) -> f64 {
+        self.lr.unwrap_or(f64::NAN)
+    }
+
+    pub fn batch_size(&self) -> usize {
+        self.batch_size.unwrap_or(0)
+    }
+
+    pub fn epochs(&self) -> usize {
+        self.epochs.unwrap_or(0)
+    }
+
     pub fn optimizer_settings(&self) -> OptimizerSettings {
         OptimizerSettings {
             kind: self.optimizer,
-            lr: self.lr,
+            lr: self.lr(),
             momentum: self.momentum,
             nesterov: self.nesterov,
             weight_decay: self.weight_decay,
@@ -164,6 +214,37 @@ pub struct DataInfoArgs {
     pub synthetic: SyntheticArgs,
 }
 
+#[derive(Debug, Clone, Args, Serialize)]
+pub struct MlpArgs {
+    /// MNIST-format directory (train-images-idx3-ubyte, ... raw or .gz): MNIST or Fashion-MNIST
+    #[arg(long)]
+    pub data: String,
+    /// Hidden layer sizes, comma separated
+    #[arg(long, value_delimiter = ',', default_value = "512,256,128")]
+    pub hidden: Vec<i64>,
+    /// Hidden-layer activation
+    #[arg(long, value_enum, default_value_t = Activation::Relu)]
+    pub activation: Activation,
+    /// ce: cross-entropy; mse: seed 003's quadratic cost 1/2||sigmoid(z) - onehot(y)||^2
+    #[arg(long, value_enum, default_value_t = LossKind::Ce)]
+    pub loss: LossKind,
+    /// Standardize pixels with the training set's mean and standard deviation
+    #[arg(long)]
+    pub normalize: bool,
+    /// Hold out this fraction of the training images (seeded) as a validation curve
+    #[arg(long)]
+    pub val_split: Option<f64>,
+    /// Use only the first N training images (quick runs, parity checks)
+    #[arg(long)]
+    pub limit_train: Option<usize>,
+    /// Use only the first N test images
+    #[arg(long)]
+    pub limit_test: Option<usize>,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub train: TrainArgs,
+}
+
 /// Sizes of the synthetic data set (used when the data is `synthetic`).
 #[derive(Debug, Clone, Args, Serialize)]
 pub struct SyntheticArgs {
@@ -223,7 +304,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Data { command } => match command {
             DataCommand::Info(args) => data_info(&args),
         },
-        Command::Mf(args) => crate::experiment::run_mf(&args),
+        Command::Mf(args) => crate::experiment::run_mf(&args).map(drop),
+        Command::Mlp(args) => crate::experiment::run_mlp(&args).map(drop),
     }
 }
 

@@ -2,51 +2,184 @@
 //! the training loop. One path serves every model (`run_model`); each command only builds its
 //! data set and model.
 
-use crate::cli::{self, MfArgs, TrainArgs};
-use crate::data;
+use crate::cli::{self, MfArgs, MlpArgs, TrainArgs, TrainDefaults};
+use crate::data::{self, mnist};
 use crate::device::device_name;
 use crate::model::mf::MatrixFactorization;
+use crate::model::mlp::{ImageSplits, Mlp, PixelScaling};
 use crate::model::Model;
-use crate::regularization::Penalty;
+use crate::regularization::{Penalty, PenaltyKind};
 use crate::report::{self, Environment, RunDocument, RunStatus, RunWriter, SCHEMA_VERSION};
 use crate::train::{self, LoopSettings, Outcome};
 use anyhow::{bail, Context, Result};
 use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;
 
-/// Checks the loop flags every trainer shares.
-fn validate_train_args(args: &TrainArgs) -> Result<()> {
-    if args.batch_size == 0 {
-        bail!("--batch-size must be at least 1");
+pub const MF_DEFAULTS: TrainDefaults = TrainDefaults {
+    lr: 0.01,
+    batch_size: 1024,
+    epochs: 20,
+};
+
+pub const MLP_DEFAULTS: TrainDefaults = TrainDefaults {
+    lr: 0.001,
+    batch_size: 128,
+    epochs: 10,
+};
+
+/// Applies settings that must precede any torch work and resolves the device.
+fn prepare_torch(args: &TrainArgs) -> Result<tch::Device> {
+    if let Some(threads) = args.threads {
+        tch::set_num_threads(threads as i32);
     }
-    if args.epochs == 0 {
-        bail!("--epochs must be at least 1");
-    }
-    if args.log_every == Some(0) {
-        bail!("--log-every must be at least 1");
-    }
-    args.optimizer_settings().validate()
+    args.device.resolve()
 }
 
-pub fn run_mf(args: &MfArgs) -> Result<()> {
-    validate_train_args(&args.train)?;
-    let device = args.train.device.resolve()?;
+pub fn run_mf(args: &MfArgs) -> Result<PathBuf> {
+    let train_args = args.train.resolve(MF_DEFAULTS)?;
+    let device = prepare_torch(&train_args)?;
     let source = cli::ratings_source(&args.data, &args.synthetic);
-    let dataset = data::load_ratings(&source, &args.split, args.train.seed)?;
+    let dataset = data::load_ratings(&source, &args.split, train_args.seed)?;
     // torch's generator drives initial weights and batch order (see train.rs); seeding it
-    // after loading keeps data preparation out of that sequence.
-    tch::manual_seed(args.train.seed as i64);
+    // after loading keeps data preparation (its own seeded generator) out of that sequence.
+    tch::manual_seed(train_args.seed as i64);
     let model = MatrixFactorization::new(&dataset, args.model, args.dim, args.init_std, device)?;
-    let config = serde_json::to_value(args).context("serializing the configuration")?;
+    let mut config = serde_json::to_value(args).context("serializing the configuration")?;
+    merge_resolved(&mut config, &train_args)?;
     let stats = serde_json::to_value(dataset.stats()).context("serializing data set statistics")?;
     run_model(
         "mf",
         &model,
-        &args.train,
+        &train_args,
         config,
         stats,
         dataset.train.len(),
+    )
+}
+
+pub fn run_mlp(args: &MlpArgs) -> Result<PathBuf> {
+    let train_args = args.train.resolve(MLP_DEFAULTS)?;
+    if train_args.penalty == PenaltyKind::BatchL2 {
+        bail!("--penalty batch-l2 is matrix factorization's per-rating penalty; for the MLP use l2, norm or l1");
+    }
+    let device = prepare_torch(&train_args)?;
+    let dir = std::path::Path::new(&args.data);
+    if !mnist::is_idx_dir(dir) {
+        bail!(
+            "--data {}: not an MNIST-format directory (needs {}, {}, {}, {}, raw or .gz)",
+            dir.display(),
+            mnist::TRAIN_IMAGES,
+            mnist::TRAIN_LABELS,
+            mnist::TEST_IMAGES,
+            mnist::TEST_LABELS
+        );
+    }
+    let dataset = mnist::load(dir)?;
+    let pixels_per_image = dataset.rows * dataset.cols;
+    let train_all = first_images(
+        &dataset.train,
+        pixels_per_image,
+        args.limit_train,
+        "--limit-train",
     )?;
+    let test = first_images(
+        &dataset.test,
+        pixels_per_image,
+        args.limit_test,
+        "--limit-test",
+    )?;
+    let (train, validation) = match args.val_split {
+        Some(fraction) if !(fraction > 0.0 && fraction < 1.0) => {
+            bail!("--val-split {fraction}: must be strictly between 0 and 1")
+        }
+        Some(fraction) => {
+            let (kept, held_out) = mnist::holdout(&train_all, 1.0 - fraction, train_args.seed);
+            if kept.count == 0 || held_out.count == 0 {
+                bail!("--val-split {fraction}: leaves an empty training or validation part");
+            }
+            (kept, Some(held_out))
+        }
+        None => (train_all, None),
+    };
+    let scaling = if args.normalize {
+        pixel_statistics(&train.images)
+    } else {
+        PixelScaling {
+            mean: 0.0,
+            std: 1.0,
+        }
+    };
+    tch::manual_seed(train_args.seed as i64);
+    let splits = ImageSplits {
+        train: &train,
+        validation: validation.as_ref(),
+        test: Some(&test),
+        pixels_per_image,
+        classes: dataset.classes,
+        scaling,
+    };
+    let model = Mlp::new(&splits, &args.hidden, args.activation, args.loss, device)?;
+    let mut config = serde_json::to_value(args).context("serializing the configuration")?;
+    merge_resolved(&mut config, &train_args)?;
+    if let Some(object) = config.as_object_mut() {
+        object.insert("pixel_mean".into(), scaling.mean.into());
+        object.insert("pixel_std".into(), scaling.std.into());
+    }
+    let mut stats =
+        serde_json::to_value(dataset.stats()).context("serializing data set statistics")?;
+    if let Some(object) = stats.as_object_mut() {
+        object.insert("train_used".into(), train.count.into());
+        let validation_used = validation.as_ref().map(|v| v.count).unwrap_or(0);
+        object.insert("validation_used".into(), validation_used.into());
+        object.insert("test_used".into(), test.count.into());
+    }
+    run_model("mlp", &model, &train_args, config, stats, train.count)
+}
+
+/// The first `limit` images of a split (all of them without a limit).
+fn first_images(
+    split: &mnist::ImageSplit,
+    pixels_per_image: usize,
+    limit: Option<usize>,
+    flag: &str,
+) -> Result<mnist::ImageSplit> {
+    let Some(limit) = limit else {
+        return Ok(split.clone());
+    };
+    if limit == 0 {
+        bail!("{flag} must be at least 1");
+    }
+    let count = limit.min(split.count);
+    Ok(mnist::ImageSplit {
+        images: split.images[..count * pixels_per_image].to_vec(),
+        labels: split.labels[..count].to_vec(),
+        count,
+    })
+}
+
+/// Mean and standard deviation of the training pixels on the [0,1] scale (for `--normalize`).
+fn pixel_statistics(images: &[u8]) -> PixelScaling {
+    let n = images.len().max(1) as f64;
+    let mean = images.iter().map(|&p| p as f64 / 255.0).sum::<f64>() / n;
+    let variance = images
+        .iter()
+        .map(|&p| (p as f64 / 255.0 - mean).powi(2))
+        .sum::<f64>()
+        / n;
+    PixelScaling {
+        mean,
+        std: variance.sqrt().max(1e-12),
+    }
+}
+
+/// Records the resolved values of the shared flags (command defaults filled in).
+fn merge_resolved(config: &mut serde_json::Value, train_args: &TrainArgs) -> Result<()> {
+    let resolved = serde_json::to_value(train_args)?;
+    if let (Some(object), Some(resolved)) = (config.as_object_mut(), resolved.as_object()) {
+        for (key, value) in resolved {
+            object.insert(key.clone(), value.clone());
+        }
+    }
     Ok(())
 }
 
@@ -66,7 +199,7 @@ pub fn run_model(
         args.penalty_scale,
         args.penalize_bias,
         train_examples,
-        args.batch_size,
+        args.batch_size(),
     )?;
     let optimizer_settings = args.optimizer_settings();
     let mut optimizer = optimizer_settings.build(model.var_store())?;
@@ -99,11 +232,11 @@ pub fn run_model(
     };
     let mut writer = RunWriter::new(out.clone(), document)?;
     let settings = LoopSettings {
-        epochs: args.epochs,
-        batch_size: args.batch_size as i64,
+        epochs: args.epochs(),
+        batch_size: args.batch_size() as i64,
         log_every: args.log_every,
         device,
-        lr: args.lr,
+        lr: args.lr(),
         weight_decay: args.weight_decay,
         progress: train::progress_wanted(args.quiet),
     };

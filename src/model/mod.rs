@@ -1,6 +1,7 @@
 //! Models, one file each, behind the small trait the training loop needs.
 
 pub mod mf;
+pub mod mlp;
 
 use crate::regularization::Parameter;
 use std::collections::BTreeMap;
