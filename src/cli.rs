@@ -1,5 +1,6 @@
 //! Command-line interface: argument definitions and dispatch into the library.
 
+use crate::data::fetch::{self, FetchArgs, ListArgs};
 use crate::data::{self, RatingsSourceSpec, SplitSpec, SyntheticConfig};
 use crate::info::SystemInfo;
 use anyhow::Result;
@@ -36,6 +37,10 @@ pub enum Command {
 pub enum DataCommand {
     /// Users, items, ratings, mean, histogram and density of a ratings data set
     Info(DataInfoArgs),
+    /// Download a known data set into the cache, verify its checksums, unpack it, print its folder
+    Fetch(FetchArgs),
+    /// Known data sets, their download sizes, and which are cached (and where)
+    List(ListArgs),
 }
 
 #[derive(Debug, Args)]
@@ -114,6 +119,8 @@ pub fn run(cli: Cli) -> Result<()> {
         }
         Command::Data { command } => match command {
             DataCommand::Info(args) => data_info(&args),
+            DataCommand::Fetch(args) => fetch::run_fetch(&args),
+            DataCommand::List(args) => fetch::run_list(&args),
         },
     }
 }
