@@ -1,5 +1,6 @@
 //! Command-line interface: argument definitions and dispatch into the library.
 
+use crate::data::fetch::{self, FetchArgs, ListArgs};
 use crate::data::{self, RatingsSourceSpec, SplitSpec, SyntheticConfig};
 use crate::device::DeviceChoice;
 use crate::info::SystemInfo;
@@ -194,6 +195,10 @@ pub enum DataCommand {
     /// Users, items, ratings, mean, histogram and density of a ratings data set, or image and
     /// class counts of an IDX image directory (MNIST, Fashion-MNIST)
     Info(DataInfoArgs),
+    /// Download a known data set into the cache, verify its checksums, unpack it, print its folder
+    Fetch(FetchArgs),
+    /// Known data sets, their download sizes, and which are cached (and where)
+    List(ListArgs),
 }
 
 #[derive(Debug, Args)]
@@ -303,6 +308,8 @@ pub fn run(cli: Cli) -> Result<()> {
         }
         Command::Data { command } => match command {
             DataCommand::Info(args) => data_info(&args),
+            DataCommand::Fetch(args) => fetch::run_fetch(&args),
+            DataCommand::List(args) => fetch::run_list(&args),
         },
         Command::Mf(args) => crate::experiment::run_mf(&args).map(drop),
         Command::Mlp(args) => crate::experiment::run_mlp(&args).map(drop),

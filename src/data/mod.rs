@@ -1,6 +1,7 @@
 //! Data sources: one file per format, and the entry point that turns a `--data` value
 //! and a `--split` into a loaded data set.
 
+pub mod fetch;
 pub mod mnist;
 pub mod movielens;
 pub mod ratings;
