@@ -166,9 +166,13 @@ fn serialize_display<T: std::fmt::Display, S: serde::Serializer>(
 
 #[derive(Debug, Clone, Args, Serialize)]
 pub struct MfArgs {
-    /// `synthetic`, a MovieLens directory or a ratings file
+    /// `synthetic`, a data set name (ml-100k, ml-1m, ...; see `data list`), a MovieLens
+    /// directory or a ratings file
     #[arg(long, default_value = "synthetic")]
     pub data: String,
+    /// Fetch a named data set that is not cached yet (as `regulab data fetch NAME`)
+    #[arg(long)]
+    pub download: bool,
     /// Train/test split: u1..u5, ua, ub (ml-100k), random:F, user:F
     #[arg(long, default_value = "random:0.8")]
     #[serde(serialize_with = "serialize_display")]
@@ -221,9 +225,13 @@ pub struct DataInfoArgs {
 
 #[derive(Debug, Clone, Args, Serialize)]
 pub struct MlpArgs {
-    /// MNIST-format directory (train-images-idx3-ubyte, ... raw or .gz): MNIST or Fashion-MNIST
+    /// `mnist`, `fashion-mnist` (from the cache) or an MNIST-format directory
+    /// (train-images-idx3-ubyte, ... raw or .gz)
     #[arg(long)]
     pub data: String,
+    /// Fetch a named data set that is not cached yet (as `regulab data fetch NAME`)
+    #[arg(long)]
+    pub download: bool,
     /// Hidden layer sizes, comma separated
     #[arg(long, value_delimiter = ',', default_value = "512,256,128")]
     pub hidden: Vec<i64>,
@@ -286,13 +294,27 @@ impl SyntheticArgs {
     }
 }
 
-/// `synthetic` or a path.
-pub fn ratings_source(data: &str, synthetic: &SyntheticArgs) -> RatingsSourceSpec {
+/// Resolves a `--data` value: `synthetic`, a known data set name (from the cache, or
+/// fetched with `download`), or a path.
+pub fn ratings_source(
+    data: &str,
+    synthetic: &SyntheticArgs,
+    download: bool,
+) -> Result<RatingsSourceSpec> {
     if data == "synthetic" {
-        RatingsSourceSpec::Synthetic(synthetic.config())
-    } else {
-        RatingsSourceSpec::Path(PathBuf::from(data))
+        return Ok(RatingsSourceSpec::Synthetic(synthetic.config()));
     }
+    Ok(RatingsSourceSpec::Path(data_path(data, download)?))
+}
+
+/// A known data set name resolved through the cache, or the value itself as a path.
+pub fn data_path(data: &str, download: bool) -> Result<PathBuf> {
+    let mut options = data::fetch::FetchOptions::from_env()?;
+    options.progress = true;
+    Ok(
+        data::fetch::resolve_named(data, download, &options)?
+            .unwrap_or_else(|| PathBuf::from(data)),
+    )
 }
 
 pub fn run(cli: Cli) -> Result<()> {
@@ -330,7 +352,7 @@ fn data_info(args: &DataInfoArgs) -> Result<()> {
         }
         return Ok(());
     }
-    let source = ratings_source(&args.path, &args.synthetic);
+    let source = ratings_source(&args.path, &args.synthetic, false)?;
     let split = args.split.clone().unwrap_or(SplitSpec::None);
     let dataset = data::load_ratings(&source, &split, args.seed)?;
     let stats = dataset.stats();

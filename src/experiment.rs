@@ -38,7 +38,7 @@ fn prepare_torch(args: &TrainArgs) -> Result<tch::Device> {
 pub fn run_mf(args: &MfArgs) -> Result<PathBuf> {
     let train_args = args.train.resolve(MF_DEFAULTS)?;
     let device = prepare_torch(&train_args)?;
-    let source = cli::ratings_source(&args.data, &args.synthetic);
+    let source = cli::ratings_source(&args.data, &args.synthetic, args.download)?;
     let dataset = data::load_ratings(&source, &args.split, train_args.seed)?;
     // torch's generator drives initial weights and batch order (see train.rs); seeding it
     // after loading keeps data preparation (its own seeded generator) out of that sequence.
@@ -63,7 +63,7 @@ pub fn run_mlp(args: &MlpArgs) -> Result<PathBuf> {
         bail!("--penalty batch-l2 is matrix factorization's per-rating penalty; for the MLP use l2, norm or l1");
     }
     let device = prepare_torch(&train_args)?;
-    let dir = std::path::Path::new(&args.data);
+    let dir = &cli::data_path(&args.data, args.download)?;
     if !mnist::is_idx_dir(dir) {
         bail!(
             "--data {}: not an MNIST-format directory (needs {}, {}, {}, {}, raw or .gz)",
