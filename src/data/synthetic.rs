@@ -37,11 +37,11 @@ impl Default for SyntheticConfig {
     }
 }
 
-const GLOBAL_MEAN: f64 = 3.5;
-const USER_BIAS_STD: f64 = 0.3;
-const ITEM_BIAS_STD: f64 = 0.4;
+const GLOBAL_MEAN: f64 = 3.3;
+const USER_BIAS_STD: f64 = 0.25;
+const ITEM_BIAS_STD: f64 = 0.3;
 /// Standard deviation of the planted interaction term p_u.q_i.
-const INTERACTION_STD: f64 = 0.8;
+const INTERACTION_STD: f64 = 0.6;
 const MIN_RATING: f64 = 1.0;
 const MAX_RATING: f64 = 5.0;
 
@@ -253,7 +253,7 @@ mod tests {
         let floor = d.synthetic.unwrap().noise_floor_rmse;
         assert!((floor - 0.5).abs() < 0.05, "floor {floor}");
         let mean = d.train.mean();
-        assert!((mean - 3.5).abs() < 0.2, "mean {mean}");
+        assert!((mean - 3.3).abs() < 0.2, "mean {mean}");
     }
 
     #[test]
