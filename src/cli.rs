@@ -30,6 +30,8 @@ pub enum Command {
         #[command(subcommand)]
         command: DataCommand,
     },
+    /// Draw a run's curves (losses, train vs test metric, weight norms) to SVG or PNG
+    Plot(crate::plot::PlotArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -115,6 +117,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Data { command } => match command {
             DataCommand::Info(args) => data_info(&args),
         },
+        Command::Plot(args) => crate::plot::run_plot(&args),
     }
 }
 

@@ -9,3 +9,4 @@ pub mod cli;
 pub mod data;
 pub mod device;
 pub mod info;
+pub mod plot;
