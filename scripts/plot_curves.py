@@ -218,10 +218,13 @@ def legend_labels(runs):
 
     differing = [k for k in keys if len(partition([k])) > 1]
     # A key whose value follows from the keys already chosen (an optimizer's default
-    # lr or momentum) tells the reader nothing new; leave it out.
+    # lr or momentum) tells the reader nothing new; leave it out. "Follows" needs
+    # evidence: runs that share the chosen values and agree on the key. When the chosen
+    # keys already tell every run apart, each further difference is kept.
     chosen = []
     for k in differing:
-        if len(partition(chosen + [k])) > len(partition(chosen)):
+        groups = len(partition(chosen))
+        if len(partition(chosen + [k])) > groups or groups == len(runs):
             chosen.append(k)
     shown = chosen[:LEGEND_MAX_KEYS]
     names = [r.name for r in runs]

@@ -421,7 +421,8 @@ pub fn legend_labels(runs: &[(PathBuf, RunDocument)]) -> Vec<String> {
             .iter()
             .map(|m| {
                 ks.iter()
-                    .map(|k| lookup(m, k).map_or("<absent>".to_string(), |v| v.to_string()))
+                    // An absent flag and a null one both mean "not set".
+                    .map(|k| lookup(m, k).unwrap_or(Value::Null).to_string())
                     .collect::<Vec<_>>()
                     .join("\u{1}")
             })
@@ -431,7 +432,9 @@ pub fn legend_labels(runs: &[(PathBuf, RunDocument)]) -> Vec<String> {
         seen.len()
     };
     // A key whose value follows from the keys already chosen (an optimizer's default lr)
-    // tells the reader nothing new.
+    // tells the reader nothing new. "Follows" needs evidence: runs that share the chosen
+    // values and agree on the key. When the chosen keys already tell every run apart,
+    // each further difference (penalty next to lambda) is kept.
     let mut chosen: Vec<String> = Vec::new();
     for key in keys {
         if partition(std::slice::from_ref(&key)) < 2 {
@@ -439,7 +442,8 @@ pub fn legend_labels(runs: &[(PathBuf, RunDocument)]) -> Vec<String> {
         }
         let mut with = chosen.clone();
         with.push(key.clone());
-        if partition(&with) > partition(&chosen) {
+        let groups = partition(&chosen);
+        if partition(&with) > groups || groups == runs.len() {
             chosen = with;
         }
     }
@@ -1450,6 +1454,44 @@ mod tests {
                 "optimizer=adam, lambda=0.001",
                 "optimizer=sgd, lambda=0.001",
                 "optimizer=adam, lambda=0.1 [diverged]",
+            ]
+        );
+    }
+
+    #[test]
+    fn legends_keep_independent_differences() {
+        let runs = vec![
+            (
+                PathBuf::from("a.json"),
+                run(
+                    "mf",
+                    r#"{"lambda": 0.05, "penalty": "batch-l2", "weight_decay": 0.0}"#,
+                    "completed",
+                ),
+            ),
+            (
+                PathBuf::from("b.json"),
+                run(
+                    "mf",
+                    r#"{"lambda": 10.0, "penalty": "frobenius", "weight_decay": 0.0}"#,
+                    "completed",
+                ),
+            ),
+            (
+                PathBuf::from("c.json"),
+                run(
+                    "mf",
+                    r#"{"lambda": 0.0, "penalty": "none", "weight_decay": 0.0001}"#,
+                    "completed",
+                ),
+            ),
+        ];
+        assert_eq!(
+            legend_labels(&runs),
+            vec![
+                "lambda=0.05, penalty=batch-l2, weight_decay=0.0",
+                "lambda=10.0, penalty=frobenius, weight_decay=0.0",
+                "lambda=0.0, penalty=none, weight_decay=0.0001",
             ]
         );
     }
