@@ -126,6 +126,25 @@ fn unknown_output_extension_is_an_error() {
     }
 }
 
+#[test]
+fn a_bad_font_file_is_a_one_line_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let not_a_font = dir.path().join("font.ttf");
+    std::fs::write(&not_a_font, "not a font").unwrap();
+    let output = dir.path().join("fig.png");
+    let out = Command::new(REGULAB)
+        .env("REGULAB_FONT", &not_a_font)
+        .arg("plot")
+        .arg(fixture("run-mf.json"))
+        .arg("-o")
+        .arg(&output)
+        .output()
+        .unwrap();
+    assert_one_line_error(&out, &not_a_font);
+    assert!(stderr(&out).contains("REGULAB_FONT"), "{}", stderr(&out));
+    assert!(!output.exists());
+}
+
 fn python() -> &'static str {
     assert!(
         Path::new(PYTHON).exists(),
