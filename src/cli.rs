@@ -41,6 +41,8 @@ pub enum Command {
     Mf(MfArgs),
     /// Train the lecture's MLP on MNIST-format images and write its curves to JSON
     Mlp(MlpArgs),
+    /// Draw a run's curves (losses, train vs test metric, weight norms) to SVG or PNG
+    Plot(crate::plot::PlotArgs),
 }
 
 /// Flags shared by every trainer: optimizer, penalty, loop and output.
@@ -335,6 +337,7 @@ pub fn run(cli: Cli) -> Result<()> {
         },
         Command::Mf(args) => crate::experiment::run_mf(&args).map(drop),
         Command::Mlp(args) => crate::experiment::run_mlp(&args).map(drop),
+        Command::Plot(args) => crate::plot::run_plot(&args),
     }
 }
 

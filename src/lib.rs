@@ -12,6 +12,7 @@ pub mod experiment;
 pub mod info;
 pub mod model;
 pub mod optim;
+pub mod plot;
 pub mod regularization;
 pub mod report;
 pub mod train;

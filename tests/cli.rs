@@ -9,14 +9,26 @@ fn info_json_reports_versions_and_devices() {
     let out = run_ok(regulab().args(["info", "--json"]));
     let info: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(info["regulab_version"], env!("CARGO_PKG_VERSION"));
-    assert!(info["torch_version"].as_str().unwrap().starts_with("2.11.0"), "{info}");
+    assert!(
+        info["torch_version"]
+            .as_str()
+            .unwrap()
+            .starts_with("2.11.0"),
+        "{info}"
+    );
     assert!(info["cuda_available"].is_boolean());
     assert!(info["devices"].is_array());
-    assert_eq!(info["devices"].as_array().unwrap().len() as u64, info["cuda_device_count"].as_u64().unwrap());
+    assert_eq!(
+        info["devices"].as_array().unwrap().len() as u64,
+        info["cuda_device_count"].as_u64().unwrap()
+    );
     assert!(info["cpu_threads"].as_i64().unwrap() >= 1);
     let text = run_ok(regulab().arg("info"));
     let text = String::from_utf8_lossy(&text.stdout);
-    assert!(text.contains("torch 2.11.0") && text.contains("CUDA available"), "{text}");
+    assert!(
+        text.contains("torch 2.11.0") && text.contains("CUDA available"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -26,10 +38,25 @@ fn ml100k_counts_match_the_published_numbers() {
     assert_eq!(stats["users"], 943);
     assert_eq!(stats["items"], 1682);
     assert_eq!(stats["ratings"], 100000);
-    assert_close(stats["mean_rating"].as_f64().unwrap(), 3.52986, 1e-5, "mean rating");
-    let histogram: Vec<u64> = stats["histogram"].as_array().unwrap().iter().map(|b| b[1].as_u64().unwrap()).collect();
+    assert_close(
+        stats["mean_rating"].as_f64().unwrap(),
+        3.52986,
+        1e-5,
+        "mean rating",
+    );
+    let histogram: Vec<u64> = stats["histogram"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b[1].as_u64().unwrap())
+        .collect();
     assert_eq!(histogram, vec![6110, 11370, 27145, 34174, 21201]);
-    assert_close(stats["density"].as_f64().unwrap(), 100000.0 / (943.0 * 1682.0), 1e-12, "density");
+    assert_close(
+        stats["density"].as_f64().unwrap(),
+        100000.0 / (943.0 * 1682.0),
+        1e-12,
+        "density",
+    );
 }
 
 #[test]
@@ -46,7 +73,11 @@ fn official_split_u1_has_32_cold_items() {
 
 #[test]
 fn every_official_split_loads_with_the_published_sizes() {
-    for (split, train, test) in [("u5", 80000, 20000), ("ua", 90570, 9430), ("ub", 90570, 9430)] {
+    for (split, train, test) in [
+        ("u5", 80000, 20000),
+        ("ua", 90570, 9430),
+        ("ub", 90570, 9430),
+    ] {
         let out = run_ok(regulab().args(["data", "info", &ml100k(), "--split", split, "--json"]));
         let stats: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         assert_eq!(stats["split"]["train_ratings"], train, "{split}");
@@ -83,7 +114,10 @@ fn synthetic_default_records_its_noise_floor() {
 fn broken(name: &str, text: &str) -> (tempfile::TempDir, String) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join(name);
-    std::fs::File::create(&path).unwrap().write_all(text.as_bytes()).unwrap();
+    std::fs::File::create(&path)
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
     let path = path.display().to_string();
     (dir, path)
 }
@@ -91,11 +125,31 @@ fn broken(name: &str, text: &str) -> (tempfile::TempDir, String) {
 #[test]
 fn bad_ratings_files_give_one_line_errors_naming_file_and_line() {
     let cases = [
-        ("u.data", "1\t2\t3\t4\n1\t2\t3\n", "u.data:2: expected 4 columns"),
-        ("u.data", "1\t2\tabc\t4\n", "u.data:1: rating \"abc\" is not a number"),
-        ("ratings.dat", "1::2::3::4\n1::2::nan::4\n", "ratings.dat:2: rating \"nan\" is not finite"),
-        ("ratings.csv", "userId,movieId,rating,timestamp\n1,2,inf,3\n", "ratings.csv:2: rating \"inf\" is not finite"),
-        ("ratings.csv", "userId,movieId,rating,timestamp\n", "no ratings in file"),
+        (
+            "u.data",
+            "1\t2\t3\t4\n1\t2\t3\n",
+            "u.data:2: expected 4 columns",
+        ),
+        (
+            "u.data",
+            "1\t2\tabc\t4\n",
+            "u.data:1: rating \"abc\" is not a number",
+        ),
+        (
+            "ratings.dat",
+            "1::2::3::4\n1::2::nan::4\n",
+            "ratings.dat:2: rating \"nan\" is not finite",
+        ),
+        (
+            "ratings.csv",
+            "userId,movieId,rating,timestamp\n1,2,inf,3\n",
+            "ratings.csv:2: rating \"inf\" is not finite",
+        ),
+        (
+            "ratings.csv",
+            "userId,movieId,rating,timestamp\n",
+            "no ratings in file",
+        ),
         ("u.data", "", "no ratings in file"),
         ("notes.txt", "hello world\n", "unknown ratings format"),
     ];
@@ -110,15 +164,27 @@ fn bad_ratings_files_give_one_line_errors_naming_file_and_line() {
 #[test]
 fn missing_path_bad_split_and_bad_device_are_clear_errors() {
     let line = run_err(regulab().args(["data", "info", "/nonexistent/ratings"]));
-    assert!(line.contains("/nonexistent/ratings: no such file or directory"), "{line}");
+    assert!(
+        line.contains("/nonexistent/ratings: no such file or directory"),
+        "{line}"
+    );
     let (_dir, path) = broken("u.data", "1\t2\t3\t4\n");
     let line = run_err(regulab().args(["data", "info", &path, "--split", "u1"]));
-    assert!(line.contains("official splits ship only with ml-100k") || line.contains("u1.base"), "{line}");
+    assert!(
+        line.contains("official splits ship only with ml-100k") || line.contains("u1.base"),
+        "{line}"
+    );
     let line = run_err(regulab().args(["data", "info", "--split", "random:2"]));
-    assert!(line.contains("--split") && line.contains("between 0 and 1"), "{line}");
+    assert!(
+        line.contains("--split") && line.contains("between 0 and 1"),
+        "{line}"
+    );
     if !cuda_available() {
         let line = run_err(regulab().args(["mf", "--device", "cuda", "--epochs", "1"]));
-        assert!(line.contains("--device cuda:0: CUDA is not available"), "{line}");
+        assert!(
+            line.contains("--device cuda:0: CUDA is not available"),
+            "{line}"
+        );
     }
     let line = run_err(regulab().args(["mf", "--device", "tpu"]));
     assert!(line.contains("unknown device"), "{line}");
@@ -136,13 +202,22 @@ fn binary_runs_without_library_path_and_links_libtorch_cuda() {
     let out = run_ok(regulab().arg("info").env_remove("LD_LIBRARY_PATH"));
     assert!(!out.stdout.is_empty());
     // Where the wheel ships libtorch_cuda, it must survive --as-needed, or CUDA is never seen.
-    let lib = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".libtorch/lib/libtorch_cuda.so");
+    let lib =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".libtorch/lib/libtorch_cuda.so");
     if lib.exists() {
-        let elf = std::process::Command::new("readelf").args(["-d", env!("CARGO_BIN_EXE_regulab")]).output();
+        let elf = std::process::Command::new("readelf")
+            .args(["-d", env!("CARGO_BIN_EXE_regulab")])
+            .output();
         if let Ok(elf) = elf {
             let text = String::from_utf8_lossy(&elf.stdout);
-            assert!(text.contains("libtorch_cuda.so"), "libtorch_cuda is not a NEEDED entry:\n{text}");
-            assert!(text.contains("RUNPATH") || text.contains("RPATH"), "no rpath:\n{text}");
+            assert!(
+                text.contains("libtorch_cuda.so"),
+                "libtorch_cuda is not a NEEDED entry:\n{text}"
+            );
+            assert!(
+                text.contains("RUNPATH") || text.contains("RPATH"),
+                "no rpath:\n{text}"
+            );
         }
     }
 }

@@ -12,8 +12,14 @@ pub fn regulab() -> Command {
 
 /// `../shared/data/NAME` beside the checkout (present on developer machines and in CI).
 pub fn shared_data(name: &str) -> PathBuf {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data").join(name);
-    assert!(path.exists(), "{} is missing: the tests need ../shared/data beside the checkout", path.display());
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/data")
+        .join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: the tests need ../shared/data beside the checkout",
+        path.display()
+    );
     path
 }
 
@@ -28,7 +34,11 @@ pub fn fashion_mnist() -> String {
 /// The project's Python with torch (installed by scripts/setup.sh).
 pub fn python() -> PathBuf {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
-    assert!(path.exists(), "{} is missing: run `bash scripts/setup.sh`", path.display());
+    assert!(
+        path.exists(),
+        "{} is missing: run `bash scripts/setup.sh`",
+        path.display()
+    );
     path
 }
 
@@ -53,15 +63,28 @@ pub fn run_ok(command: &mut Command) -> Output {
 pub fn run_err(command: &mut Command) -> String {
     let output = command.output().expect("command starts");
     let stderr = String::from_utf8_lossy(&output.stderr).to_string();
-    assert!(!output.status.success(), "{command:?} unexpectedly succeeded; stderr: {stderr}");
-    assert!(!stderr.contains("panicked"), "{command:?} panicked: {stderr}");
-    assert!(!stderr.contains("RUST_BACKTRACE"), "{command:?} printed a backtrace hint: {stderr}");
+    assert!(
+        !output.status.success(),
+        "{command:?} unexpectedly succeeded; stderr: {stderr}"
+    );
+    assert!(
+        !stderr.contains("panicked"),
+        "{command:?} panicked: {stderr}"
+    );
+    assert!(
+        !stderr.contains("RUST_BACKTRACE"),
+        "{command:?} printed a backtrace hint: {stderr}"
+    );
     // clap's usage errors end with its standard pointer to --help; the error itself is one line.
     let lines: Vec<&str> = stderr
         .lines()
         .filter(|l| !l.trim().is_empty() && !l.starts_with("For more information, try '--help'"))
         .collect();
-    assert_eq!(lines.len(), 1, "{command:?} error is not one line: {stderr}");
+    assert_eq!(
+        lines.len(),
+        1,
+        "{command:?} error is not one line: {stderr}"
+    );
     lines[0].to_string()
 }
 
@@ -83,7 +106,12 @@ pub fn curve(run: &Value, split: &str, key: &str) -> Vec<f64> {
 /// Trains with `regulab <args> --out TMP --quiet --threads 1` and returns the run document.
 pub fn train(dir: &Path, name: &str, args: &[&str]) -> Value {
     let out = dir.join(format!("{name}.json"));
-    run_ok(regulab().args(args).args(["--quiet", "--threads", "1", "--device", "cpu", "--out"]).arg(&out));
+    run_ok(
+        regulab()
+            .args(args)
+            .args(["--quiet", "--threads", "1", "--device", "cpu", "--out"])
+            .arg(&out),
+    );
     read_json(&out)
 }
 

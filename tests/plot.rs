@@ -1,0 +1,237 @@
+//! `regulab plot` and `scripts/plot_curves.py` on the fixtures in tests/fixtures.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const REGULAB: &str = env!("CARGO_BIN_EXE_regulab");
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+const PYTHON: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/.venv/bin/python");
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(ROOT).join("tests/fixtures").join(name)
+}
+
+fn regulab_plot(runs: &[&Path], output: &Path) -> Output {
+    Command::new(REGULAB)
+        .arg("plot")
+        .args(runs)
+        .arg("-o")
+        .arg(output)
+        .output()
+        .expect("run regulab")
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// A failure must be exactly one line that names `file`, never a panic.
+fn assert_one_line_error(output: &Output, file: &Path) {
+    let err = stderr(output);
+    assert!(!output.status.success(), "expected failure, stderr: {err}");
+    assert!(!err.contains("panicked"), "panic: {err}");
+    assert_eq!(
+        err.trim_end().lines().count(),
+        1,
+        "one line expected: {err}"
+    );
+    assert!(
+        err.contains(&file.display().to_string()),
+        "file not named: {err}"
+    );
+}
+
+#[test]
+fn draws_svg_and_png_from_mf_and_mlp_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let runs = [fixture("run-mf.json"), fixture("run-mlp.json")];
+    let runs: Vec<&Path> = runs.iter().map(PathBuf::as_path).collect();
+
+    let svg = dir.path().join("fig.svg");
+    let out = regulab_plot(&runs, &svg);
+    assert!(out.status.success(), "svg: {}", stderr(&out));
+    let text = std::fs::read_to_string(&svg).unwrap();
+    assert!(text.contains("<svg"), "not an SVG");
+    // The legend names the runs by what differs between them.
+    assert!(text.contains("command=mlp"), "legend missing");
+
+    let png = dir.path().join("nested/fig.png");
+    let out = regulab_plot(&runs, &png);
+    assert!(out.status.success(), "png: {}", stderr(&out));
+    let bytes = std::fs::read(&png).unwrap();
+    assert!(bytes.len() > 1000, "PNG too small: {} bytes", bytes.len());
+    assert!(bytes.starts_with(b"\x89PNG\r\n\x1a\n"), "not a PNG");
+}
+
+#[test]
+fn draws_a_diverged_run_with_null_losses() {
+    let dir = tempfile::tempdir().unwrap();
+    let diverged = fixture("sweep/run-003.json");
+    let text = std::fs::read_to_string(&diverged).unwrap();
+    assert!(
+        text.contains("\"diverged\"") && text.contains("null"),
+        "fixture changed"
+    );
+    let out = regulab_plot(
+        &[&diverged, &fixture("sweep/run-002.json")],
+        &dir.path().join("d.svg"),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+#[test]
+fn malformed_and_foreign_json_are_one_line_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let malformed = dir.path().join("malformed.json");
+    std::fs::write(
+        &malformed,
+        "{\"kind\": \"regulab-run\",\n  \"epochs\": [1,\n",
+    )
+    .unwrap();
+    let out = regulab_plot(&[&malformed], &dir.path().join("a.svg"));
+    assert_one_line_error(&out, &malformed);
+    assert!(stderr(&out).contains("line "), "{}", stderr(&out));
+
+    let foreign = dir.path().join("foreign.json");
+    std::fs::write(&foreign, r#"{"foo": 1}"#).unwrap();
+    let out = regulab_plot(
+        &[&fixture("run-mf.json"), &foreign],
+        &dir.path().join("b.svg"),
+    );
+    assert_one_line_error(&out, &foreign);
+    assert!(
+        stderr(&out).contains("not a regulab run JSON"),
+        "{}",
+        stderr(&out)
+    );
+
+    let sweep = fixture("sweep/summary.json");
+    let out = regulab_plot(&[&sweep], &dir.path().join("c.svg"));
+    assert_one_line_error(&out, &sweep);
+
+    let missing = dir.path().join("missing.json");
+    let out = regulab_plot(&[&missing], &dir.path().join("d.svg"));
+    assert_one_line_error(&out, &missing);
+}
+
+#[test]
+fn unknown_output_extension_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["fig.jpg", "fig"] {
+        let output = dir.path().join(name);
+        let out = regulab_plot(&[&fixture("run-mf.json")], &output);
+        assert_one_line_error(&out, &output);
+        assert!(stderr(&out).contains(".svg or .png"), "{}", stderr(&out));
+        assert!(!output.exists(), "{name} was written");
+    }
+}
+
+#[test]
+fn a_bad_font_file_is_a_one_line_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let not_a_font = dir.path().join("font.ttf");
+    std::fs::write(&not_a_font, "not a font").unwrap();
+    let output = dir.path().join("fig.png");
+    let out = Command::new(REGULAB)
+        .env("REGULAB_FONT", &not_a_font)
+        .arg("plot")
+        .arg(fixture("run-mf.json"))
+        .arg("-o")
+        .arg(&output)
+        .output()
+        .unwrap();
+    assert_one_line_error(&out, &not_a_font);
+    assert!(stderr(&out).contains("REGULAB_FONT"), "{}", stderr(&out));
+    assert!(!output.exists());
+}
+
+fn python() -> &'static str {
+    assert!(
+        Path::new(PYTHON).exists(),
+        "{PYTHON} not found: run `bash scripts/setup.sh` first (it creates .venv with matplotlib)"
+    );
+    PYTHON
+}
+
+fn plot_curves(args: &[&std::ffi::OsStr]) -> Output {
+    Command::new(python())
+        .arg(Path::new(ROOT).join("scripts/plot_curves.py"))
+        .args(args)
+        .output()
+        .expect("run plot_curves.py")
+}
+
+fn assert_non_empty(path: &Path) {
+    let size = std::fs::metadata(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .len();
+    assert!(size > 0, "{} is empty", path.display());
+}
+
+#[test]
+fn python_plotter_draws_runs_and_sweeps() {
+    let dir = tempfile::tempdir().unwrap();
+    let prefix = dir.path().join("runs");
+    let (mf, mlp) = (fixture("run-mf.json"), fixture("run-mlp.json"));
+    let out = plot_curves(&[
+        mf.as_os_str(),
+        mlp.as_os_str(),
+        "-o".as_ref(),
+        prefix.as_os_str(),
+        "--format".as_ref(),
+        "png,svg".as_ref(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    for figure in ["losses", "metric", "norms", "cost-vs-accuracy"] {
+        assert_non_empty(&dir.path().join(format!("runs-{figure}.png")));
+        let svg = dir.path().join(format!("runs-{figure}.svg"));
+        assert_non_empty(&svg);
+        assert!(std::fs::read_to_string(&svg).unwrap().contains("<svg"));
+    }
+    let png = std::fs::read(dir.path().join("runs-losses.png")).unwrap();
+    assert!(png.starts_with(b"\x89PNG"), "not a PNG");
+
+    // An MF run alone has no cost-vs-accuracy figure; --steps uses its per-step losses.
+    let single = dir.path().join("mf");
+    let out = plot_curves(&[
+        mf.as_os_str(),
+        "--steps".as_ref(),
+        "-o".as_ref(),
+        single.as_os_str(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_non_empty(&dir.path().join("mf-losses.png"));
+    assert!(!dir.path().join("mf-cost-vs-accuracy.png").exists());
+
+    let sweep = dir.path().join("sweep");
+    let summary = fixture("sweep/summary.json");
+    let out = plot_curves(&[
+        "--sweep".as_ref(),
+        summary.as_os_str(),
+        "-o".as_ref(),
+        sweep.as_os_str(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_non_empty(&dir.path().join("sweep-sweep.png"));
+}
+
+#[test]
+fn python_plotter_rejects_foreign_and_malformed_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let foreign = dir.path().join("foreign.json");
+    std::fs::write(&foreign, r#"{"foo": 1}"#).unwrap();
+    let malformed = dir.path().join("malformed.json");
+    std::fs::write(&malformed, "{\"kind\": ").unwrap();
+    let prefix = dir.path().join("out");
+    for bad in [&foreign, &malformed] {
+        let out = plot_curves(&[bad.as_os_str(), "-o".as_ref(), prefix.as_os_str()]);
+        assert_one_line_error(&out, bad);
+    }
+    let out = plot_curves(&[
+        "--sweep".as_ref(),
+        foreign.as_os_str(),
+        "-o".as_ref(),
+        prefix.as_os_str(),
+    ]);
+    assert_one_line_error(&out, &foreign);
+}
