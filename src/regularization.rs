@@ -35,7 +35,7 @@ impl Parameter {
 /// always run in this order so that results do not depend on hash-map iteration.
 pub fn named_parameters(vs: &tch::nn::VarStore) -> Vec<Parameter> {
     let mut named: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
-    named.sort_by(|(a, _), (b, _)| natural_key(a).cmp(&natural_key(b)));
+    named.sort_by_key(|(name, _)| natural_key(name));
     named
         .into_iter()
         .map(|(name, tensor)| Parameter::new(name, tensor))

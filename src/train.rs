@@ -116,7 +116,7 @@ pub fn train(
             global_step += 1;
             bar.inc(1);
             if let Some(every) = settings.log_every {
-                if global_step % every == 0 {
+                if global_step.is_multiple_of(every) {
                     let values = Vec::<f64>::try_from(&losses.to_kind(Kind::Double))?;
                     writer.document.steps.push(StepRecord {
                         epoch,

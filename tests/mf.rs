@@ -376,7 +376,7 @@ fn divergence_ends_the_run_as_diverged_with_a_valid_document() {
 fn ctrl_c_leaves_an_interrupted_document() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("interrupted.json");
-    let mut child = regulab()
+    let child = regulab()
         .args([
             "mf",
             "--synthetic-ratings",

@@ -139,7 +139,7 @@ impl MatrixFactorization {
         let item_rows = self.item_factors.index_select(0, items);
         let mut interaction = (&user_rows * &item_rows).sum_dim_intlist(1, false, Kind::Float);
         if let Some(known) = known {
-            interaction = interaction * known;
+            interaction *= known;
         }
         let mut rows = Vec::with_capacity(4);
         let prediction = match (&self.user_bias, &self.item_bias) {
