@@ -43,6 +43,8 @@ pub enum Command {
     Mlp(MlpArgs),
     /// Draw a run's curves (losses, train vs test metric, weight norms) to SVG or PNG
     Plot(crate::plot::PlotArgs),
+    /// Run a trainer over a grid of flag values (comma-separated lists) and summarize
+    Sweep(crate::sweep::SweepArgs),
 }
 
 /// Flags shared by every trainer: optimizer, penalty, loop and output.
@@ -338,6 +340,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Mf(args) => crate::experiment::run_mf(&args).map(drop),
         Command::Mlp(args) => crate::experiment::run_mlp(&args).map(drop),
         Command::Plot(args) => crate::plot::run_plot(&args),
+        Command::Sweep(args) => crate::sweep::run_sweep(&args),
     }
 }
 

@@ -15,4 +15,5 @@ pub mod optim;
 pub mod plot;
 pub mod regularization;
 pub mod report;
+pub mod sweep;
 pub mod train;
