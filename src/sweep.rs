@@ -216,17 +216,14 @@ pub fn run_sweep(args: &SweepArgs) -> Result<()> {
     }
     std::fs::create_dir_all(&out_dir)
         .with_context(|| format!("--out {}: cannot create folder", out_dir.display()))?;
-    let swept: Vec<String> = {
-        let mut names: Vec<String> = combos.iter().flat_map(|(_, s)| s.keys().cloned()).collect();
-        names.dedup();
-        let mut unique = Vec::new();
-        for name in names {
-            if !unique.contains(&name) {
-                unique.push(name);
-            }
+    // Swept flags in command-line order (those given more than one value).
+    let mut swept: Vec<String> = Vec::new();
+    for flag in &flags {
+        let name = flag.name.replace('-', "_");
+        if flag.values.as_ref().is_some_and(|v| v.len() > 1) && !swept.contains(&name) {
+            swept.push(name);
         }
-        unique
-    };
+    }
     let metric = match args.target {
         SweepTarget::Mf => "rmse",
         SweepTarget::Mlp => "accuracy",
@@ -386,19 +383,16 @@ fn write_summary(dir: &Path, summary: &SweepSummary) -> Result<()> {
     let metric = summary.metric;
     let mut header: Vec<String> = vec!["file".into(), "status".into()];
     header.extend(summary.swept.iter().cloned());
-    header.extend(
-        [
-            "best_epoch".to_string(),
-            format!("best_test_{metric}"),
-            format!("final_test_{metric}"),
-            format!("seeds_best_test_{metric}_mean"),
-            format!("seeds_best_test_{metric}_std"),
-            format!("seeds_final_test_{metric}_mean"),
-            format!("seeds_final_test_{metric}_std"),
-            "message".into(),
-        ]
-        .into_iter(),
-    );
+    header.extend([
+        "best_epoch".to_string(),
+        format!("best_test_{metric}"),
+        format!("final_test_{metric}"),
+        format!("seeds_best_test_{metric}_mean"),
+        format!("seeds_best_test_{metric}_std"),
+        format!("seeds_final_test_{metric}_mean"),
+        format!("seeds_final_test_{metric}_std"),
+        "message".into(),
+    ]);
     writer.write_record(&header)?;
     let number = |v: Option<f64>| v.map(|x| x.to_string()).unwrap_or_default();
     for run in &summary.runs {
