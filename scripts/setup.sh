@@ -55,3 +55,20 @@ if [ ! -f "$torch_dir/lib/libtorch_cpu.so" ]; then
 fi
 ln -sfn "$torch_dir" "$root/.libtorch"
 echo "setup: libtorch ${TORCH_VERSION} linked at .libtorch -> $torch_dir"
+
+# `regulab plot` draws text with a TrueType font from the system (or $REGULAB_FONT).
+have_font() {
+  [ -n "${REGULAB_FONT:-}" ] && [ -f "$REGULAB_FONT" ] && return 0
+  find /usr/share/fonts /usr/local/share/fonts "$HOME/.local/share/fonts" /Library/Fonts /System/Library/Fonts \
+    \( -iname '*.ttf' -o -iname '*.otf' \) -print -quit 2>/dev/null | grep -q .
+}
+if ! have_font; then
+  if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    echo "setup: installing fonts-dejavu-core (for regulab plot)"
+    (apt-get install -y -qq fonts-dejavu-core >/dev/null 2>&1 ||
+      { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq fonts-dejavu-core >/dev/null 2>&1; }) ||
+      echo "setup: could not install fonts-dejavu-core; regulab plot needs a .ttf font (or REGULAB_FONT=/path/font.ttf)" >&2
+  else
+    echo "setup: no TrueType font found; regulab plot needs one (install fonts-dejavu-core, or set REGULAB_FONT=/path/font.ttf)" >&2
+  fi
+fi
