@@ -27,12 +27,8 @@ use std::marker::PhantomData;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
-/// The `kind` of a run document.
-pub const RUN_KIND: &str = "regulab-run";
-/// The `kind` of a sweep's summary.json.
-pub const SWEEP_KIND: &str = "regulab-sweep";
-/// The run and sweep document version this build reads.
-pub const SCHEMA_VERSION: u64 = 1;
+use crate::report::{RUN_KIND, SCHEMA_VERSION};
+use crate::sweep::SWEEP_KIND;
 
 #[derive(Debug, Clone, Args)]
 #[command(
@@ -365,7 +361,7 @@ pub fn check_header(value: &Value, kind: &str) -> std::result::Result<(), String
         }
     }
     match object.get("schema_version") {
-        Some(version) if version.as_u64() == Some(SCHEMA_VERSION) => Ok(()),
+        Some(version) if version.as_u64() == Some(u64::from(SCHEMA_VERSION)) => Ok(()),
         found => Err(format!(
             "not a {what} JSON (schema_version {}, this regulab reads {SCHEMA_VERSION})",
             found.map_or("missing".to_string(), Value::to_string)

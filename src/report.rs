@@ -11,7 +11,9 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+/// The version of the run and sweep documents this build writes and reads.
 pub const SCHEMA_VERSION: u32 = 1;
+/// The `kind` of a run document.
 pub const RUN_KIND: &str = "regulab-run";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

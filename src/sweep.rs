@@ -11,6 +11,7 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+/// The `kind` of a sweep's summary.json.
 pub const SWEEP_KIND: &str = "regulab-sweep";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
