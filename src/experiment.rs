@@ -242,9 +242,8 @@ pub fn run_model(
     };
     // libtorch reports failures (out of memory, a device error) by panicking inside tch;
     // catching them here lets the run document record the failure instead of vanishing.
-    let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
-        train::train(model, &mut optimizer, &penalty, &settings, &mut writer)
-    }));
+    let result =
+        catch_failures(|| train::train(model, &mut optimizer, &penalty, &settings, &mut writer));
     let outcome = match result {
         Ok(Ok(outcome)) => outcome,
         Ok(Err(error)) => {
@@ -263,6 +262,32 @@ pub fn run_model(
     };
     report_outcome(&outcome, &writer, args.quiet)?;
     Ok(out)
+}
+
+thread_local! {
+    /// Set while a failure is caught and reported by the caller, so the hook stays quiet.
+    static FAILURE_IS_HANDLED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// libtorch reports failures (a CUDA out-of-memory, a driver error) as panics inside tch.
+/// Show an uncaught one as a single error line rather than a panic report with a backtrace hint.
+pub fn install_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        if FAILURE_IS_HANDLED.with(|handled| handled.get()) {
+            return;
+        }
+        eprintln!(
+            "regulab: error: internal failure: {}",
+            panic_message(info.payload())
+        );
+    }));
+}
+
+fn catch_failures<T>(work: impl FnOnce() -> T) -> std::thread::Result<T> {
+    FAILURE_IS_HANDLED.with(|handled| handled.set(true));
+    let result = std::panic::catch_unwind(AssertUnwindSafe(work));
+    FAILURE_IS_HANDLED.with(|handled| handled.set(false));
+    result
 }
 
 fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {

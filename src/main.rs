@@ -2,6 +2,7 @@ use clap::Parser;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    regulab::experiment::install_panic_hook();
     let cli = regulab::cli::Cli::parse();
     match regulab::cli::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
