@@ -1,0 +1,247 @@
+//! Legend labels: each run named by the config values that tell it apart from the others.
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+use super::document::RunDocument;
+
+/// Config keys that only say where results go or how chatty a run is: they differ
+/// between otherwise identical runs and would only clutter legends.
+const LEGEND_IGNORED_KEYS: &[&str] = &[
+    "output",
+    "out",
+    "output_dir",
+    "out_dir",
+    "quiet",
+    "progress",
+];
+const LEGEND_MAX_KEYS: usize = 4;
+
+/// One label per run: the config values that tell the runs apart (`lambda=0.001,
+/// optimizer=adam`), else the file name. Mirrors `legend_labels` in plot_curves.py.
+pub fn legend_labels(runs: &[(PathBuf, RunDocument)]) -> Vec<String> {
+    let file_name = |path: &Path| {
+        path.file_name().map_or_else(
+            || path.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        )
+    };
+    if runs.len() == 1 {
+        return vec![file_name(&runs[0].0)];
+    }
+    // The command joins the flags: runs of different commands differ in it first.
+    let merged: Vec<Vec<(String, Value)>> = runs
+        .iter()
+        .map(|(_, doc)| {
+            let command = doc.command.clone().map_or(Value::Null, Value::String);
+            std::iter::once(("command".to_string(), command))
+                .chain(doc.config.0.iter().cloned())
+                .collect()
+        })
+        .collect();
+    let lookup = |m: &[(String, Value)], key: &str| -> Option<Value> {
+        m.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone())
+    };
+    let mut keys: Vec<String> = Vec::new();
+    for m in &merged {
+        for (k, _) in m {
+            if !keys.contains(k) && !LEGEND_IGNORED_KEYS.contains(&k.as_str()) {
+                keys.push(k.clone());
+            }
+        }
+    }
+    let commands: Vec<_> = runs.iter().map(|(_, d)| d.command.clone()).collect();
+    if commands.iter().any(|c| *c != commands[0]) {
+        // Model-specific flags would all "differ"; compare only the shared ones.
+        keys.retain(|k| merged.iter().all(|m| lookup(m, k).is_some()));
+    }
+    let partition = |ks: &[String]| -> usize {
+        let mut seen: Vec<String> = merged
+            .iter()
+            .map(|m| {
+                ks.iter()
+                    // An absent flag and a null one both mean "not set".
+                    .map(|k| lookup(m, k).unwrap_or(Value::Null).to_string())
+                    .collect::<Vec<_>>()
+                    .join("\u{1}")
+            })
+            .collect();
+        seen.sort();
+        seen.dedup();
+        seen.len()
+    };
+    // A key whose value follows from the keys already chosen (an optimizer's default lr)
+    // tells the reader nothing new. "Follows" needs evidence: runs that share the chosen
+    // values and agree on the key. When the chosen keys already tell every run apart,
+    // each further difference (penalty next to lambda) is kept.
+    let mut chosen: Vec<String> = Vec::new();
+    for key in keys {
+        if partition(std::slice::from_ref(&key)) < 2 {
+            continue;
+        }
+        let mut with = chosen.clone();
+        with.push(key.clone());
+        let groups = partition(&chosen);
+        if partition(&with) > groups || groups == runs.len() {
+            chosen = with;
+        }
+    }
+    let shown = &chosen[..chosen.len().min(LEGEND_MAX_KEYS)];
+    let names: Vec<String> = runs.iter().map(|(p, _)| file_name(p)).collect();
+    runs.iter()
+        .zip(&merged)
+        .zip(&names)
+        .map(|(((path, doc), m), name)| {
+            let mut label = if shown.is_empty() {
+                // The same file name in different folders: the path tells them apart.
+                if names.iter().filter(|n| *n == name).count() > 1 {
+                    path.display().to_string()
+                } else {
+                    name.clone()
+                }
+            } else {
+                let parts: Vec<String> = shown
+                    .iter()
+                    .filter_map(|k| lookup(m, k).map(|v| format!("{k}={}", format_value(&v))))
+                    .collect();
+                let mut label = parts.join(", ");
+                if chosen.len() > shown.len() {
+                    label += ", ...";
+                }
+                label
+            };
+            if let Some(status) = doc.status.as_deref().filter(|s| *s != "completed") {
+                label += &format!(" [{status}]");
+            }
+            label
+        })
+        .collect()
+}
+
+fn format_value(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        Value::Null => "none".to_string(),
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plot::document::check_header;
+    use crate::report::RUN_KIND;
+
+    fn run(command: &str, config: &str, status: &str) -> RunDocument {
+        let text = format!(
+            r#"{{"schema_version": 1, "kind": "regulab-run", "command": "{command}",
+                "status": "{status}", "config": {config}, "epochs": []}}"#
+        );
+        let value: Value = serde_json::from_str(&text).expect("test JSON");
+        check_header(&value, RUN_KIND).expect("header");
+        serde_json::from_str(&text).expect("run document")
+    }
+
+    #[test]
+    fn legends_name_the_differing_config_values() {
+        let runs = vec![
+            (
+                PathBuf::from("a.json"),
+                run(
+                    "mf",
+                    r#"{"optimizer": "adam", "lr": 0.01, "lambda": 0.001, "seed": 0, "output": "a"}"#,
+                    "completed",
+                ),
+            ),
+            (
+                PathBuf::from("b.json"),
+                run(
+                    "mf",
+                    r#"{"optimizer": "sgd", "lr": 0.05, "lambda": 0.001, "seed": 0, "output": "b"}"#,
+                    "completed",
+                ),
+            ),
+            (
+                PathBuf::from("c.json"),
+                run(
+                    "mf",
+                    r#"{"optimizer": "adam", "lr": 0.01, "lambda": 0.1, "seed": 0, "output": "c"}"#,
+                    "diverged",
+                ),
+            ),
+        ];
+        // lr follows from the optimizer, output is ignored, seed does not differ.
+        assert_eq!(
+            legend_labels(&runs),
+            vec![
+                "optimizer=adam, lambda=0.001",
+                "optimizer=sgd, lambda=0.001",
+                "optimizer=adam, lambda=0.1 [diverged]",
+            ]
+        );
+    }
+
+    #[test]
+    fn legends_keep_independent_differences() {
+        let runs = vec![
+            (
+                PathBuf::from("a.json"),
+                run(
+                    "mf",
+                    r#"{"lambda": 0.05, "penalty": "batch-l2", "weight_decay": 0.0}"#,
+                    "completed",
+                ),
+            ),
+            (
+                PathBuf::from("b.json"),
+                run(
+                    "mf",
+                    r#"{"lambda": 10.0, "penalty": "frobenius", "weight_decay": 0.0}"#,
+                    "completed",
+                ),
+            ),
+            (
+                PathBuf::from("c.json"),
+                run(
+                    "mf",
+                    r#"{"lambda": 0.0, "penalty": "none", "weight_decay": 0.0001}"#,
+                    "completed",
+                ),
+            ),
+        ];
+        assert_eq!(
+            legend_labels(&runs),
+            vec![
+                "lambda=0.05, penalty=batch-l2, weight_decay=0.0",
+                "lambda=10.0, penalty=frobenius, weight_decay=0.0",
+                "lambda=0.0, penalty=none, weight_decay=0.0001",
+            ]
+        );
+    }
+
+    #[test]
+    fn legends_fall_back_to_file_names_and_compare_shared_flags_across_commands() {
+        let same = r#"{"lambda": 0.01}"#;
+        let runs = vec![
+            (PathBuf::from("x/run.json"), run("mf", same, "completed")),
+            (PathBuf::from("y/other.json"), run("mf", same, "completed")),
+        ];
+        assert_eq!(legend_labels(&runs), vec!["run.json", "other.json"]);
+        let runs = vec![
+            (PathBuf::from("x/run.json"), run("mf", same, "completed")),
+            (PathBuf::from("y/run.json"), run("mf", same, "completed")),
+        ];
+        assert_eq!(legend_labels(&runs), vec!["x/run.json", "y/run.json"]);
+        let runs = vec![
+            (
+                PathBuf::from("mf.json"),
+                run("mf", r#"{"dim": 16, "lambda": 0.01}"#, "completed"),
+            ),
+            (
+                PathBuf::from("mlp.json"),
+                run("mlp", r#"{"hidden": [256], "lambda": 0.01}"#, "completed"),
+            ),
+        ];
+        assert_eq!(legend_labels(&runs), vec!["command=mf", "command=mlp"]);
+    }
+}

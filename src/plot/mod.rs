@@ -1,0 +1,180 @@
+//! `regulab plot`: a run document's curves drawn to one SVG or PNG image, for users
+//! without Python (`scripts/plot_curves.py` draws the same and more with matplotlib).
+//!
+//! The image is a grid: train base / regularization / total loss on top; below, train
+//! vs test metric (one panel per metric when MF and MLP runs are mixed) and weight
+//! norms. Several runs are overlaid, each in its own colour, and a legend strip at the
+//! bottom names them by the config values that differ between them.
+//!
+//! Text is laid out and rasterized by plotters' pure-Rust `ab_glyph` backend from a
+//! TrueType/OpenType file found on the system at run time (or named by `REGULAB_FONT`),
+//! so building regulab needs no fontconfig or freetype development packages.
+
+mod document;
+mod draw;
+mod figure;
+mod font;
+mod legend;
+
+pub use document::{
+    check_header, load_document, load_run, lower_is_better, DatasetInfo, EpochRecord, OrderedMap,
+    RunDocument, Split, SplitMetrics, StepRecord, Summary,
+};
+pub use font::FONT_ENV;
+pub use legend::legend_labels;
+
+use anyhow::{anyhow, bail, Result};
+use clap::Args;
+use plotters::prelude::*;
+use plotters_backend::DrawingErrorKind;
+use std::path::{Path, PathBuf};
+
+use draw::{draw_figure, legend_rows, LEGEND_ROW_HEIGHT, TITLE_HEIGHT};
+use figure::{build_figure, one_line};
+use font::ensure_font;
+
+#[derive(Debug, Clone, Args)]
+#[command(
+    after_help = "Labels use a system sans-serif TrueType/OpenType font (DejaVu Sans, Liberation Sans, ...); \
+                  set REGULAB_FONT=/path/to/font.ttf to choose one. For more figures, sweeps and \
+                  per-step losses: scripts/plot_curves.py --help"
+)]
+pub struct PlotArgs {
+    /// Run JSON files (from `regulab mf` or `regulab mlp`); several are overlaid
+    #[arg(required = true, value_name = "RUN.json")]
+    pub runs: Vec<PathBuf>,
+    /// Output image: FIG.svg or FIG.png
+    #[arg(short, long, value_name = "FIG.svg|png")]
+    pub output: PathBuf,
+    /// Image width in pixels [default: 1350]
+    #[arg(long)]
+    pub width: Option<u32>,
+    /// Image height in pixels [default: 820, more when a long legend needs room]
+    #[arg(long)]
+    pub height: Option<u32>,
+}
+
+const DEFAULT_WIDTH: u32 = 1350;
+const DEFAULT_HEIGHT: u32 = 820;
+
+/// `regulab plot`: loads every run, then draws them into one image whose format
+/// follows the output's extension.
+pub fn run_plot(args: &PlotArgs) -> Result<()> {
+    let output = &args.output;
+    let format = output_format(output)?;
+    let mut runs = Vec::new();
+    let mut empty = Vec::new();
+    for path in &args.runs {
+        let doc = load_run(path)?;
+        if doc.epochs.is_empty() {
+            let mut status = doc.status.clone().unwrap_or_else(|| "unknown".to_string());
+            if let Some(message) = &doc.message {
+                status += &format!(": {}", one_line(message));
+            }
+            empty.push(format!(
+                "{}: no epochs recorded (status {status})",
+                path.display()
+            ));
+        } else {
+            runs.push((path.clone(), doc));
+        }
+    }
+    if runs.is_empty() {
+        bail!("{}; nothing to plot", empty.join("; "));
+    }
+    for line in &empty {
+        eprintln!("regulab: warning: {line}; nothing drawn for it");
+    }
+    let figure = build_figure(&runs);
+    let width = args.width.unwrap_or(DEFAULT_WIDTH).max(400);
+    let rows = legend_rows(&figure.legend, width).len() as u32;
+    let legend_height = rows * LEGEND_ROW_HEIGHT + 12;
+    let height = args
+        .height
+        .unwrap_or(DEFAULT_HEIGHT + legend_height.saturating_sub(2 * LEGEND_ROW_HEIGHT + 12))
+        .max(TITLE_HEIGHT + legend_height + 200);
+    if let Some(parent) = output.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)
+            .map_err(|e| anyhow!("{}: cannot create the folder: {e}", parent.display()))?;
+    }
+    ensure_font()?;
+    // Fail here with the OS's reason: the backends report a write failure only at the
+    // end, wrapped in their own debug formatting.
+    std::fs::File::create(output)
+        .map_err(|e| anyhow!("{}: cannot write: {e}", output.display()))?;
+    let drawn = match format {
+        ImageFormat::Svg => {
+            let root = SVGBackend::new(output, (width, height)).into_drawing_area();
+            draw_figure(root, &figure, rows).map_err(describe_drawing_error)
+        }
+        ImageFormat::Png => {
+            let root = BitMapBackend::new(output, (width, height)).into_drawing_area();
+            draw_figure(root, &figure, rows).map_err(describe_drawing_error)
+        }
+    };
+    drawn.map_err(|e| {
+        // The backend has already written whatever it drew; a half image is no result.
+        let _ = std::fs::remove_file(output);
+        anyhow!("{}: {e}", output.display())
+    })
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ImageFormat {
+    Svg,
+    Png,
+}
+
+fn output_format(output: &Path) -> Result<ImageFormat> {
+    let extension = output
+        .extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase());
+    match extension.as_deref() {
+        Some("svg") => Ok(ImageFormat::Svg),
+        Some("png") => Ok(ImageFormat::Png),
+        Some(other) => bail!(
+            "{}: unknown image format .{other}; use an output ending in .svg or .png",
+            output.display()
+        ),
+        None => bail!(
+            "{}: no file extension; use an output ending in .svg or .png",
+            output.display()
+        ),
+    }
+}
+
+fn describe_drawing_error<E: std::error::Error + Send + Sync>(
+    error: DrawingAreaErrorKind<E>,
+) -> String {
+    match error {
+        DrawingAreaErrorKind::BackendError(DrawingErrorKind::FontError(e)) => {
+            format!("cannot draw the labels with the font ({e}); set {FONT_ENV}=/path/to/font.ttf")
+        }
+        DrawingAreaErrorKind::BackendError(DrawingErrorKind::DrawingError(e)) => {
+            format!("cannot write the image: {e}")
+        }
+        other => format!("drawing failed: {other}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn output_format_comes_from_the_extension() {
+        assert_eq!(
+            output_format(Path::new("a/fig.svg")).unwrap(),
+            ImageFormat::Svg
+        );
+        assert_eq!(
+            output_format(Path::new("fig.PNG")).unwrap(),
+            ImageFormat::Png
+        );
+        assert!(output_format(Path::new("fig.jpg"))
+            .unwrap_err()
+            .to_string()
+            .contains(".jpg"));
+        assert!(output_format(Path::new("fig")).is_err());
+    }
+}
