@@ -152,13 +152,25 @@ quote() {
     printf '%s' "${line# }"
 }
 
-# Print a command (shell-quoted, so it can be pasted), record it, run it.
-run() {
+# Print a command (shell-quoted, so it can be pasted) and record it.
+show() {
     local line
     line="$(quote "$@")"
     printf '+ %s\n' "$line"
     printf '%s\n' "$line" >>"$commands"
+}
+
+# Show a command, then run it.
+run() {
+    show "$@"
     "$@"
+}
+
+# The same without the command's standard output (the plot scripts list the files they
+# write; the figures are listed at the end).
+run_quietly() {
+    show "$@"
+    "$@" >/dev/null
 }
 
 # Train: regulab SUBCOMMAND ARGS... with the common flags.
@@ -176,7 +188,7 @@ train() {
 plot() {
     local name="$1" title="$2"
     shift 2
-    run "$py" "$plot_curves" "$@" -o "$figs/$name" --format "$formats" --title "$title" >/dev/null
+    run_quietly "$py" "$plot_curves" "$@" -o "$figs/$name" --format "$formats" --title "$title"
 }
 
 # A value from a run JSON: json_value FILE PYTHON-EXPRESSION-ON-d
@@ -363,8 +375,8 @@ if [ ${#mlp_data[@]} -gt 0 ]; then
     train mlp "${mlp_data[@]}" --hidden 30 --activation sigmoid --loss mse --optimizer sgd --lr 0.5 \
         --penalty l2 --lambda 5 --batch-size 10 "${mlp_f[@]}" --out "$runs/f-seed003.json"
     plot f-seed003 "f. 784-30-10 sigmoid, quadratic cost, SGD, L2 lambda 5" "$runs/f-seed003.json"
-    run "$py" "$seed003_cost" "$runs/f-seed003.json" -o "$figs/f-seed003" --format "$formats" \
-        --title "f. seed 003's reported cost vs the cost trained on" >/dev/null
+    run_quietly "$py" "$seed003_cost" "$runs/f-seed003.json" -o "$figs/f-seed003" --format "$formats" \
+        --title "f. seed 003's reported cost vs the cost trained on"
     mv "$figs/f-seed003-seed003.tsv" "$runs/f-seed003-costs.tsv"
     "$py" - "$runs/f-seed003-costs.tsv" <<'EOF'
 import sys
@@ -386,8 +398,8 @@ fi
 section "g. MF: batch-l2 lambda sweep $sweep_lambdas over seeds $sweep_seeds, $ep_g epochs"
 run "$regulab" sweep mf "${mf_data[@]}" --optimizer adam --lr 0.01 --penalty batch-l2 --lambda "$sweep_lambdas" \
     --seed "$sweep_seeds" --epochs "$ep_g" --quiet "${mf_thread_args[@]}" --out "$sweep_dir"
-run "$py" "$plot_curves" --sweep "$sweep_dir/summary.json" -o "$figs/g-mf-lambda-sweep" --format "$formats" \
-    --title "g. MF, Adam lr 0.01: test RMSE against the batch-l2 lambda" >/dev/null
+run_quietly "$py" "$plot_curves" --sweep "$sweep_dir/summary.json" -o "$figs/g-mf-lambda-sweep" --format "$formats" \
+    --title "g. MF, Adam lr 0.01: test RMSE against the batch-l2 lambda"
 
 # ------------------------------------------------------------------------------ done
 
