@@ -3,6 +3,7 @@
 
 Runs (one or several, overlaid):
   plot_curves.py RUN.json [RUN.json ...] -o OUT_PREFIX [--format png,svg] [--title T] [--steps]
+                [--labels "L1;L2;..."]
 writes
   OUT_PREFIX-losses.*   train base / regularization / total loss per epoch
   OUT_PREFIX-metric.*   train vs test metric per epoch (validation too when present),
@@ -19,7 +20,8 @@ writes
                         swept values
 
 Legends name runs by the config values that differ between them (for example
-`lambda=0.001, optimizer=adam`), or by file name when none differ.
+`lambda=0.001, optimizer=adam`), or by file name when none differ, unless --labels
+names them.
 """
 
 import argparse
@@ -645,6 +647,9 @@ def parse_args(argv):
     p.add_argument("--format", default="png", help="comma-separated figure formats: png, svg, pdf (default png)")
     p.add_argument("--title", help="figure title (default: command, data set and file for a single run)")
     p.add_argument("--steps", action="store_true", help="draw the per-step losses too (x axis in steps)")
+    p.add_argument("--labels", metavar="L1;L2;...",
+                   help="legend labels for the runs, ';'-separated, one per run in order (default: the config "
+                        "values that differ between them)")
     p.add_argument("--sweep", metavar="SUMMARY.json", help="plot a sweep's summary.json instead of runs")
     p.add_argument("--x", dest="x_key", metavar="KEY", help="sweep: swept key for the x axis (default: first numeric one)")
     args = p.parse_args(argv)
@@ -653,6 +658,13 @@ def parse_args(argv):
     if unknown or not formats:
         p.error(f"--format: unknown format {', '.join(unknown) or '(none)'}; use png, svg or pdf")
     args.formats = formats
+    args.label_list = None
+    if args.labels is not None:
+        if args.sweep:
+            p.error("--labels names runs; a sweep plot labels its lines by the swept values")
+        args.label_list = [part.strip() for part in args.labels.split(";")]
+        if len(args.label_list) != len(args.runs):
+            p.error(f"--labels: {len(args.label_list)} labels for {len(args.runs)} runs")
     if args.sweep and args.runs:
         p.error("give either run files or --sweep SUMMARY.json, not both")
     if not args.sweep and not args.runs:
@@ -671,6 +683,7 @@ def main(argv=None):
             plot_sweep(args.sweep, args.output, args.formats, args.title, args.x_key, written)
         else:
             runs = [load_run(path) for path in args.runs]
+            wanted = dict(zip(map(id, runs), args.label_list)) if args.label_list else {}
             empty = [r for r in runs if not r.epochs]
             for r in empty:
                 print(f"{PROG}: warning: {r.path}: no epochs recorded (status {r.status}); nothing to draw for it",
@@ -679,6 +692,9 @@ def main(argv=None):
             if not runs:
                 raise PlotError("no run has any epochs to plot")
             legend_labels(runs)
+            for r in runs:
+                if id(r) in wanted:
+                    r.label = wanted[id(r)] + (f" [{r.status}]" if r.status not in (None, "completed") else "")
             title = args.title if args.title is not None else default_title(runs)
             plot_losses(runs, args.output, args.formats, title, args.steps, written)
             plot_metric(runs, args.output, args.formats, title, written)
