@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Regenerate every experiment of the regularization lecture (docs/lecture.md) into one
+# Regenerate every experiment of the regularization lecture (README.md, "Reproducing the lecture") into one
 # folder: run JSONs, a sweep summary and the figures (PNG and SVG). See --help.
 set -Eeuo pipefail
 
@@ -8,7 +8,7 @@ usage() {
 usage: scripts/reproduce_lecture.sh [--quick] [--movielens DIR] [--mnist DIR] [--out DIR]
                                     [--regulab PATH] [--threads N]
 
-Regenerates every lecture experiment (docs/lecture.md) into one folder: the run JSONs
+Regenerates every lecture experiment (README.md, "Reproducing the lecture") into one folder: the run JSONs
 (OUT/runs), a lambda sweep (OUT/sweep-mf-batch-l2) and the figures (OUT/figures, PNG and
 SVG, drawn by scripts/plot_curves.py and scripts/seed003_cost.py). The commands it runs
 are printed and saved in OUT/commands.txt.
