@@ -220,6 +220,9 @@ pub struct DataInfoArgs {
     /// Seed for random and per-user splits
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Fetch a named data set that is not cached yet (as `regulab data fetch NAME`)
+    #[arg(long)]
+    pub download: bool,
     /// Print JSON instead of text
     #[arg(long)]
     pub json: bool,
@@ -345,12 +348,16 @@ pub fn run(cli: Cli) -> Result<()> {
 }
 
 fn data_info(args: &DataInfoArgs) -> Result<()> {
-    let path = std::path::Path::new(&args.path);
-    if data::mnist::is_idx_dir(path) {
+    let path = if args.path == "synthetic" {
+        PathBuf::from(&args.path)
+    } else {
+        data_path(&args.path, args.download)?
+    };
+    if data::mnist::is_idx_dir(&path) {
         if let Some(split) = &args.split {
             bail!("--split {split}: IDX image directories ship their own train/test split");
         }
-        let stats = data::mnist::load(path)?.stats();
+        let stats = data::mnist::load(&path)?.stats();
         if args.json {
             println!("{}", serde_json::to_string_pretty(&stats)?);
         } else {
@@ -358,7 +365,10 @@ fn data_info(args: &DataInfoArgs) -> Result<()> {
         }
         return Ok(());
     }
-    let source = ratings_source(&args.path, &args.synthetic, false)?;
+    let source = match args.path.as_str() {
+        "synthetic" => RatingsSourceSpec::Synthetic(args.synthetic.config()),
+        _ => RatingsSourceSpec::Path(path),
+    };
     let split = args.split.clone().unwrap_or(SplitSpec::None);
     let dataset = data::load_ratings(&source, &split, args.seed)?;
     let stats = dataset.stats();
