@@ -158,6 +158,8 @@ pub fn train(
             ("total_loss".to_string(), means[2]),
         ]);
         let eval_start = Instant::now();
+        // Everything measured after the epoch is read-only: no autograd graph is needed.
+        let _no_grad = tch::no_grad_guard();
         let parameters = model.parameters();
         let weight_reg = penalty.on_parameters(&parameters).double_value(&[]);
         let evaluate = |split: Split| -> Option<SplitRecord> {
