@@ -248,3 +248,68 @@ impl Model for MatrixFactorization {
         Metric::Rmse
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::{IdMap, Ratings};
+
+    fn dataset() -> RatingsDataset {
+        let mut user_ids = IdMap::new();
+        let mut item_ids = IdMap::new();
+        for raw in 1..=2 {
+            user_ids.index_or_insert(raw);
+        }
+        for raw in 1..=3 {
+            item_ids.index_or_insert(raw);
+        }
+        let mut train = Ratings::default();
+        train.push(0, 0, 4.0);
+        train.push(1, 1, 2.0);
+        let mut test = Ratings::default();
+        test.push(0, 1, 3.0); // both seen in training
+        test.push(1, 2, 5.0); // item 2 is cold
+        RatingsDataset {
+            name: "tiny".into(),
+            source: "inline".into(),
+            format: "inline".into(),
+            user_ids,
+            item_ids,
+            train,
+            test,
+            split: "inline".into(),
+            synthetic: None,
+        }
+    }
+
+    #[test]
+    fn cold_test_pairs_are_predicted_from_biases_and_the_mean() {
+        tch::manual_seed(0);
+        let model =
+            MatrixFactorization::new(&dataset(), MfVariant::Biased, 4, 1.0, Device::Cpu).unwrap();
+        let _guard = tch::no_grad_guard();
+        let user_bias = model.user_bias.as_ref().unwrap();
+        let item_bias = model.item_bias.as_ref().unwrap();
+        let _ = user_bias.shallow_clone().fill_(0.5);
+        let _ = item_bias.shallow_clone().fill_(-0.25);
+        let known = model.test.as_ref().unwrap().known.as_ref().unwrap();
+        assert_eq!(Vec::<f32>::try_from(known).unwrap(), vec![1.0, 0.0]);
+        let users = Tensor::from_slice(&[0i64, 1]);
+        let items = Tensor::from_slice(&[1i64, 2]);
+        let (prediction, _) = model.predict(&users, &items, Some(known));
+        let prediction = Vec::<f32>::try_from(&prediction).unwrap();
+        // Training mean 3.0; the cold pair gets no factor term, however large the factors.
+        assert!(
+            (prediction[1] - (3.0 + 0.5 - 0.25)).abs() < 1e-6,
+            "{prediction:?}"
+        );
+        let dot = (model.user_factors.get(0) * model.item_factors.get(1))
+            .sum(Kind::Float)
+            .double_value(&[]) as f32;
+        assert!(
+            (prediction[0] - (3.0 + 0.5 - 0.25 + dot)).abs() < 1e-5,
+            "{prediction:?}"
+        );
+        assert!(dot.abs() > 1e-3, "factors are random and non-zero");
+    }
+}
