@@ -186,16 +186,6 @@ impl Penalty {
         })
     }
 
-    pub fn none() -> Self {
-        Penalty {
-            kind: PenaltyKind::None,
-            lambda: 0.0,
-            scale: PenaltyScale::None,
-            penalize_bias: false,
-            divisor: 1.0,
-        }
-    }
-
     pub fn is_active(&self) -> bool {
         self.kind != PenaltyKind::None && self.lambda != 0.0
     }

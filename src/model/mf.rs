@@ -50,7 +50,6 @@ impl DeviceRatings {
 
 pub struct MatrixFactorization {
     vs: nn::VarStore,
-    variant: MfVariant,
     user_factors: Tensor,
     item_factors: Tensor,
     user_bias: Option<Tensor>,
@@ -117,7 +116,6 @@ impl MatrixFactorization {
         });
         Ok(MatrixFactorization {
             vs,
-            variant,
             user_factors,
             item_factors,
             user_bias,
@@ -169,10 +167,6 @@ impl MatrixFactorization {
             Split::Test => self.test.as_ref(),
             Split::Validation => None,
         }
-    }
-
-    pub fn variant(&self) -> MfVariant {
-        self.variant
     }
 }
 
