@@ -14,6 +14,8 @@ pub enum DeviceChoice {
     Cuda(usize),
 }
 
+crate::serde_via_text!(DeviceChoice);
+
 impl FromStr for DeviceChoice {
     type Err = String;
 

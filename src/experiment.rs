@@ -1,70 +1,157 @@
-//! Wires a command's flags into a run: data, model, penalty, optimizer, the run document and
-//! the training loop. One path serves every model (`run_model`); each command only builds its
-//! data set and model.
+//! Runs a [`RunConfig`]: loads its data, builds its model, penalty and optimizer, writes the
+//! run document and drives the training loop. One path serves every model; each task only
+//! prepares its data set and model.
 
-use crate::cli::{self, MfArgs, MlpArgs, TrainArgs, TrainDefaults};
-use crate::data::{self, mnist};
-use crate::device::device_name;
+use crate::config::{MfTask, MlpTask, RunConfig, Task};
+use crate::data::{self, mnist, RatingsSourceSpec};
+use crate::interrupt::{signal_name, Interrupter};
 use crate::model::mf::MatrixFactorization;
 use crate::model::mlp::{ImageSplits, Mlp, PixelScaling};
 use crate::model::Model;
-use crate::regularization::{Penalty, PenaltyKind};
-use crate::report::{self, Environment, RunDocument, RunStatus, RunWriter, SCHEMA_VERSION};
-use crate::train::{self, LoopSettings, Outcome};
-use anyhow::{bail, Context, Result};
+use crate::progress::{Console, ConsoleMode};
+use crate::report::{self, RunWriter};
+use crate::schema::{MetricInfo, RunDocument, RunStatus, Summary, RUN_KIND, SCHEMA_VERSION};
+use crate::train::{LoopOutcome, LoopSettings, Trainer};
+use anyhow::{anyhow, bail, Context, Result};
 use std::panic::AssertUnwindSafe;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-pub const MF_DEFAULTS: TrainDefaults = TrainDefaults {
-    lr: 0.01,
-    batch_size: 1024,
-    epochs: 20,
-};
-
-pub const MLP_DEFAULTS: TrainDefaults = TrainDefaults {
-    lr: 0.001,
-    batch_size: 128,
-    epochs: 10,
-};
-
-/// Applies settings that must precede any torch work and resolves the device.
-fn prepare_torch(args: &TrainArgs) -> Result<tch::Device> {
-    if let Some(threads) = args.threads {
-        tch::set_num_threads(threads as i32);
-    }
-    args.device.resolve()
+/// What a run needs besides its configuration.
+pub struct RunContext<'a> {
+    /// The command line, recorded in the document.
+    pub argv: Vec<String>,
+    pub interrupter: &'a Interrupter,
 }
 
-pub fn run_mf(args: &MfArgs) -> Result<PathBuf> {
-    let train_args = args.train.resolve(MF_DEFAULTS)?;
-    let device = prepare_torch(&train_args)?;
-    let source = cli::ratings_source(&args.data, &args.synthetic, args.download)?;
-    let dataset = data::load_ratings(&source, &args.split, train_args.seed)?;
-    // torch's generator drives initial weights and batch order (see train.rs); seeding it
-    // after loading keeps data preparation (its own seeded generator) out of that sequence.
-    tch::manual_seed(train_args.seed as i64);
-    let model = MatrixFactorization::new(&dataset, args.model, args.dim, args.init_std, device)?;
-    let mut config = serde_json::to_value(args).context("serializing the configuration")?;
-    merge_resolved(&mut config, &train_args)?;
-    let stats = serde_json::to_value(dataset.stats()).context("serializing data set statistics")?;
-    run_model(
-        "mf",
-        &model,
-        &train_args,
-        config,
-        stats,
-        dataset.train.len(),
+/// How a run ended, for the caller (exit codes, sweep summaries).
+#[derive(Debug, Clone)]
+pub struct RunResult {
+    pub path: PathBuf,
+    pub status: RunStatus,
+    pub message: Option<String>,
+    /// The signal that interrupted the run.
+    pub signal: Option<i32>,
+    pub metric: MetricInfo,
+    pub summary: Summary,
+}
+
+/// A model bound to its data, and what the document says about the data.
+struct Prepared {
+    model: Box<dyn Model>,
+    dataset: serde_json::Value,
+    train_examples: usize,
+}
+
+/// Trains one run. A run that trains and ends (completed, interrupted, diverged) is `Ok`;
+/// one that cannot start or fails is `Err`, after saving its document when there is one.
+pub fn run(config: &RunConfig, context: &RunContext) -> Result<RunResult> {
+    let out = output_path(config)?;
+    if let Some(threads) = config.training.threads {
+        tch::set_num_threads(threads as i32);
+    }
+    let device = config.training.device.resolve()?;
+    let prepared = match &config.task {
+        Task::Mf(task) => prepare_mf(task, config, device, &out)?,
+        Task::Mlp(task) => prepare_mlp(task, config, device, &out)?,
+    };
+    train_and_record(config, context, prepared, out, device)
+}
+
+/// The run document's path: the configured one or `runs/<time>-<command>.json`, checked
+/// before any data is read.
+fn output_path(config: &RunConfig) -> Result<PathBuf> {
+    let out = config
+        .output
+        .out
+        .clone()
+        .unwrap_or_else(|| report::default_run_path(&config.trainer().to_string()));
+    if out.is_dir() {
+        bail!(
+            "--out {}: is a folder; name the run document's file",
+            out.display()
+        );
+    }
+    if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).with_context(|| {
+            format!(
+                "--out {}: cannot create folder {}",
+                out.display(),
+                parent.display()
+            )
+        })?;
+    }
+    Ok(out)
+}
+
+/// Refuses an output that would overwrite the data it reads.
+fn check_not_input(out: &Path, inputs: &[PathBuf]) -> Result<()> {
+    let Ok(out_real) = out.canonicalize() else {
+        return Ok(()); // does not exist yet: cannot be an input
+    };
+    for input in inputs {
+        if input.canonicalize().is_ok_and(|i| i == out_real) {
+            bail!(
+                "--out {}: is an input data file; name another path for the run document",
+                out.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Resolves a `--data` value: a known data set name through the cache (fetched with
+/// `download`), or the value itself as a path.
+pub fn data_path(data: &str, download: bool) -> Result<PathBuf> {
+    let mut options = data::fetch::FetchOptions::from_env()?;
+    options.progress = true;
+    Ok(
+        data::fetch::resolve_named(data, download, &options)?
+            .unwrap_or_else(|| PathBuf::from(data)),
     )
 }
 
-pub fn run_mlp(args: &MlpArgs) -> Result<PathBuf> {
-    let train_args = args.train.resolve(MLP_DEFAULTS)?;
-    if train_args.penalty == PenaltyKind::BatchL2 {
-        bail!("--penalty batch-l2 is matrix factorization's per-rating penalty; for the MLP use l2, norm or l1");
+fn prepare_mf(
+    task: &MfTask,
+    config: &RunConfig,
+    device: tch::Device,
+    out: &Path,
+) -> Result<Prepared> {
+    let source = if task.data == "synthetic" {
+        RatingsSourceSpec::Synthetic(task.synthetic.clone())
+    } else {
+        let path = data_path(&task.data, task.download)?;
+        check_not_input(out, &input_files(&path))?;
+        RatingsSourceSpec::Path(path)
+    };
+    let seed = config.training.seed;
+    let dataset = data::load_ratings(&source, &task.split, seed)?;
+    // torch's generator drives initial weights and batch order (see train.rs); seeding it
+    // after loading keeps data preparation (its own seeded generator) out of that sequence.
+    tch::manual_seed(seed as i64);
+    let model = MatrixFactorization::new(&dataset, task.variant, task.dim, task.init_std, device)?;
+    Ok(Prepared {
+        model: Box::new(model),
+        dataset: serde_json::to_value(dataset.stats()).context("data set statistics")?,
+        train_examples: dataset.train.len(),
+    })
+}
+
+/// The files a data path stands for (a folder's files, or the file itself).
+fn input_files(path: &Path) -> Vec<PathBuf> {
+    match std::fs::read_dir(path) {
+        Ok(entries) => entries.filter_map(|e| Some(e.ok()?.path())).collect(),
+        Err(_) => vec![path.to_path_buf()],
     }
-    let device = prepare_torch(&train_args)?;
-    let dir = &cli::data_path(&args.data, args.download)?;
-    if !mnist::is_idx_dir(dir) {
+}
+
+fn prepare_mlp(
+    task: &MlpTask,
+    config: &RunConfig,
+    device: tch::Device,
+    out: &Path,
+) -> Result<Prepared> {
+    let dir = data_path(&task.data, task.download)?;
+    if !mnist::is_idx_dir(&dir) {
         bail!(
             "--data {}: not an MNIST-format directory (needs {}, {}, {}, {}, raw or .gz)",
             dir.display(),
@@ -74,26 +161,14 @@ pub fn run_mlp(args: &MlpArgs) -> Result<PathBuf> {
             mnist::TEST_LABELS
         );
     }
-    let dataset = mnist::load(dir)?;
+    check_not_input(out, &input_files(&dir))?;
+    let dataset = mnist::load(&dir)?;
     let pixels_per_image = dataset.rows * dataset.cols;
-    let train_all = first_images(
-        &dataset.train,
-        pixels_per_image,
-        args.limit_train,
-        "--limit-train",
-    )?;
-    let test = first_images(
-        &dataset.test,
-        pixels_per_image,
-        args.limit_test,
-        "--limit-test",
-    )?;
-    let (train, validation) = match args.val_split {
-        Some(fraction) if !(fraction > 0.0 && fraction < 1.0) => {
-            bail!("--val-split {fraction}: must be strictly between 0 and 1")
-        }
+    let train_all = first_images(&dataset.train, pixels_per_image, task.limit_train);
+    let test = first_images(&dataset.test, pixels_per_image, task.limit_test);
+    let (train, validation) = match task.val_split {
         Some(fraction) => {
-            let (kept, held_out) = mnist::holdout(&train_all, 1.0 - fraction, train_args.seed);
+            let (kept, held_out) = mnist::holdout(&train_all, 1.0 - fraction, config.training.seed);
             if kept.count == 0 || held_out.count == 0 {
                 bail!("--val-split {fraction}: leaves an empty training or validation part");
             }
@@ -101,7 +176,7 @@ pub fn run_mlp(args: &MlpArgs) -> Result<PathBuf> {
         }
         None => (train_all, None),
     };
-    let scaling = if args.normalize {
+    let scaling = if task.normalize {
         pixel_statistics(&train.images)
     } else {
         PixelScaling {
@@ -109,7 +184,7 @@ pub fn run_mlp(args: &MlpArgs) -> Result<PathBuf> {
             std: 1.0,
         }
     };
-    tch::manual_seed(train_args.seed as i64);
+    tch::manual_seed(config.training.seed as i64);
     let splits = ImageSplits {
         train: &train,
         validation: validation.as_ref(),
@@ -118,22 +193,21 @@ pub fn run_mlp(args: &MlpArgs) -> Result<PathBuf> {
         classes: dataset.classes,
         scaling,
     };
-    let model = Mlp::new(&splits, &args.hidden, args.activation, args.loss, device)?;
-    let mut config = serde_json::to_value(args).context("serializing the configuration")?;
-    merge_resolved(&mut config, &train_args)?;
-    if let Some(object) = config.as_object_mut() {
+    let model = Mlp::new(&splits, &task.hidden, task.activation, task.loss, device)?;
+    let mut stats = serde_json::to_value(dataset.stats()).context("data set statistics")?;
+    if let Some(object) = stats.as_object_mut() {
+        object.insert("train_used".into(), train.count.into());
+        let validation_used = validation.as_ref().map_or(0, |v| v.count);
+        object.insert("validation_used".into(), validation_used.into());
+        object.insert("test_used".into(), test.count.into());
         object.insert("pixel_mean".into(), scaling.mean.into());
         object.insert("pixel_std".into(), scaling.std.into());
     }
-    let mut stats =
-        serde_json::to_value(dataset.stats()).context("serializing data set statistics")?;
-    if let Some(object) = stats.as_object_mut() {
-        object.insert("train_used".into(), train.count.into());
-        let validation_used = validation.as_ref().map(|v| v.count).unwrap_or(0);
-        object.insert("validation_used".into(), validation_used.into());
-        object.insert("test_used".into(), test.count.into());
-    }
-    run_model("mlp", &model, &train_args, config, stats, train.count)
+    Ok(Prepared {
+        model: Box::new(model),
+        dataset: stats,
+        train_examples: train.count,
+    })
 }
 
 /// The first `limit` images of a split (all of them without a limit).
@@ -141,23 +215,16 @@ fn first_images(
     split: &mnist::ImageSplit,
     pixels_per_image: usize,
     limit: Option<usize>,
-    flag: &str,
-) -> Result<mnist::ImageSplit> {
-    let Some(limit) = limit else {
-        return Ok(split.clone());
-    };
-    if limit == 0 {
-        bail!("{flag} must be at least 1");
-    }
-    let count = limit.min(split.count);
-    Ok(mnist::ImageSplit {
+) -> mnist::ImageSplit {
+    let count = limit.map_or(split.count, |limit| limit.min(split.count));
+    mnist::ImageSplit {
         images: split.images[..count * pixels_per_image].to_vec(),
         labels: split.labels[..count].to_vec(),
         count,
-    })
+    }
 }
 
-/// Mean and standard deviation of the training pixels on the [0,1] scale (for `--normalize`).
+/// Mean and standard deviation of the training pixels on the [0,1] scale (for `normalize`).
 fn pixel_statistics(images: &[u8]) -> PixelScaling {
     let n = images.len().max(1) as f64;
     let mean = images.iter().map(|&p| p as f64 / 255.0).sum::<f64>() / n;
@@ -172,96 +239,161 @@ fn pixel_statistics(images: &[u8]) -> PixelScaling {
     }
 }
 
-/// Records the resolved values of the shared flags (command defaults filled in).
-fn merge_resolved(config: &mut serde_json::Value, train_args: &TrainArgs) -> Result<()> {
-    let resolved = serde_json::to_value(train_args)?;
-    if let (Some(object), Some(resolved)) = (config.as_object_mut(), resolved.as_object()) {
-        for (key, value) in resolved {
-            object.insert(key.clone(), value.clone());
-        }
+fn metric_info(model: &dyn Model) -> MetricInfo {
+    let metric = model.headline_metric();
+    MetricInfo {
+        name: metric.key().into(),
+        higher_is_better: metric.higher_is_better(),
     }
-    Ok(())
 }
 
-/// Trains `model` with the shared flags and writes the run document. Returns the run's path.
-pub fn run_model(
-    command: &str,
-    model: &dyn Model,
-    args: &TrainArgs,
-    mut config: serde_json::Value,
-    dataset_stats: serde_json::Value,
-    train_examples: usize,
-) -> Result<PathBuf> {
-    let device = args.device.resolve()?;
-    let penalty = Penalty::new(
-        args.penalty,
-        args.lambda,
-        args.penalty_scale,
-        args.penalize_bias,
-        train_examples,
-        args.batch_size(),
-    )?;
-    let optimizer_settings = args.optimizer_settings();
-    let mut optimizer = optimizer_settings.build(model.var_store())?;
-    let out = args
-        .out
-        .clone()
-        .unwrap_or_else(|| report::default_run_path(command));
-    if let Some(object) = config.as_object_mut() {
-        object.insert("command".into(), command.into());
-        object.insert("device".into(), device_name(device).into());
-        object.insert("penalty_scale".into(), serde_json::to_value(penalty.scale)?);
-        object.insert("out".into(), out.display().to_string().into());
-    }
+/// Builds the penalty, optimizer and document, then trains with the writer and console
+/// observing, and records how the run ended.
+fn train_and_record(
+    config: &RunConfig,
+    context: &RunContext,
+    prepared: Prepared,
+    out: PathBuf,
+    device: tch::Device,
+) -> Result<RunResult> {
+    let model = prepared.model.as_ref();
+    let penalty = config
+        .penalty
+        .resolve(prepared.train_examples, config.training.batch_size)?;
+    let mut optimizer = config.optimizer.build(model.var_store())?;
+    let mut recorded = config.clone();
+    recorded.output.out = Some(out.clone());
     let document = RunDocument {
         schema_version: SCHEMA_VERSION,
-        kind: report::RUN_KIND,
-        command: command.to_string(),
+        kind: RUN_KIND.into(),
+        command: config.trainer(),
         status: RunStatus::Running,
         message: None,
         started_at: report::now_utc(),
         updated_at: report::now_utc(),
-        config,
-        dataset: dataset_stats,
-        environment: Environment::collect(device),
-        regularization: penalty.report(args.weight_decay, optimizer_settings.weight_decay_mode()),
-        metric: model.headline_metric().key(),
+        argv: context.argv.clone(),
+        config: recorded,
+        dataset: prepared.dataset,
+        environment: report::collect_environment(device),
+        regularization: penalty.report(
+            config.optimizer.weight_decay,
+            config.optimizer.weight_decay_mode(),
+        ),
+        metric: metric_info(model),
         epochs: Vec::new(),
         steps: Vec::new(),
-        summary: Default::default(),
+        summary: Summary::default(),
     };
-    let mut writer = RunWriter::new(out.clone(), document)?;
+    let mut writer = RunWriter::create(out.clone(), document)?;
+    let mut console = Console::new(
+        ConsoleMode::detect(config.output.quiet),
+        &writer.metric().name.clone(),
+    );
     let settings = LoopSettings {
-        epochs: args.epochs(),
-        batch_size: args.batch_size() as i64,
-        log_every: args.log_every,
+        epochs: config.training.epochs,
+        batch_size: config.training.batch_size as i64,
+        log_every: config.output.log_every,
         device,
-        lr: args.lr(),
-        weight_decay: args.weight_decay,
-        progress: train::progress_wanted(args.quiet),
+        lr: config.optimizer.lr,
+        weight_decay: config.optimizer.weight_decay,
     };
     // libtorch reports failures (out of memory, a device error) by panicking inside tch;
     // catching them here lets the run document record the failure instead of vanishing.
-    let result =
-        catch_failures(|| train::train(model, &mut optimizer, &penalty, &settings, &mut writer));
+    let result = catch_failures(|| {
+        let mut trainer = Trainer::new(
+            model,
+            &mut optimizer,
+            &penalty,
+            &settings,
+            context.interrupter,
+        );
+        trainer.observe(&mut writer);
+        trainer.observe(&mut console);
+        trainer.run()
+    });
     let outcome = match result {
         Ok(Ok(outcome)) => outcome,
-        Ok(Err(error)) => {
-            let message = format!("{error:#}");
-            writer.finish(RunStatus::Failed, Some(message.clone()))?;
-            bail!("{message} (run saved to {})", out.display());
-        }
+        Ok(Err(error)) => return fail(&mut writer, format!("{error:#}")),
         Err(payload) => {
-            let message = panic_message(payload.as_ref());
-            writer.finish(RunStatus::Failed, Some(message.clone()))?;
-            bail!(
-                "training failed: {message} (run saved to {})",
-                out.display()
-            );
+            let message = format!("training failed: {}", panic_message(payload.as_ref()));
+            return fail(&mut writer, message);
         }
     };
-    report_outcome(&outcome, &writer, args.quiet)?;
-    Ok(out)
+    let (status, message, signal) = describe_outcome(&outcome);
+    writer.finish(status, message.clone())?;
+    let result = RunResult {
+        path: out,
+        status,
+        message,
+        signal,
+        metric: writer.document.metric.clone(),
+        summary: writer.document.summary.clone(),
+    };
+    if !config.output.quiet || status != RunStatus::Completed {
+        eprintln!("{}", final_line(&result, &writer.document));
+    }
+    Ok(result)
+}
+
+fn fail(writer: &mut RunWriter, message: String) -> Result<RunResult> {
+    writer.finish(RunStatus::Failed, Some(message.clone()))?;
+    Err(anyhow!(
+        "{message} (run saved to {})",
+        writer.path.display()
+    ))
+}
+
+fn describe_outcome(outcome: &LoopOutcome) -> (RunStatus, Option<String>, Option<i32>) {
+    match *outcome {
+        LoopOutcome::Completed => (RunStatus::Completed, None, None),
+        LoopOutcome::Interrupted {
+            signal,
+            during_epoch,
+            steps_done,
+        } => {
+            let when = if steps_done == 0 {
+                format!("before epoch {during_epoch} trained a step")
+            } else {
+                format!("during epoch {during_epoch} after {steps_done} steps (recorded as a partial epoch)")
+            };
+            let message = format!("interrupted by {} {when}", signal_name(signal));
+            (RunStatus::Interrupted, Some(message), Some(signal))
+        }
+        LoopOutcome::Diverged { epoch, total_loss } => (
+            RunStatus::Diverged,
+            Some(format!(
+                "diverged in epoch {epoch}: total loss is {total_loss}; lower --lr or the penalty strength"
+            )),
+            None,
+        ),
+    }
+}
+
+/// The line a run ends with: the selected result, never a test-chosen "best".
+fn final_line(result: &RunResult, document: &RunDocument) -> String {
+    let path = result.path.display();
+    let metric = &result.metric.name;
+    let summary = &result.summary;
+    match result.status {
+        RunStatus::Completed => {
+            let selected = summary.selected_test(&result.metric);
+            let how = match summary.selection {
+                crate::schema::Selection::Validation => "best validation epoch",
+                crate::schema::Selection::Last => "last epoch",
+            };
+            match (selected, summary.selected_epoch) {
+                (Some(value), Some(epoch)) => format!(
+                    "regulab: completed {} epochs; test {metric} {value:.5} at epoch {epoch} ({how}); curves in {path}",
+                    document.epochs.len()
+                ),
+                _ => format!("regulab: completed {} epochs; curves in {path}", document.epochs.len()),
+            }
+        }
+        _ => format!(
+            "regulab: {}; curves so far in {path}",
+            result.message.as_deref().unwrap_or("run did not complete")
+        ),
+    }
 }
 
 thread_local! {
@@ -297,39 +429,4 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
         .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
         .unwrap_or_else(|| "unknown error".into());
     text.lines().next().unwrap_or("").to_string()
-}
-
-fn report_outcome(outcome: &Outcome, writer: &RunWriter, quiet: bool) -> Result<()> {
-    let path = writer.path.display();
-    let summary = &writer.document.summary;
-    let metric = writer.document.metric;
-    match outcome.status {
-        RunStatus::Completed => {
-            if !quiet {
-                let best = summary
-                    .get(&format!("best_test_{metric}"))
-                    .and_then(|v| v.as_f64());
-                let best_epoch = summary.get("best_epoch").and_then(|v| v.as_u64());
-                match (best, best_epoch) {
-                    (Some(best), Some(epoch)) => eprintln!(
-                        "regulab: completed {} epochs; best test {metric} {best:.5} at epoch {epoch}; curves in {path}",
-                        writer.document.epochs.len()
-                    ),
-                    _ => eprintln!("regulab: completed {} epochs; curves in {path}", writer.document.epochs.len()),
-                }
-            }
-            Ok(())
-        }
-        RunStatus::Interrupted => {
-            eprintln!(
-                "regulab: {}; curves so far in {path}",
-                outcome.message.as_deref().unwrap_or("interrupted")
-            );
-            std::process::exit(130);
-        }
-        _ => bail!(
-            "{} (curves so far in {path})",
-            outcome.message.as_deref().unwrap_or("run did not complete")
-        ),
-    }
 }

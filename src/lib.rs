@@ -1,19 +1,51 @@
 //! regulab: regularization experiments (matrix factorization on MovieLens, an MLP on MNIST)
 //! on PyTorch's C++ core through `tch`.
 //!
-//! Layout: `data` (one module per source), `model` (one per model), `regularization`
-//! (every penalty form as data), `optim` (optimizer choice), `train` (the one training
-//! loop), `report` (the versioned JSON document), `cli` (commands).
+//! # Architecture
+//!
+//! Layers, each depending only on those below it (no cycles; only `cli` and `main.rs` know
+//! clap):
+//!
+//! ```text
+//! main -> cli -> { experiment, sweep, plot, data::fetch, info }
+//!                   -> { config, train, progress, report, schema }
+//!                        -> { model, regularization, optim, data, device, interrupt, setting }
+//! ```
+//!
+//! * `cli` — clap definitions; turns flags into config layers and typed requests, maps
+//!   outcomes to exit codes.
+//! * `config` — [`config::RunConfig`], the typed description of a run: layers from flags,
+//!   config files (TOML/JSON), `--set` and recorded runs; defaults and validation in one place.
+//! * `experiment` — runs one `RunConfig`: data, model, penalty, optimizer, document, loop.
+//! * `sweep` — expands a base config and lists of values into runs; summary and table.
+//! * `plot` — draws run documents to SVG/PNG.
+//! * `train` — the one training loop; emits events to observers; stops on an interrupter.
+//! * `progress` — the console observer (progress bar, or one line per epoch).
+//! * `report` — the run document's writer (an observer; atomic writes).
+//! * `schema` — the run document and sweep summary types every reader and writer uses.
+//! * `model` — the model trait, matrix factorization, the MLP.
+//! * `regularization` — every penalty form as data (formula, scale, computation).
+//! * `optim` — optimizer settings and construction.
+//! * `data` — ratings (MovieLens formats, splits, synthetic), MNIST-format images, fetching.
+//! * `device` — `--device auto|cpu|cuda|cuda:N`.
+//! * `interrupt` — SIGINT/SIGTERM/SIGHUP as a value the loops read.
+//! * `setting` — the error naming a config key; enum names through serde.
+//! * `info` — versions and devices.
 
 pub mod cli;
+pub mod config;
 pub mod data;
 pub mod device;
 pub mod experiment;
 pub mod info;
+pub mod interrupt;
 pub mod model;
 pub mod optim;
 pub mod plot;
+pub mod progress;
 pub mod regularization;
 pub mod report;
+pub mod schema;
+pub mod setting;
 pub mod sweep;
 pub mod train;

@@ -1,4 +1,5 @@
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
+use regulab::cli::{Cli, Exit};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -9,12 +10,48 @@ fn main() -> ExitCode {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
     regulab::experiment::install_panic_hook();
-    let cli = regulab::cli::Cli::parse();
-    match regulab::cli::run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
+    let argv: Vec<String> = std::env::args().collect();
+    let matches = match Cli::command().try_get_matches_from(&argv) {
+        Ok(matches) => matches,
+        Err(error) => return usage_error(error),
+    };
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(error) => return usage_error(error),
+    };
+    match regulab::cli::run(cli, &matches, argv) {
+        Ok(Exit::Success) => ExitCode::SUCCESS,
+        Ok(Exit::Failure) => ExitCode::FAILURE,
+        Ok(Exit::Signal(signal)) => ExitCode::from(regulab::interrupt::exit_code(signal)),
         Err(error) => {
             eprintln!("regulab: error: {error:#}");
             ExitCode::FAILURE
         }
     }
+}
+
+/// Help and version go to stdout as clap formats them; a usage error is one line.
+fn usage_error(error: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    if matches!(
+        error.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        let _ = error.print();
+        return if error.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+            ExitCode::from(2)
+        } else {
+            ExitCode::SUCCESS
+        };
+    }
+    let text = error.to_string();
+    let first = text
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("invalid arguments");
+    let first = first.strip_prefix("error: ").unwrap_or(first);
+    eprintln!("regulab: error: {first} (see --help)");
+    ExitCode::from(2)
 }

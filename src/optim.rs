@@ -1,12 +1,12 @@
 //! Optimizer choice (`--optimizer`), built on libtorch's own implementations so that the
 //! numbers match `torch.optim` (coupled weight decay for SGD/Adam/RMSprop, decoupled for AdamW).
 
-use anyhow::{bail, Context, Result};
-use clap::ValueEnum;
-use serde::Serialize;
+use crate::setting::InvalidSetting;
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
 use tch::nn::{self, OptimizerConfig as _};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum OptimizerKind {
     Sgd,
@@ -14,6 +14,8 @@ pub enum OptimizerKind {
     Adamw,
     Rmsprop,
 }
+
+crate::named_enum!(OptimizerKind, ["sgd", "adam", "adamw", "rmsprop"]);
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct OptimizerSettings {
@@ -25,28 +27,29 @@ pub struct OptimizerSettings {
 }
 
 impl OptimizerSettings {
-    pub fn validate(&self) -> Result<()> {
+    pub fn validate(&self) -> Result<(), InvalidSetting> {
+        let invalid = InvalidSetting::new;
         if !(self.lr.is_finite() && self.lr > 0.0) {
-            bail!("--lr {}: must be a positive number", self.lr);
+            return Err(invalid("lr", "must be a positive number"));
         }
         if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
-            bail!(
-                "--weight-decay {}: must be a non-negative number",
-                self.weight_decay
-            );
+            return Err(invalid("weight_decay", "must be a non-negative number"));
         }
         if !(self.momentum.is_finite() && self.momentum >= 0.0) {
-            bail!(
-                "--momentum {}: must be a non-negative number",
-                self.momentum
-            );
+            return Err(invalid("momentum", "must be a non-negative number"));
         }
         if self.nesterov && !(self.kind == OptimizerKind::Sgd && self.momentum > 0.0) {
-            bail!("--nesterov needs --optimizer sgd with --momentum > 0 (as torch.optim.SGD)");
+            return Err(invalid(
+                "nesterov",
+                "needs --optimizer sgd with --momentum > 0 (as torch.optim.SGD)",
+            ));
         }
         if self.momentum > 0.0 && !matches!(self.kind, OptimizerKind::Sgd | OptimizerKind::Rmsprop)
         {
-            bail!("--momentum applies to sgd and rmsprop only (adam/adamw use betas 0.9, 0.999)");
+            return Err(invalid(
+                "momentum",
+                "applies to sgd and rmsprop only (adam/adamw use betas 0.9, 0.999)",
+            ));
         }
         Ok(())
     }
@@ -61,7 +64,8 @@ impl OptimizerSettings {
     }
 
     pub fn build(&self, vs: &nn::VarStore) -> Result<nn::Optimizer> {
-        self.validate()?;
+        self.validate()
+            .map_err(|invalid| anyhow::anyhow!("{invalid}"))?;
         let built = match self.kind {
             OptimizerKind::Sgd => nn::Sgd {
                 momentum: self.momentum,

@@ -4,9 +4,8 @@
 //! applies it and the loss never sees it); its implied L2 term is reported separately by
 //! [`implied_weight_decay_loss`] so that explicit-penalty and weight-decay runs can be compared.
 
-use anyhow::{bail, Result};
-use clap::ValueEnum;
-use serde::Serialize;
+use crate::setting::InvalidSetting;
+use serde::{Deserialize, Serialize};
 use tch::{Kind, Tensor};
 
 /// A named trainable tensor and whether it is a weight or a bias. Penalties apply to weights
@@ -51,24 +50,25 @@ fn natural_key(name: &str) -> Vec<(u64, String)> {
         .collect()
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum PenaltyKind {
     /// No penalty term.
     None,
-    /// Seed 000: lambda * sum over the batch's (u,i) of (|p_u|^2 + |q_i|^2), divided by |B|.
+    /// Per-batch L2 on the rows used (the common MovieLens question's loss): lambda * sum over
+    /// the batch's (u,i) of (|p_u|^2 + |q_i|^2), divided by |B|.
     BatchL2,
-    /// Seeds 002/003: lambda/2 * sum of squared Frobenius norms, divided by n (alias `l2`).
-    #[value(alias = "l2")]
+    /// The lecture's L2: lambda/2 * sum of squared Frobenius norms, divided by n (alias `l2`).
+    #[serde(alias = "l2")]
     Frobenius,
-    /// Seed 002's PyTorch snippet `loss + torch.norm(param)`: lambda * sum of (unsquared) norms.
+    /// The lecture's PyTorch snippet `loss + torch.norm(param)`: lambda * sum of unsquared norms.
     Norm,
     /// lambda * sum of absolute values, divided by n.
     L1,
 }
 
 /// What the penalty sum is divided by.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum PenaltyScale {
     /// The number of training examples (ratings or images).
@@ -78,6 +78,12 @@ pub enum PenaltyScale {
     /// Not divided.
     None,
 }
+
+crate::named_enum!(
+    PenaltyKind,
+    ["none", "batch-l2", "frobenius", "l2", "norm", "l1"]
+);
+crate::named_enum!(PenaltyScale, ["dataset", "batch", "none"]);
 
 impl PenaltyKind {
     pub fn formula(self) -> &'static str {
@@ -125,6 +131,53 @@ impl PenaltyKind {
     }
 }
 
+/// The penalty a run asks for, before the data set size fixes its divisor.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PenaltySettings {
+    pub kind: PenaltyKind,
+    pub lambda: f64,
+    /// `None` takes the form's own scale.
+    pub scale: Option<PenaltyScale>,
+    pub penalize_bias: bool,
+}
+
+impl PenaltySettings {
+    pub fn validate(&self) -> Result<(), InvalidSetting> {
+        if !self.lambda.is_finite() || self.lambda < 0.0 {
+            return Err(InvalidSetting::new(
+                "lambda",
+                "must be a non-negative number",
+            ));
+        }
+        if self.kind == PenaltyKind::None && self.lambda != 0.0 {
+            return Err(InvalidSetting::new(
+                "lambda",
+                "given without --penalty: choose a form (batch-l2, frobenius/l2, norm, l1)",
+            ));
+        }
+        let scale = self.scale.unwrap_or(self.kind.default_scale());
+        if self.kind == PenaltyKind::BatchL2 && scale != PenaltyScale::Batch {
+            return Err(InvalidSetting::new(
+                "penalty_scale",
+                "batch-l2 is defined per batch (divided by |B|); it takes no other scale",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The penalty with its divisor fixed by the training set and batch sizes.
+    pub fn resolve(&self, dataset_size: usize, batch_size: usize) -> anyhow::Result<Penalty> {
+        Penalty::new(
+            self.kind,
+            self.lambda,
+            self.scale,
+            self.penalize_bias,
+            dataset_size,
+            batch_size,
+        )
+    }
+}
+
 /// A resolved penalty: form, strength and divisor.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Penalty {
@@ -137,19 +190,19 @@ pub struct Penalty {
 }
 
 /// How a run was regularized, for the JSON report.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RegularizationReport {
     pub penalty: PenaltyKind,
     pub lambda: f64,
-    pub formula: &'static str,
+    pub formula: String,
     pub scale: PenaltyScale,
     /// The number the penalty sum is divided by (`null` for batch-l2: the batch size at hand).
     pub divisor: Option<f64>,
     pub penalize_bias: bool,
     pub weight_decay: f64,
     /// `coupled` (L2 added to the gradient: SGD, Adam, RMSprop), `decoupled` (AdamW) or `none`.
-    pub weight_decay_mode: &'static str,
-    pub implied_weight_decay_formula: &'static str,
+    pub weight_decay_mode: String,
+    pub implied_weight_decay_formula: String,
 }
 
 impl Penalty {
@@ -161,17 +214,17 @@ impl Penalty {
         penalize_bias: bool,
         dataset_size: usize,
         batch_size: usize,
-    ) -> Result<Self> {
-        if !lambda.is_finite() || lambda < 0.0 {
-            bail!("--lambda {lambda}: must be a non-negative number");
-        }
-        if kind == PenaltyKind::None && lambda != 0.0 {
-            bail!("--lambda {lambda} given without --penalty: choose a form (batch-l2, frobenius/l2, norm, l1)");
-        }
+    ) -> anyhow::Result<Self> {
+        let settings = PenaltySettings {
+            kind,
+            lambda,
+            scale,
+            penalize_bias,
+        };
+        settings
+            .validate()
+            .map_err(|invalid| anyhow::anyhow!("{invalid}"))?;
         let scale = scale.unwrap_or(kind.default_scale());
-        if kind == PenaltyKind::BatchL2 && scale != PenaltyScale::Batch {
-            bail!("--penalty-scale: batch-l2 is defined per batch (divided by |B|); it takes no other scale");
-        }
         let divisor = match scale {
             PenaltyScale::Dataset => dataset_size as f64,
             PenaltyScale::Batch => batch_size as f64,
@@ -265,17 +318,18 @@ impl Penalty {
         RegularizationReport {
             penalty: self.kind,
             lambda: self.lambda,
-            formula: self.kind.formula(),
+            formula: self.kind.formula().into(),
             scale: self.scale,
             divisor: (!self.kind.is_per_example()).then_some(self.divisor),
             penalize_bias: self.penalize_bias,
             weight_decay,
             weight_decay_mode: if weight_decay == 0.0 {
-                "none"
+                "none".into()
             } else {
-                weight_decay_mode
+                weight_decay_mode.into()
             },
-            implied_weight_decay_formula: "weight_decay / 2 * sum over all parameters of ||W||_F^2",
+            implied_weight_decay_formula: "weight_decay / 2 * sum over all parameters of ||W||_F^2"
+                .into(),
         }
     }
 }

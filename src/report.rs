@@ -1,107 +1,15 @@
-//! The run document: the versioned JSON that holds a run's configuration and curves.
+//! Writing the run document ([`crate::schema::RunDocument`]) while a run trains.
 //!
-//! It is rewritten atomically (temp file + rename) after every epoch, so an interrupted,
-//! crashed or diverged run still leaves a valid file whose `status` says how it ended.
-//! The schema is documented in README.md ("The run document"); bump [`SCHEMA_VERSION`]
-//! on any change that removes or renames a field.
+//! The document is rewritten atomically (temp file + rename) after every epoch, so an
+//! interrupted, crashed or diverged run still leaves a valid file whose `status` says how
+//! it ended.
 
-use crate::regularization::RegularizationReport;
+use crate::schema::{Environment, MetricInfo, RunDocument, RunStatus, Summary};
+use crate::train::{Event, Observer};
 use anyhow::{Context, Result};
 use serde::Serialize;
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-
-/// The version of the run and sweep documents this build writes and reads.
-pub const SCHEMA_VERSION: u32 = 1;
-/// The `kind` of a run document.
-pub const RUN_KIND: &str = "regulab-run";
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum RunStatus {
-    Running,
-    Completed,
-    Interrupted,
-    Diverged,
-    Failed,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Environment {
-    pub regulab_version: &'static str,
-    pub torch_version: &'static str,
-    pub device: String,
-    pub cuda_available: bool,
-    pub cpu_threads: i32,
-}
-
-impl Environment {
-    pub fn collect(device: tch::Device) -> Self {
-        Environment {
-            regulab_version: env!("CARGO_PKG_VERSION"),
-            torch_version: crate::info::TORCH_VERSION,
-            device: crate::device::device_name(device),
-            cuda_available: tch::Cuda::is_available(),
-            cpu_threads: tch::get_num_threads(),
-        }
-    }
-}
-
-/// Losses and metrics of one split after an epoch. Non-finite values serialize as `null`.
-pub type SplitRecord = BTreeMap<String, f64>;
-
-#[derive(Debug, Clone, Serialize)]
-pub struct EpochRecord {
-    pub epoch: usize,
-    pub train: SplitRecord,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub validation: Option<SplitRecord>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub test: Option<SplitRecord>,
-    pub weight_norms: BTreeMap<String, f64>,
-    pub implied_weight_decay_loss: f64,
-    pub lr: f64,
-    /// Training time of the epoch (excluding evaluation).
-    pub seconds: f64,
-    pub eval_seconds: f64,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct StepRecord {
-    pub epoch: usize,
-    /// 1-based count of optimizer steps since the start of the run.
-    pub step: usize,
-    pub base_loss: f64,
-    pub reg_loss: f64,
-    pub total_loss: f64,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct RunDocument {
-    pub schema_version: u32,
-    pub kind: &'static str,
-    pub command: String,
-    pub status: RunStatus,
-    pub message: Option<String>,
-    pub started_at: String,
-    pub updated_at: String,
-    pub config: serde_json::Value,
-    pub dataset: serde_json::Value,
-    pub environment: Environment,
-    pub regularization: RegularizationReport,
-    /// The headline test metric: `rmse` (lower is better) or `accuracy` (higher is better).
-    pub metric: &'static str,
-    pub epochs: Vec<EpochRecord>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub steps: Vec<StepRecord>,
-    pub summary: serde_json::Map<String, serde_json::Value>,
-}
-
-/// Owns the document and its file.
-pub struct RunWriter {
-    pub path: PathBuf,
-    pub document: RunDocument,
-}
+use std::time::Instant;
 
 pub fn now_utc() -> String {
     chrono::Utc::now()
@@ -115,62 +23,104 @@ pub fn default_run_path(command: &str) -> PathBuf {
     PathBuf::from("runs").join(format!("{stamp}-{command}.json"))
 }
 
+/// The machine a run trains on.
+pub fn collect_environment(device: tch::Device) -> Environment {
+    Environment {
+        regulab_version: env!("CARGO_PKG_VERSION").into(),
+        torch_version: crate::info::TORCH_VERSION.into(),
+        device: crate::device::device_name(device),
+        cuda_available: tch::Cuda::is_available(),
+        cpu_threads: tch::get_num_threads(),
+    }
+}
+
+/// Owns the document and its file; as an observer it records epochs and logged steps.
+pub struct RunWriter {
+    pub path: PathBuf,
+    pub document: RunDocument,
+    started: Instant,
+}
+
 impl RunWriter {
-    pub fn new(path: PathBuf, document: RunDocument) -> Result<Self> {
-        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent).with_context(|| {
-                format!(
-                    "--out {}: cannot create folder {}",
-                    path.display(),
-                    parent.display()
-                )
-            })?;
-        }
-        let writer = RunWriter { path, document };
+    /// Writes the initial document (status `running`).
+    pub fn create(path: PathBuf, document: RunDocument) -> Result<Self> {
+        let writer = RunWriter {
+            path,
+            document,
+            started: Instant::now(),
+        };
         writer.save()?;
         Ok(writer)
     }
 
-    /// Writes the whole document to a temp file beside the target, then renames it over the
-    /// target: readers see the old or the new file, never a half-written one.
     pub fn save(&self) -> Result<()> {
         write_json_atomic(&self.path, &self.document)
     }
 
+    pub fn metric(&self) -> &MetricInfo {
+        &self.document.metric
+    }
+
+    /// Records how the run ended and writes the final document.
     pub fn finish(&mut self, status: RunStatus, message: Option<String>) -> Result<()> {
         self.document.status = status;
         self.document.message = message;
-        self.document.updated_at = now_utc();
+        self.refresh_summary();
         self.save()
+    }
+
+    fn refresh_summary(&mut self) {
+        self.document.summary = Summary::from_epochs(
+            &self.document.epochs,
+            &self.document.metric,
+            self.started.elapsed().as_secs_f64(),
+        );
+        self.document.updated_at = now_utc();
     }
 }
 
+impl Observer for RunWriter {
+    fn on_event(&mut self, event: &Event) -> Result<()> {
+        match event {
+            Event::EpochEnded(record) => {
+                self.document.epochs.push((*record).clone());
+                self.refresh_summary();
+                self.save()
+            }
+            Event::StepLogged(step) => {
+                self.document.steps.push((*step).clone());
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Writes `value` as JSON to a temp file beside `path`, then renames it over `path`: readers
+/// see the old or the new file, never a half-written one. Errors name `path`; the temp file
+/// never survives a failed write.
 pub fn write_json_atomic(path: &Path, value: &impl Serialize) -> Result<()> {
+    let text = serde_json::to_string_pretty(value).context("serializing the document")?;
+    write_atomic(path, (text + "\n").as_bytes())
+}
+
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let file_name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "run.json".into());
+        .unwrap_or_else(|| "document".into());
     let temp = path.with_file_name(format!(".{file_name}.{}.tmp", std::process::id()));
-    let text = serde_json::to_string_pretty(value).context("serializing the run document")?;
-    std::fs::write(&temp, text + "\n")
-        .with_context(|| format!("{}: cannot write", temp.display()))?;
-    std::fs::rename(&temp, path)
-        .with_context(|| format!("{}: cannot replace with {}", path.display(), temp.display()))?;
+    let written = std::fs::write(&temp, bytes).and_then(|()| std::fs::rename(&temp, path));
+    if let Err(error) = written {
+        let _ = std::fs::remove_file(&temp);
+        return Err(error).with_context(|| format!("{}: cannot write", path.display()));
+    }
     Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn non_finite_values_serialize_as_null() {
-        let mut record = SplitRecord::new();
-        record.insert("total_loss".into(), f64::NAN);
-        record.insert("base_loss".into(), 1.5);
-        let text = serde_json::to_string(&record).unwrap();
-        assert_eq!(text, r#"{"base_loss":1.5,"total_loss":null}"#);
-    }
 
     #[test]
     fn atomic_write_replaces_and_leaves_no_temp_file() {
@@ -183,6 +133,16 @@ mod tests {
             serde_json::from_str::<serde_json::Value>(&text).unwrap()["a"],
             2
         );
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn a_failed_write_names_the_path_and_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("taken");
+        std::fs::create_dir(&target).unwrap();
+        let error = write_json_atomic(&target, &1).unwrap_err();
+        assert!(format!("{error:#}").starts_with(&format!("{}: cannot write", target.display())));
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 }

@@ -1,332 +1,243 @@
-//! `regulab sweep mf|mlp [FLAGS] --out DIR`: the trainer's own flags, any of which may take a
-//! comma-separated list; every combination runs in turn, each writing its run document into
-//! DIR, and `summary.json` / `summary.csv` collect the swept values with the best and final test
-//! metric, plus mean and spread over seeds.
+//! Sweeps: a base configuration and lists of values for some keys; every combination is a
+//! [`RunConfig`] trained in turn, its document written into the sweep's folder under a name
+//! made of its values (`lambda=0.1,seed=2.json`), and `summary.json` / `summary.csv` collect
+//! each run's selected test metric with the mean and sample standard deviation over seeds.
 
-use crate::cli::{Cli, Command as CliCommand, MfArgs, MlpArgs};
-use crate::report::{write_json_atomic, SCHEMA_VERSION};
+use crate::config::{Layer, Origin, RunConfig, SweepAxis, Trainer};
+use crate::experiment::{self, RunContext};
+use crate::interrupt::Interrupter;
+use crate::model::Metric;
+use crate::report::{write_atomic, write_json_atomic};
+use crate::schema::{
+    MetricInfo, RunStatus, Selection, SweepGroup, SweepRun, SweepSummary, SCHEMA_VERSION,
+    SWEEP_KIND,
+};
 use anyhow::{bail, Context, Result};
-use clap::{Args, Parser, ValueEnum};
-use serde::Serialize;
+use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-/// The `kind` of a sweep's summary.json.
-pub const SWEEP_KIND: &str = "regulab-sweep";
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum SweepTarget {
-    Mf,
-    Mlp,
+/// What to sweep and where to put it.
+#[derive(Debug, Clone)]
+pub struct SweepPlan {
+    pub base: Layer,
+    pub axes: Vec<SweepAxis>,
+    pub folder: PathBuf,
 }
 
-impl SweepTarget {
-    fn name(self) -> &'static str {
-        match self {
-            SweepTarget::Mf => "mf",
-            SweepTarget::Mlp => "mlp",
-        }
-    }
+/// One combination: its file name, swept values and configuration.
+#[derive(Debug, Clone)]
+pub struct SweepPoint {
+    pub file: String,
+    pub values: BTreeMap<String, Value>,
+    pub config: RunConfig,
 }
 
-#[derive(Debug, Clone, Args)]
-#[command(
-    after_help = "Any trainer flag may take a comma-separated list, e.g.\n  regulab sweep mf --data ml-100k --split u1 --penalty batch-l2 --lambda 0,0.01,0.1 --seed 1,2,3 --out sweeps/lambda\n--hidden takes alternatives separated by '/': --hidden 512,256,128/64,32"
-)]
-pub struct SweepArgs {
-    /// Which trainer to sweep
-    #[arg(value_enum)]
-    pub target: SweepTarget,
-    /// Output folder for the runs and the summary (may also come among the trainer flags)
-    #[arg(long)]
-    pub out: Option<PathBuf>,
-    /// The trainer's flags; a comma-separated value is a list of alternatives
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true, num_args = 0..)]
-    pub flags: Vec<String>,
+/// How a sweep ended.
+#[derive(Debug, Clone)]
+pub struct SweepOutcome {
+    pub summary: SweepSummary,
+    /// Runs that failed or diverged.
+    pub unsuccessful: usize,
+    /// The signal that interrupted the sweep.
+    pub signal: Option<i32>,
 }
 
-/// One flag occurrence: its long name, the alternatives for its value (`None` for switches).
-#[derive(Debug, Clone, PartialEq)]
-struct FlagValues {
-    name: String,
-    values: Option<Vec<String>>,
-}
-
-/// Splits the trainer flags into occurrences, expanding comma lists. Switches take no value;
-/// which flags take one is read from the trainer's own clap definition.
-fn parse_flags(target: SweepTarget, flags: &[String]) -> Result<Vec<FlagValues>> {
-    let command = match target {
-        SweepTarget::Mf => MfArgs::augment_args(clap::Command::new("mf")),
-        SweepTarget::Mlp => MlpArgs::augment_args(clap::Command::new("mlp")),
-    };
-    let takes_value = |name: &str| -> Result<bool> {
-        command
-            .get_arguments()
-            .find(|a| a.get_long() == Some(name))
-            .map(|a| a.get_action().takes_values())
-            .with_context(|| format!("--{name}: not a flag of `regulab {}`", target.name()))
-    };
-    let mut parsed = Vec::new();
-    let mut tokens = flags.iter();
-    while let Some(token) = tokens.next() {
-        let Some(flag) = token.strip_prefix("--") else {
-            bail!("unexpected argument {token:?}: sweep takes trainer flags (--name value)");
-        };
-        let (name, inline) = match flag.split_once('=') {
-            Some((name, value)) => (name.to_string(), Some(value.to_string())),
-            None => (flag.to_string(), None),
-        };
-        if !takes_value(&name)? {
-            if inline.is_some() {
-                bail!("--{name} is a switch and takes no value");
+impl SweepPlan {
+    /// The keys with more than one value, in the order given.
+    pub fn swept(&self) -> Vec<&'static str> {
+        let mut swept = Vec::new();
+        for axis in &self.axes {
+            if axis.values.len() > 1 && !swept.contains(&axis.key) {
+                swept.push(axis.key);
             }
-            parsed.push(FlagValues { name, values: None });
-            continue;
         }
-        let value = match inline {
-            Some(value) => value,
-            None => tokens
-                .next()
-                .cloned()
-                .with_context(|| format!("--{name} needs a value"))?,
-        };
-        // --hidden is itself a comma list, so its alternatives are separated by '/'.
-        let separator = if name == "hidden" { '/' } else { ',' };
-        let values: Vec<String> = value
-            .split(separator)
-            .map(|v| v.trim().to_string())
-            .collect();
-        if values.iter().any(String::is_empty) {
-            bail!("--{name} {value:?}: empty alternative in the list");
-        }
-        parsed.push(FlagValues {
-            name,
-            values: Some(values),
-        });
+        swept
     }
-    Ok(parsed)
-}
 
-/// Every combination of the alternatives, as (argument list, swept values).
-fn combinations(flags: &[FlagValues]) -> Vec<(Vec<String>, BTreeMap<String, String>)> {
-    let mut combos: Vec<(Vec<String>, BTreeMap<String, String>)> =
-        vec![(Vec::new(), BTreeMap::new())];
-    for flag in flags {
-        let mut next = Vec::new();
-        for (args, swept) in &combos {
-            match &flag.values {
-                None => {
-                    let mut args = args.clone();
-                    args.push(format!("--{}", flag.name));
-                    next.push((args, swept.clone()));
-                }
-                Some(values) => {
-                    for value in values {
-                        let mut args = args.clone();
-                        args.push(format!("--{}={value}", flag.name));
-                        let mut swept = swept.clone();
-                        if values.len() > 1 {
-                            swept.insert(flag.name.replace('-', "_"), value.clone());
-                        }
-                        next.push((args, swept));
+    /// Every combination, resolved and validated before any is trained.
+    pub fn expand(&self) -> Result<Vec<SweepPoint>> {
+        if self.base.is_given("out") {
+            bail!(
+                "{}: a sweep names its runs' files itself; give the folder with --out DIR",
+                self.base.describe("out")
+            );
+        }
+        let swept = self.swept();
+        let mut combinations: Vec<(Layer, BTreeMap<String, Value>)> =
+            vec![(self.base.clone(), BTreeMap::new())];
+        for axis in &self.axes {
+            let mut next = Vec::new();
+            for (layer, values) in &combinations {
+                for value in &axis.values {
+                    let mut layer = layer.clone();
+                    layer.set(axis.key, value.clone(), axis.origin.clone())?;
+                    let mut values = values.clone();
+                    if swept.contains(&axis.key) {
+                        values.insert(axis.key.to_string(), value.clone());
                     }
+                    next.push((layer, values));
                 }
             }
+            combinations = next;
         }
-        combos = next;
+        let mut used = Vec::new();
+        combinations
+            .into_iter()
+            .map(|(mut layer, values)| {
+                let file = unique_name(file_name(&swept, &values), &mut used);
+                let out = self.folder.join(&file);
+                layer.set(
+                    "out",
+                    Value::String(out.display().to_string()),
+                    Origin::Flag,
+                )?;
+                Ok(SweepPoint {
+                    file,
+                    values,
+                    config: layer.resolve()?,
+                })
+            })
+            .collect()
     }
-    combos
 }
 
-#[derive(Debug, Clone, Serialize)]
-struct SweepRun {
-    file: String,
-    values: BTreeMap<String, serde_json::Value>,
-    status: String,
-    message: Option<String>,
-    best_epoch: Option<u64>,
-    best_test: Option<f64>,
-    final_test: Option<f64>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-struct SweepGroup {
-    /// The swept values other than the seed.
-    values: BTreeMap<String, serde_json::Value>,
-    runs: usize,
-    completed: usize,
-    best_test_mean: Option<f64>,
-    best_test_std: Option<f64>,
-    final_test_mean: Option<f64>,
-    final_test_std: Option<f64>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-struct SweepSummary {
-    schema_version: u32,
-    kind: &'static str,
-    command: &'static str,
-    metric: &'static str,
-    swept: Vec<String>,
-    runs: Vec<SweepRun>,
-    groups: Vec<SweepGroup>,
-}
-
-/// Numbers as JSON numbers, everything else as strings.
-fn typed(value: &str) -> serde_json::Value {
-    if let Ok(integer) = value.parse::<i64>() {
-        return integer.into();
+/// `lambda=0.1,seed=2.json`, from the swept values in the order they were given.
+fn file_name(swept: &[&str], values: &BTreeMap<String, Value>) -> String {
+    let parts: Vec<String> = swept
+        .iter()
+        .filter_map(|key| {
+            let value = match values.get(*key)? {
+                Value::String(text) => text.clone(),
+                Value::Array(items) => items
+                    .iter()
+                    .map(|v| v.to_string())
+                    .collect::<Vec<_>>()
+                    .join("-"),
+                other => other.to_string(),
+            };
+            Some(format!("{key}={}", value.replace(['/', '\\'], "_")))
+        })
+        .collect();
+    if parts.is_empty() {
+        "run.json".into()
+    } else {
+        format!("{}.json", parts.join(","))
     }
-    value
-        .parse::<f64>()
-        .ok()
-        .and_then(|f| serde_json::Number::from_f64(f).map(serde_json::Value::Number))
-        .unwrap_or_else(|| value.into())
 }
 
-/// Takes `--out DIR` out of the trainer flags (clap hands everything after the first trainer
-/// flag to `flags`, so the folder may sit there).
-fn sweep_folder(args: &SweepArgs) -> Result<(PathBuf, Vec<String>)> {
-    let mut out = args.out.clone();
-    let mut rest = Vec::new();
-    let mut tokens = args.flags.iter();
-    while let Some(token) = tokens.next() {
-        let value = if token == "--out" {
-            Some(tokens.next().cloned().context("--out needs a folder")?)
-        } else {
-            token.strip_prefix("--out=").map(str::to_string)
-        };
-        match value {
-            Some(_) if out.is_some() => bail!("--out given twice"),
-            Some(value) => out = Some(PathBuf::from(value)),
-            None => rest.push(token.clone()),
-        }
+fn unique_name(name: String, used: &mut Vec<String>) -> String {
+    let mut candidate = name.clone();
+    let mut n = 2;
+    while used.contains(&candidate) {
+        candidate = name.replacen(".json", &format!("-{n}.json"), 1);
+        n += 1;
     }
-    let out = out.context("--out DIR is required: the folder for the runs and the summary")?;
-    Ok((out, rest))
+    used.push(candidate.clone());
+    candidate
 }
 
-pub fn run_sweep(args: &SweepArgs) -> Result<()> {
-    let (out_dir, trainer_flags) = sweep_folder(args)?;
-    let flags = parse_flags(args.target, &trainer_flags)?;
-    let combos = combinations(&flags);
-    let command = args.target.name();
-    // Validate every combination before training any, so a typo fails fast.
-    for (combo_args, _) in &combos {
-        parse_trainer(command, combo_args)?;
-    }
-    std::fs::create_dir_all(&out_dir)
-        .with_context(|| format!("--out {}: cannot create folder", out_dir.display()))?;
-    // Swept flags in command-line order (those given more than one value).
-    let mut swept: Vec<String> = Vec::new();
-    for flag in &flags {
-        let name = flag.name.replace('-', "_");
-        if flag.values.as_ref().is_some_and(|v| v.len() > 1) && !swept.contains(&name) {
-            swept.push(name);
-        }
-    }
-    let metric = match args.target {
-        SweepTarget::Mf => "rmse",
-        SweepTarget::Mlp => "accuracy",
+fn metric_of(trainer: Trainer) -> MetricInfo {
+    let metric = match trainer {
+        Trainer::Mf => Metric::Rmse,
+        Trainer::Mlp => Metric::Accuracy,
     };
+    MetricInfo {
+        name: metric.key().into(),
+        higher_is_better: metric.higher_is_better(),
+    }
+}
+
+/// Trains every combination in turn. The summary is rewritten after each run, and also when
+/// a signal stops the sweep (the interrupted run is listed with its status).
+pub fn run(plan: &SweepPlan, interrupter: &Interrupter, argv: &[String]) -> Result<SweepOutcome> {
+    let points = plan.expand()?;
+    let Some(first) = points.first() else {
+        bail!("the sweep has no runs");
+    };
+    std::fs::create_dir_all(&plan.folder)
+        .with_context(|| format!("--out {}: cannot create folder", plan.folder.display()))?;
+    let trainer = first.config.trainer();
     let mut summary = SweepSummary {
         schema_version: SCHEMA_VERSION,
-        kind: SWEEP_KIND,
-        command,
-        metric,
-        swept,
+        kind: SWEEP_KIND.into(),
+        command: trainer,
+        metric: metric_of(trainer),
+        swept: plan.swept().iter().map(|k| k.to_string()).collect(),
         runs: Vec::new(),
         groups: Vec::new(),
     };
-    let total = combos.len();
-    for (index, (combo_args, values)) in combos.iter().enumerate() {
-        let file = format!("run-{index:03}.json");
-        let path = out_dir.join(&file);
-        let label: Vec<String> = values.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let total = points.len();
+    let mut signal = None;
+    for (index, point) in points.iter().enumerate() {
         eprintln!(
             "regulab sweep: run {}/{total} {}",
             index + 1,
-            label.join(" ")
+            point.file.trim_end_matches(".json")
         );
-        let mut run_args = combo_args.clone();
-        run_args.push(format!("--out={}", path.display()));
-        let result = parse_trainer(command, &run_args).and_then(|cli| match cli.command {
-            CliCommand::Mf(a) => crate::experiment::run_mf(&a),
-            CliCommand::Mlp(a) => crate::experiment::run_mlp(&a),
-            _ => bail!("not a trainer"),
-        });
-        let record = summarize_run(
-            &path,
-            &file,
-            values,
-            metric,
-            result.err().map(|e| format!("{e:#}")),
-        );
-        if record.status != "completed" {
-            eprintln!(
-                "regulab sweep: run {}/{total} {}: {}",
-                index + 1,
-                record.status,
-                record.message.as_deref().unwrap_or("")
-            );
-        }
-        summary.runs.push(record);
+        let context = RunContext {
+            argv: argv.to_vec(),
+            interrupter,
+        };
+        let run = match experiment::run(&point.config, &context) {
+            Ok(result) => {
+                signal = result.signal;
+                sweep_run(
+                    point,
+                    result.status,
+                    result.message,
+                    &result.summary,
+                    &summary.metric,
+                )
+            }
+            Err(error) => {
+                let message = format!("{error:#}");
+                eprintln!("regulab sweep: run {}/{total} failed: {message}", index + 1);
+                sweep_run(
+                    point,
+                    RunStatus::Failed,
+                    Some(message),
+                    &Default::default(),
+                    &summary.metric,
+                )
+            }
+        };
+        summary.runs.push(run);
         summary.groups = group_over_seeds(&summary.runs);
-        write_summary(&out_dir, &summary)?;
+        write_summary(&plan.folder, &summary)?;
+        if signal.is_some() {
+            break;
+        }
     }
-    let completed = summary
+    let unsuccessful = summary
         .runs
         .iter()
-        .filter(|r| r.status == "completed")
+        .filter(|r| matches!(r.status, RunStatus::Failed | RunStatus::Diverged))
         .count();
-    eprintln!(
-        "regulab sweep: {completed} of {total} runs completed; summary in {}",
-        out_dir.join("summary.json").display()
-    );
-    Ok(())
+    Ok(SweepOutcome {
+        summary,
+        unsuccessful,
+        signal,
+    })
 }
 
-fn first_line(text: &str) -> String {
-    text.lines()
-        .find(|l| !l.trim().is_empty())
-        .unwrap_or("")
-        .to_string()
-}
-
-fn parse_trainer(command: &str, args: &[String]) -> Result<Cli> {
-    let argv = std::iter::once("regulab".to_string())
-        .chain(std::iter::once(command.to_string()))
-        .chain(args.iter().cloned());
-    Cli::try_parse_from(argv).map_err(|e| anyhow::anyhow!("{}", first_line(&e.to_string())))
-}
-
-fn summarize_run(
-    path: &Path,
-    file: &str,
-    values: &BTreeMap<String, String>,
-    metric: &str,
-    error: Option<String>,
+fn sweep_run(
+    point: &SweepPoint,
+    status: RunStatus,
+    message: Option<String>,
+    summary: &crate::schema::Summary,
+    metric: &MetricInfo,
 ) -> SweepRun {
-    let document: Option<serde_json::Value> = std::fs::read_to_string(path)
-        .ok()
-        .and_then(|text| serde_json::from_str(&text).ok());
-    let summary = document.as_ref().map(|d| &d["summary"]);
-    let get = |key: &str| summary.and_then(|s| s[key].as_f64());
     SweepRun {
-        file: file.to_string(),
-        values: values.iter().map(|(k, v)| (k.clone(), typed(v))).collect(),
-        status: document
-            .as_ref()
-            .and_then(|d| d["status"].as_str().map(str::to_string))
-            .unwrap_or_else(|| "failed".into()),
-        message: error.or_else(|| {
-            document
-                .as_ref()
-                .and_then(|d| d["message"].as_str().map(str::to_string))
-        }),
-        best_epoch: summary.and_then(|s| s["best_epoch"].as_u64()),
-        best_test: get(&format!("best_test_{metric}")),
-        final_test: get(&format!("final_test_{metric}")),
+        file: point.file.clone(),
+        values: point.values.clone(),
+        status,
+        message,
+        selection: summary.selection,
+        selected_epoch: summary.selected_epoch,
+        test_at_selected: summary.selected_test(metric),
+        final_test: summary.final_test_value(metric),
+        oracle_best_test: summary.oracle_best_test.map(|best| best.value),
     }
 }
 
@@ -345,8 +256,9 @@ fn mean_and_std(values: &[f64]) -> (Option<f64>, Option<f64>) {
     (Some(mean), Some(std))
 }
 
-fn group_over_seeds(runs: &[SweepRun]) -> Vec<SweepGroup> {
-    let mut groups: Vec<(BTreeMap<String, serde_json::Value>, Vec<&SweepRun>)> = Vec::new();
+/// Runs whose swept values differ only in `seed`, with the mean and spread of their metrics.
+pub fn group_over_seeds(runs: &[SweepRun]) -> Vec<SweepGroup> {
+    let mut groups: Vec<(BTreeMap<String, Value>, Vec<&SweepRun>)> = Vec::new();
     for run in runs {
         let mut key = run.values.clone();
         key.remove("seed");
@@ -358,16 +270,19 @@ fn group_over_seeds(runs: &[SweepRun]) -> Vec<SweepGroup> {
     groups
         .into_iter()
         .map(|(values, members)| {
-            let best: Vec<f64> = members.iter().filter_map(|r| r.best_test).collect();
+            let selected: Vec<f64> = members.iter().filter_map(|r| r.test_at_selected).collect();
             let last: Vec<f64> = members.iter().filter_map(|r| r.final_test).collect();
-            let (best_test_mean, best_test_std) = mean_and_std(&best);
+            let (test_at_selected_mean, test_at_selected_std) = mean_and_std(&selected);
             let (final_test_mean, final_test_std) = mean_and_std(&last);
             SweepGroup {
                 values,
                 runs: members.len(),
-                completed: members.iter().filter(|r| r.status == "completed").count(),
-                best_test_mean,
-                best_test_std,
+                completed: members
+                    .iter()
+                    .filter(|r| r.status == RunStatus::Completed)
+                    .count(),
+                test_at_selected_mean,
+                test_at_selected_std,
                 final_test_mean,
                 final_test_std,
             }
@@ -375,135 +290,232 @@ fn group_over_seeds(runs: &[SweepRun]) -> Vec<SweepGroup> {
         .collect()
 }
 
+fn value_text(value: Option<&Value>) -> String {
+    match value {
+        Some(Value::String(s)) => s.clone(),
+        Some(other) => other.to_string(),
+        None => String::new(),
+    }
+}
+
+fn number(value: Option<f64>) -> String {
+    value.map(|x| x.to_string()).unwrap_or_default()
+}
+
+fn selection_name(selection: Selection) -> &'static str {
+    match selection {
+        Selection::Validation => "validation",
+        Selection::Last => "last",
+    }
+}
+
 fn write_summary(dir: &Path, summary: &SweepSummary) -> Result<()> {
     write_json_atomic(&dir.join("summary.json"), summary)?;
-    let csv_path = dir.join("summary.csv");
-    let temp = dir.join(".summary.csv.tmp");
-    let mut writer = csv::Writer::from_path(&temp)
-        .with_context(|| format!("{}: cannot write", temp.display()))?;
-    let metric = summary.metric;
+    let metric = &summary.metric.name;
+    let mut csv = csv::Writer::from_writer(Vec::new());
     let mut header: Vec<String> = vec!["file".into(), "status".into()];
     header.extend(summary.swept.iter().cloned());
     header.extend([
-        "best_epoch".to_string(),
-        format!("best_test_{metric}"),
+        "selection".to_string(),
+        "selected_epoch".to_string(),
+        format!("test_{metric}_at_selected"),
         format!("final_test_{metric}"),
-        format!("seeds_best_test_{metric}_mean"),
-        format!("seeds_best_test_{metric}_std"),
-        format!("seeds_final_test_{metric}_mean"),
-        format!("seeds_final_test_{metric}_std"),
+        format!("seeds_test_{metric}_at_selected_mean"),
+        format!("seeds_test_{metric}_at_selected_std"),
         "message".into(),
     ]);
-    writer.write_record(&header)?;
-    let number = |v: Option<f64>| v.map(|x| x.to_string()).unwrap_or_default();
+    csv.write_record(&header)?;
     for run in &summary.runs {
         let mut key = run.values.clone();
         key.remove("seed");
         let group = summary.groups.iter().find(|g| g.values == key);
-        let mut row: Vec<String> = vec![run.file.clone(), run.status.clone()];
-        for name in &summary.swept {
-            row.push(match run.values.get(name) {
-                Some(serde_json::Value::String(s)) => s.clone(),
-                Some(other) => other.to_string(),
-                None => String::new(),
-            });
-        }
-        row.push(run.best_epoch.map(|e| e.to_string()).unwrap_or_default());
-        row.push(number(run.best_test));
+        let mut row: Vec<String> = vec![run.file.clone(), run.status.to_string()];
+        row.extend(summary.swept.iter().map(|k| value_text(run.values.get(k))));
+        row.push(selection_name(run.selection).into());
+        row.push(
+            run.selected_epoch
+                .map(|e| e.to_string())
+                .unwrap_or_default(),
+        );
+        row.push(number(run.test_at_selected));
         row.push(number(run.final_test));
-        row.push(number(group.and_then(|g| g.best_test_mean)));
-        row.push(number(group.and_then(|g| g.best_test_std)));
-        row.push(number(group.and_then(|g| g.final_test_mean)));
-        row.push(number(group.and_then(|g| g.final_test_std)));
+        row.push(number(group.and_then(|g| g.test_at_selected_mean)));
+        row.push(number(group.and_then(|g| g.test_at_selected_std)));
         row.push(run.message.clone().unwrap_or_default());
-        writer.write_record(&row)?;
+        csv.write_record(&row)?;
     }
-    writer.flush()?;
-    drop(writer);
-    std::fs::rename(&temp, &csv_path)
-        .with_context(|| format!("{}: cannot write", csv_path.display()))?;
-    Ok(())
+    let bytes = csv.into_inner().context("writing summary.csv")?;
+    write_atomic(&dir.join("summary.csv"), &bytes)
+}
+
+/// The results as a plain-text table (one row per run, then the groups over seeds).
+pub fn results_table(summary: &SweepSummary) -> String {
+    let metric = &summary.metric.name;
+    let mut rows: Vec<Vec<String>> = Vec::new();
+    let mut header: Vec<String> = summary.swept.clone();
+    header.extend(["status".into(), "epoch".into(), format!("test {metric}")]);
+    rows.push(header);
+    for run in &summary.runs {
+        let mut row: Vec<String> = summary
+            .swept
+            .iter()
+            .map(|k| value_text(run.values.get(k)))
+            .collect();
+        row.push(run.status.to_string());
+        row.push(
+            run.selected_epoch
+                .map(|e| e.to_string())
+                .unwrap_or_default(),
+        );
+        row.push(
+            run.test_at_selected
+                .map(|v| format!("{v:.5}"))
+                .unwrap_or_default(),
+        );
+        rows.push(row);
+    }
+    let mut text = align(&rows);
+    let seeded = summary.groups.iter().any(|g| g.runs > 1);
+    if seeded {
+        let mut groups: Vec<Vec<String>> = Vec::new();
+        let keys: Vec<String> = summary
+            .swept
+            .iter()
+            .filter(|k| *k != "seed")
+            .cloned()
+            .collect();
+        let mut header = keys.clone();
+        header.extend(["runs".into(), format!("test {metric} mean"), "std".into()]);
+        groups.push(header);
+        for group in &summary.groups {
+            let mut row: Vec<String> = keys
+                .iter()
+                .map(|k| value_text(group.values.get(k)))
+                .collect();
+            row.push(group.runs.to_string());
+            row.push(
+                group
+                    .test_at_selected_mean
+                    .map(|v| format!("{v:.5}"))
+                    .unwrap_or_default(),
+            );
+            row.push(
+                group
+                    .test_at_selected_std
+                    .map(|v| format!("{v:.5}"))
+                    .unwrap_or_default(),
+            );
+            groups.push(row);
+        }
+        text += "\nover seeds:\n";
+        text += &align(&groups);
+    }
+    text
+}
+
+fn align(rows: &[Vec<String>]) -> String {
+    let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..columns)
+        .map(|c| {
+            rows.iter()
+                .filter_map(|r| r.get(c))
+                .map(String::len)
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut text = String::new();
+    for row in rows {
+        let cells: Vec<String> = row
+            .iter()
+            .enumerate()
+            .map(|(c, cell)| format!("{cell:<width$}", width = widths[c]))
+            .collect();
+        text += cells.join("  ").trim_end();
+        text += "\n";
+    }
+    text
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
-    fn strings(items: &[&str]) -> Vec<String> {
-        items.iter().map(|s| s.to_string()).collect()
+    fn plan(axes: &[(&'static str, Vec<Value>)]) -> SweepPlan {
+        let mut base = Layer::default();
+        base.set("command", json!("mf"), Origin::Flag).unwrap();
+        base.set("penalty", json!("batch-l2"), Origin::Flag)
+            .unwrap();
+        SweepPlan {
+            base,
+            axes: axes
+                .iter()
+                .map(|(key, values)| SweepAxis {
+                    key,
+                    values: values.clone(),
+                    origin: Origin::Flag,
+                })
+                .collect(),
+            folder: PathBuf::from("sweeps/x"),
+        }
     }
 
     #[test]
-    fn comma_lists_expand_into_the_grid() {
-        let flags = parse_flags(
-            SweepTarget::Mf,
-            &strings(&[
-                "--lambda",
-                "0,0.1",
-                "--seed=1,2,3",
-                "--penalize-bias",
-                "--penalty",
-                "batch-l2",
-            ]),
-        )
+    fn every_combination_is_a_config_named_after_its_values() {
+        let points = plan(&[
+            ("lambda", vec![json!("0"), json!("0.1")]),
+            ("seed", vec![json!(1), json!(2), json!(3)]),
+            ("split", vec![json!("u1")]),
+        ])
+        .expand()
         .unwrap();
-        let combos = combinations(&flags);
-        assert_eq!(combos.len(), 6);
+        assert_eq!(points.len(), 6);
+        assert_eq!(points[0].file, "lambda=0,seed=1.json");
+        assert_eq!(points[5].file, "lambda=0.1,seed=3.json");
+        assert_eq!(points[5].config.penalty.lambda, 0.1);
+        assert_eq!(points[5].config.training.seed, 3);
         assert_eq!(
-            combos[0].0,
-            strings(&[
-                "--lambda=0",
-                "--seed=1",
-                "--penalize-bias",
-                "--penalty=batch-l2"
-            ])
+            points[5].config.output.out,
+            Some(PathBuf::from("sweeps/x/lambda=0.1,seed=3.json"))
         );
-        assert_eq!(combos[5].1.get("lambda").map(String::as_str), Some("0.1"));
-        assert_eq!(combos[5].1.get("seed").map(String::as_str), Some("3"));
         assert!(
-            !combos[0].1.contains_key("penalty"),
+            !points[0].values.contains_key("split"),
             "a single value is not swept"
         );
     }
 
     #[test]
-    fn hidden_alternatives_use_slashes() {
-        let flags = parse_flags(
-            SweepTarget::Mlp,
-            &strings(&["--data", "x", "--hidden", "512,256/64"]),
-        )
-        .unwrap();
-        let combos = combinations(&flags);
-        assert_eq!(combos.len(), 2);
-        assert!(combos[0].0.contains(&"--hidden=512,256".to_string()));
-    }
-
-    #[test]
-    fn unknown_flags_and_missing_values_are_errors() {
-        assert!(parse_flags(SweepTarget::Mf, &strings(&["--lamda", "1"])).is_err());
-        assert!(parse_flags(SweepTarget::Mf, &strings(&["--lambda"])).is_err());
-        assert!(parse_flags(SweepTarget::Mf, &strings(&["--lambda", "1,,2"])).is_err());
+    fn a_bad_value_fails_before_any_run() {
+        let error = plan(&[("lambda", vec![json!("0.1"), json!("-1")])])
+            .expand()
+            .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "--lambda -1: must be a non-negative number"
+        );
     }
 
     #[test]
     fn seeds_are_aggregated() {
-        let run = |lambda: f64, seed: f64, best: f64| SweepRun {
+        let run = |lambda: f64, seed: u64, value: f64| SweepRun {
             file: String::new(),
             values: BTreeMap::from([
                 ("lambda".to_string(), lambda.into()),
                 ("seed".to_string(), seed.into()),
             ]),
-            status: "completed".into(),
+            status: RunStatus::Completed,
             message: None,
-            best_epoch: Some(1),
-            best_test: Some(best),
-            final_test: Some(best),
+            selection: Selection::Last,
+            selected_epoch: Some(1),
+            test_at_selected: Some(value),
+            final_test: Some(value),
+            oracle_best_test: Some(value),
         };
-        let groups =
-            group_over_seeds(&[run(0.0, 1.0, 1.0), run(0.0, 2.0, 3.0), run(0.1, 1.0, 5.0)]);
+        let groups = group_over_seeds(&[run(0.0, 1, 1.0), run(0.0, 2, 3.0), run(0.1, 1, 5.0)]);
         assert_eq!(groups.len(), 2);
-        assert_eq!(groups[0].best_test_mean, Some(2.0));
-        assert!((groups[0].best_test_std.unwrap() - 2f64.sqrt()).abs() < 1e-12);
+        assert_eq!(groups[0].test_at_selected_mean, Some(2.0));
+        assert!((groups[0].test_at_selected_std.unwrap() - 2f64.sqrt()).abs() < 1e-12);
         assert_eq!(groups[1].runs, 1);
     }
 }

@@ -2,16 +2,15 @@
 //!
 //! Per epoch: a seeded permutation (drawn on the CPU so that a seed means the same batch order
 //! on every device), consecutive `index_select` batches, losses accumulated on the device and
-//! read once per epoch (or every `--log-every` steps), then an evaluation under `no_grad`.
+//! read once per epoch (or every `log_every` steps), then an evaluation under `no_grad`.
+//! The loop reports what happens as [`Event`]s to [`Observer`]s (progress display, the run
+//! document's writer) and stops between steps when its [`Interrupter`] asks.
 
+use crate::interrupt::Interrupter;
 use crate::model::{Model, Split};
 use crate::regularization::{implied_weight_decay_loss, weight_norms, Penalty};
-use crate::report::{now_utc, EpochRecord, RunStatus, RunWriter, SplitRecord, StepRecord};
+use crate::schema::{EpochRecord, SplitRecord, StepRecord};
 use anyhow::Result;
-use indicatif::{ProgressBar, ProgressStyle};
-use std::io::IsTerminal;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::OnceLock;
 use std::time::Instant;
 use tch::{nn, Device, Kind, Tensor};
 
@@ -23,288 +22,456 @@ pub struct LoopSettings {
     pub device: Device,
     pub lr: f64,
     pub weight_decay: f64,
-    /// Progress bar and per-epoch lines (only ever drawn on a terminal).
-    pub progress: bool,
 }
 
-/// How a training run ended.
+/// What the loop tells its observers.
+#[derive(Debug)]
+pub enum Event<'a> {
+    EpochStarted {
+        epoch: usize,
+        epochs: usize,
+        steps: usize,
+    },
+    /// After each optimizer step; `losses` (base, reg, total) when some observer asked for
+    /// them at this step (reading them costs a device sync).
+    Step {
+        step_in_epoch: usize,
+        losses: Option<[f64; 3]>,
+    },
+    StepLogged(&'a StepRecord),
+    Evaluating {
+        epoch: usize,
+    },
+    EpochEnded(&'a EpochRecord),
+}
+
+/// Receives the loop's events. Errors (a document that cannot be written) stop the run.
+pub trait Observer {
+    fn on_event(&mut self, event: &Event) -> Result<()>;
+
+    /// Whether this observer wants the current losses after step `step_in_epoch` (0-based).
+    fn wants_losses(&self, _step_in_epoch: usize, _steps: usize) -> bool {
+        false
+    }
+}
+
+/// How the loop ended.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Outcome {
-    pub status: RunStatus,
-    pub message: Option<String>,
+pub enum LoopOutcome {
+    Completed,
+    /// A signal asked the loop to stop; `during_epoch` had `steps_done` steps.
+    Interrupted {
+        signal: i32,
+        during_epoch: usize,
+        steps_done: usize,
+    },
+    /// A loss became non-finite.
+    Diverged {
+        epoch: usize,
+        total_loss: f64,
+    },
 }
 
-/// Set by Ctrl-C. The loop stops after the current step and the run is saved as interrupted;
-/// a second Ctrl-C exits at once (the last epoch's file is already complete on disk).
-pub fn interrupt_flag() -> &'static AtomicBool {
-    static FLAG: OnceLock<&'static AtomicBool> = OnceLock::new();
-    FLAG.get_or_init(|| {
-        let flag: &'static AtomicBool = Box::leak(Box::new(AtomicBool::new(false)));
-        let _ = ctrlc::set_handler(move || {
-            if flag.swap(true, Ordering::SeqCst) {
-                std::process::exit(130);
+/// Everything one epoch's training produced.
+struct EpochTraining {
+    /// Mean base, reg and total loss over the steps taken.
+    means: [f64; 3],
+    steps_done: usize,
+    seconds: f64,
+    diverged_at: Option<f64>,
+}
+
+/// The model, its optimizer and penalty, and where events go.
+pub struct Trainer<'a> {
+    pub model: &'a dyn Model,
+    pub optimizer: &'a mut nn::Optimizer,
+    pub penalty: &'a Penalty,
+    pub settings: &'a LoopSettings,
+    pub observers: Vec<&'a mut dyn Observer>,
+    pub interrupter: &'a Interrupter,
+    global_step: usize,
+}
+
+impl<'a> Trainer<'a> {
+    pub fn new(
+        model: &'a dyn Model,
+        optimizer: &'a mut nn::Optimizer,
+        penalty: &'a Penalty,
+        settings: &'a LoopSettings,
+        interrupter: &'a Interrupter,
+    ) -> Self {
+        Trainer {
+            model,
+            optimizer,
+            penalty,
+            settings,
+            observers: Vec::new(),
+            interrupter,
+            global_step: 0,
+        }
+    }
+
+    pub fn observe(&mut self, observer: &'a mut dyn Observer) {
+        self.observers.push(observer);
+    }
+
+    fn emit(&mut self, event: Event) -> Result<()> {
+        for observer in self.observers.iter_mut() {
+            observer.on_event(&event)?;
+        }
+        Ok(())
+    }
+
+    fn steps_per_epoch(&self) -> usize {
+        let n = self.model.split_len(Split::Train);
+        ((n + self.settings.batch_size - 1) / self.settings.batch_size) as usize
+    }
+
+    /// Trains for the configured epochs.
+    pub fn run(&mut self) -> Result<LoopOutcome> {
+        for epoch in 1..=self.settings.epochs {
+            let steps = self.steps_per_epoch();
+            self.emit(Event::EpochStarted {
+                epoch,
+                epochs: self.settings.epochs,
+                steps,
+            })?;
+            let training = self.train_epoch(epoch, steps)?;
+            if let Some(total_loss) = training.diverged_at {
+                return Ok(LoopOutcome::Diverged { epoch, total_loss });
             }
-        });
-        flag
-    })
-}
+            let interrupted = self.interrupter.signal();
+            if training.steps_done == 0 {
+                return Ok(LoopOutcome::Interrupted {
+                    signal: interrupted.unwrap_or(2),
+                    during_epoch: epoch,
+                    steps_done: 0,
+                });
+            }
+            self.emit(Event::Evaluating { epoch })?;
+            let record = self.evaluate(epoch, &training, training.steps_done < steps);
+            self.emit(Event::EpochEnded(&record))?;
+            if !training.means[2].is_finite() {
+                return Ok(LoopOutcome::Diverged {
+                    epoch,
+                    total_loss: training.means[2],
+                });
+            }
+            if let Some(signal) = interrupted {
+                return Ok(LoopOutcome::Interrupted {
+                    signal,
+                    during_epoch: epoch,
+                    steps_done: training.steps_done,
+                });
+            }
+        }
+        Ok(LoopOutcome::Completed)
+    }
 
-/// Whether progress output may be drawn: on a terminal and not `--quiet`.
-pub fn progress_wanted(quiet: bool) -> bool {
-    !quiet && std::io::stderr().is_terminal()
-}
-
-/// Trains `model` for the configured epochs, appending each epoch to `writer` and saving it.
-pub fn train(
-    model: &dyn Model,
-    optimizer: &mut nn::Optimizer,
-    penalty: &Penalty,
-    settings: &LoopSettings,
-    writer: &mut RunWriter,
-) -> Result<Outcome> {
-    let interrupted = interrupt_flag();
-    let n_train = model.split_len(Split::Train);
-    let steps_per_epoch = (n_train + settings.batch_size - 1) / settings.batch_size;
-    let metric = model.headline_metric();
-    let run_start = Instant::now();
-    let mut global_step = 0usize;
-    let mut best: Option<(usize, f64)> = None;
-    let progress_refresh = (steps_per_epoch / 20).max(1);
-
-    for epoch in 1..=settings.epochs {
-        let epoch_start = Instant::now();
-        let bar = progress_bar(
-            settings.progress,
-            steps_per_epoch as u64,
-            epoch,
-            settings.epochs,
-        );
-        let permutation =
-            Tensor::randperm(n_train, (Kind::Int64, Device::Cpu)).to_device(settings.device);
-        // base, reg, total: summed in float64 on the device, read once at the end of the epoch.
-        let mut sums = Tensor::zeros([3], (Kind::Double, settings.device));
-        let mut steps_done = 0i64;
-        let mut stopped = false;
-        for step in 0..steps_per_epoch {
-            if interrupted.load(Ordering::SeqCst) {
-                stopped = true;
+    /// One pass over a fresh permutation of the training examples (or fewer steps when
+    /// interrupted).
+    fn train_epoch(&mut self, epoch: usize, steps: usize) -> Result<EpochTraining> {
+        let start = Instant::now();
+        let device = self.settings.device;
+        let n_train = self.model.split_len(Split::Train);
+        let batch_size = self.settings.batch_size;
+        let permutation = Tensor::randperm(n_train, (Kind::Int64, Device::Cpu)).to_device(device);
+        // base, reg, total: summed in float64 on the device, read once at the end.
+        let mut sums = Tensor::zeros([3], (Kind::Double, device));
+        let mut steps_done = 0;
+        for step in 0..steps {
+            if self.interrupter.is_requested() {
                 break;
             }
-            let start = step * settings.batch_size;
-            let len = settings.batch_size.min(n_train - start);
-            let indices = permutation.narrow(0, start, len);
-            let output = model.batch_loss(&indices);
-            let parameters = if penalty.kind.is_per_example() {
-                Vec::new()
-            } else {
-                model.parameters()
-            };
-            let reg_loss = penalty.training_term(&parameters, &output.example_rows, len);
-            let total_loss = &output.base_loss + &reg_loss;
-            optimizer.zero_grad();
-            total_loss.backward();
-            optimizer.step();
-            let losses = Tensor::stack(
-                &[
-                    output.base_loss.detach(),
-                    reg_loss.detach(),
-                    total_loss.detach(),
-                ],
-                0,
-            );
-            sums += losses.to_kind(Kind::Double);
+            let begin = step as i64 * batch_size;
+            let indices = permutation.narrow(0, begin, batch_size.min(n_train - begin));
+            let losses = self.step(&indices).to_kind(Kind::Double);
+            sums += &losses;
             steps_done += 1;
-            global_step += 1;
-            bar.inc(1);
-            // The bar shows current losses about 20 times an epoch: a host read that often
-            // costs nothing measurable, unlike one per step on a GPU.
-            if settings.progress && (step + 1) % progress_refresh == 0 {
-                let values = Vec::<f64>::try_from(&losses.to_kind(Kind::Double))?;
-                bar.set_message(format!(
-                    "base {:.4} reg {:.4} total {:.4}",
-                    values[0], values[1], values[2]
-                ));
-            }
-            if let Some(every) = settings.log_every {
-                if global_step.is_multiple_of(every) {
-                    let values = Vec::<f64>::try_from(&losses.to_kind(Kind::Double))?;
-                    writer.document.steps.push(StepRecord {
-                        epoch,
-                        step: global_step,
-                        base_loss: values[0],
-                        reg_loss: values[1],
-                        total_loss: values[2],
-                    });
-                    if !values[2].is_finite() {
-                        bar.finish_and_clear();
-                        return diverged(writer, epoch, values[2]);
-                    }
-                }
+            self.global_step += 1;
+            if let Some(total) = self.after_step(epoch, step, steps, &losses)? {
+                return Ok(EpochTraining {
+                    means: [f64::NAN; 3],
+                    steps_done,
+                    seconds: start.elapsed().as_secs_f64(),
+                    diverged_at: Some(total),
+                });
             }
         }
-        bar.finish_and_clear();
-        if steps_done == 0 {
-            return finish(
-                writer,
-                RunStatus::Interrupted,
-                Some(format!("interrupted before epoch {epoch} trained a step")),
-            );
-        }
-        let seconds = epoch_start.elapsed().as_secs_f64();
-        let means = Vec::<f64>::try_from(&(sums / steps_done as f64))?;
-        let mut train_record = SplitRecord::from([
-            ("base_loss".to_string(), means[0]),
-            ("reg_loss".to_string(), means[1]),
-            ("total_loss".to_string(), means[2]),
-        ]);
-        let eval_start = Instant::now();
-        // Everything measured after the epoch is read-only: no autograd graph is needed.
-        let _no_grad = tch::no_grad_guard();
-        let parameters = model.parameters();
-        let weight_reg = penalty.on_parameters(&parameters).double_value(&[]);
-        let evaluate = |split: Split| -> Option<SplitRecord> {
-            if model.split_len(split) == 0 {
-                return None;
-            }
-            let evaluation = model.evaluate(split, penalty);
-            let reg_loss = if penalty.kind.is_per_example() {
-                penalty.lambda * evaluation.example_rows_penalty_sum / evaluation.examples as f64
-            } else {
-                weight_reg
-            };
-            let mut record = evaluation.metrics;
-            record.insert("loss".into(), evaluation.base_loss);
-            record.insert("base_loss".into(), evaluation.base_loss);
-            record.insert("reg_loss".into(), reg_loss);
-            record.insert("total_loss".into(), evaluation.base_loss + reg_loss);
-            Some(record)
+        let means = if steps_done == 0 {
+            [f64::NAN; 3]
+        } else {
+            let values = Vec::<f64>::try_from(&(sums / steps_done as f64))?;
+            [values[0], values[1], values[2]]
         };
-        if let Some(train_eval) = evaluate(Split::Train) {
-            for (key, value) in train_eval {
-                if !key.ends_with("loss") {
-                    train_record.insert(key, value);
-                }
+        Ok(EpochTraining {
+            means,
+            steps_done,
+            seconds: start.elapsed().as_secs_f64(),
+            diverged_at: None,
+        })
+    }
+
+    /// Forward, penalty, backward and update on one batch; returns [base, reg, total].
+    fn step(&mut self, indices: &Tensor) -> Tensor {
+        let output = self.model.batch_loss(indices);
+        let parameters = if self.penalty.kind.is_per_example() {
+            Vec::new()
+        } else {
+            self.model.parameters()
+        };
+        let batch_len = indices.size()[0];
+        let reg_loss = self
+            .penalty
+            .training_term(&parameters, &output.example_rows, batch_len);
+        let total_loss = &output.base_loss + &reg_loss;
+        self.optimizer.zero_grad();
+        total_loss.backward();
+        self.optimizer.step();
+        Tensor::stack(
+            &[
+                output.base_loss.detach(),
+                reg_loss.detach(),
+                total_loss.detach(),
+            ],
+            0,
+        )
+    }
+
+    /// Reads the losses when an observer or the step log wants them; returns the total loss
+    /// when it has become non-finite.
+    fn after_step(
+        &mut self,
+        epoch: usize,
+        step: usize,
+        steps: usize,
+        losses: &Tensor,
+    ) -> Result<Option<f64>> {
+        let log_now = self
+            .settings
+            .log_every
+            .is_some_and(|every| self.global_step.is_multiple_of(every));
+        let wanted = self.observers.iter().any(|o| o.wants_losses(step, steps));
+        let values = if log_now || wanted {
+            let v = Vec::<f64>::try_from(losses)?;
+            Some([v[0], v[1], v[2]])
+        } else {
+            None
+        };
+        self.emit(Event::Step {
+            step_in_epoch: step,
+            losses: values,
+        })?;
+        if let (true, Some([base_loss, reg_loss, total_loss])) = (log_now, values) {
+            let record = StepRecord {
+                epoch,
+                step: self.global_step,
+                base_loss,
+                reg_loss,
+                total_loss,
+            };
+            self.emit(Event::StepLogged(&record))?;
+            if !total_loss.is_finite() {
+                return Ok(Some(total_loss));
             }
         }
-        let validation = evaluate(Split::Validation);
-        let test = evaluate(Split::Test);
-        let record = EpochRecord {
+        Ok(None)
+    }
+
+    /// Measures every split after an epoch, without autograd.
+    fn evaluate(&self, epoch: usize, training: &EpochTraining, partial: bool) -> EpochRecord {
+        let start = Instant::now();
+        let _no_grad = tch::no_grad_guard();
+        let parameters = self.model.parameters();
+        let weight_reg = self.penalty.on_parameters(&parameters).double_value(&[]);
+        let mut train = SplitRecord::from([
+            ("base_loss".to_string(), training.means[0]),
+            ("reg_loss".to_string(), training.means[1]),
+            ("total_loss".to_string(), training.means[2]),
+        ]);
+        if let Some(measured) = self.evaluate_split(Split::Train, weight_reg) {
+            train.extend(measured.into_iter().filter(|(k, _)| !k.ends_with("loss")));
+        }
+        EpochRecord {
             epoch,
-            train: train_record,
-            validation,
-            test,
+            partial,
+            train,
+            validation: self.evaluate_split(Split::Validation, weight_reg),
+            test: self.evaluate_split(Split::Test, weight_reg),
             weight_norms: weight_norms(&parameters),
             implied_weight_decay_loss: implied_weight_decay_loss(
-                settings.weight_decay,
+                self.settings.weight_decay,
                 &parameters,
             ),
-            lr: settings.lr,
-            seconds,
-            eval_seconds: eval_start.elapsed().as_secs_f64(),
-        };
-        if settings.progress {
-            eprintln!("{}", epoch_line(&record, settings.epochs, metric.key()));
+            lr: self.settings.lr,
+            seconds: training.seconds,
+            eval_seconds: start.elapsed().as_secs_f64(),
         }
-        if let Some(value) = record
-            .test
-            .as_ref()
-            .and_then(|t| t.get(metric.key()))
-            .copied()
-        {
-            if value.is_finite() && best.is_none_or(|(_, b)| metric.is_better(value, b)) {
-                best = Some((epoch, value));
+    }
+
+    /// Loss and metrics on one split; the penalty as in training (per-example forms over the
+    /// split's own rows).
+    fn evaluate_split(&self, split: Split, weight_reg: f64) -> Option<SplitRecord> {
+        if self.model.split_len(split) == 0 {
+            return None;
+        }
+        let evaluation = self.model.evaluate(split, self.penalty);
+        let reg_loss = if self.penalty.kind.is_per_example() {
+            self.penalty.lambda * evaluation.example_rows_penalty_sum / evaluation.examples as f64
+        } else {
+            weight_reg
+        };
+        let mut record = evaluation.metrics;
+        record.insert("loss".into(), evaluation.base_loss);
+        record.insert("base_loss".into(), evaluation.base_loss);
+        record.insert("reg_loss".into(), reg_loss);
+        record.insert("total_loss".into(), evaluation.base_loss + reg_loss);
+        Some(record)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{BatchOutput, Evaluation, Metric};
+    use crate::regularization::{named_parameters, Parameter, PenaltyKind};
+    use std::collections::BTreeMap;
+    use tch::nn::OptimizerConfig;
+
+    /// y = w x on 10 points of y = 2x: small enough to check the loop's arithmetic.
+    struct Line {
+        vs: nn::VarStore,
+        w: Tensor,
+        x: Tensor,
+        y: Tensor,
+    }
+
+    impl Line {
+        fn new() -> Self {
+            let vs = nn::VarStore::new(Device::Cpu);
+            let w = vs.root().zeros("weight", &[1]);
+            let x = Tensor::arange(10, (Kind::Float, Device::Cpu)) / 10.0;
+            let y = &x * 2.0;
+            Line { vs, w, x, y }
+        }
+    }
+
+    impl Model for Line {
+        fn parameters(&self) -> Vec<Parameter> {
+            named_parameters(&self.vs)
+        }
+        fn var_store(&self) -> &nn::VarStore {
+            &self.vs
+        }
+        fn split_len(&self, split: Split) -> i64 {
+            match split {
+                Split::Train | Split::Test => 10,
+                Split::Validation => 0,
             }
         }
-        writer.document.epochs.push(record);
-        update_summary(
-            writer,
-            best,
-            metric.key(),
-            run_start.elapsed().as_secs_f64(),
+        fn batch_loss(&self, indices: &Tensor) -> BatchOutput {
+            let x = self.x.index_select(0, indices);
+            let y = self.y.index_select(0, indices);
+            BatchOutput {
+                base_loss: (&x * &self.w - y).square().mean(Kind::Float),
+                example_rows: Vec::new(),
+            }
+        }
+        fn evaluate(&self, _split: Split, _penalty: &Penalty) -> Evaluation {
+            let mse = (&self.x * &self.w - &self.y)
+                .square()
+                .mean(Kind::Float)
+                .double_value(&[]);
+            Evaluation {
+                base_loss: mse,
+                example_rows_penalty_sum: 0.0,
+                examples: 10,
+                metrics: BTreeMap::from([("rmse".to_string(), mse.sqrt())]),
+            }
+        }
+        fn headline_metric(&self) -> Metric {
+            Metric::Rmse
+        }
+    }
+
+    #[derive(Default)]
+    struct Recorder {
+        epochs: Vec<EpochRecord>,
+        steps: usize,
+    }
+
+    impl Observer for Recorder {
+        fn on_event(&mut self, event: &Event) -> Result<()> {
+            match event {
+                Event::EpochEnded(record) => self.epochs.push((*record).clone()),
+                Event::Step { .. } => self.steps += 1,
+                _ => {}
+            }
+            Ok(())
+        }
+    }
+
+    fn settings(epochs: usize) -> LoopSettings {
+        LoopSettings {
+            epochs,
+            batch_size: 4,
+            log_every: None,
+            device: Device::Cpu,
+            lr: 0.5,
+            weight_decay: 0.0,
+        }
+    }
+
+    #[test]
+    fn the_loop_learns_and_reports_every_epoch() {
+        tch::manual_seed(0);
+        let model = Line::new();
+        let mut optimizer = nn::Sgd::default().build(&model.vs, 0.5).unwrap();
+        let penalty = Penalty::new(PenaltyKind::None, 0.0, None, false, 10, 4).unwrap();
+        let settings = settings(30);
+        let interrupter = Interrupter::new();
+        let mut recorder = Recorder::default();
+        let mut trainer = Trainer::new(&model, &mut optimizer, &penalty, &settings, &interrupter);
+        trainer.observe(&mut recorder);
+        assert_eq!(trainer.run().unwrap(), LoopOutcome::Completed);
+        assert_eq!(recorder.epochs.len(), 30);
+        assert_eq!(recorder.steps, 30 * 3, "ceil(10 / 4) steps an epoch");
+        let first = recorder.epochs[0].test.as_ref().unwrap()["rmse"];
+        let last = recorder.epochs[29].test.as_ref().unwrap()["rmse"];
+        assert!(last < 0.01 && last < first, "{first} -> {last}");
+        assert!(!recorder.epochs[0].partial);
+    }
+
+    #[test]
+    fn an_interrupt_stops_between_steps() {
+        let model = Line::new();
+        let mut optimizer = nn::Sgd::default().build(&model.vs, 0.5).unwrap();
+        let penalty = Penalty::new(PenaltyKind::None, 0.0, None, false, 10, 4).unwrap();
+        let settings = settings(5);
+        let interrupter = Interrupter::new();
+        interrupter.request(15);
+        let mut trainer = Trainer::new(&model, &mut optimizer, &penalty, &settings, &interrupter);
+        assert_eq!(
+            trainer.run().unwrap(),
+            LoopOutcome::Interrupted {
+                signal: 15,
+                during_epoch: 1,
+                steps_done: 0
+            }
         );
-        if !means[2].is_finite() {
-            return diverged(writer, epoch, means[2]);
-        }
-        if stopped {
-            return finish(writer, RunStatus::Interrupted, Some(format!("interrupted during epoch {epoch} after {steps_done} of {steps_per_epoch} steps")));
-        }
-        writer.document.updated_at = now_utc();
-        writer.save()?;
     }
-    finish(writer, RunStatus::Completed, None)
-}
 
-fn finish(writer: &mut RunWriter, status: RunStatus, message: Option<String>) -> Result<Outcome> {
-    writer.finish(status, message.clone())?;
-    Ok(Outcome { status, message })
-}
-
-fn diverged(writer: &mut RunWriter, epoch: usize, total: f64) -> Result<Outcome> {
-    let message = format!(
-        "diverged in epoch {epoch}: total loss is {total}; lower --lr or the penalty strength"
-    );
-    finish(writer, RunStatus::Diverged, Some(message))
-}
-
-fn update_summary(
-    writer: &mut RunWriter,
-    best: Option<(usize, f64)>,
-    metric: &str,
-    total_seconds: f64,
-) {
-    let final_test = writer
-        .document
-        .epochs
-        .last()
-        .and_then(|e| e.test.as_ref())
-        .and_then(|t| t.get(metric))
-        .copied();
-    let summary = &mut writer.document.summary;
-    summary.insert("best_epoch".into(), best.map(|(e, _)| e).into());
-    summary.insert(format!("best_test_{metric}"), best.map(|(_, v)| v).into());
-    summary.insert(
-        format!("final_test_{metric}"),
-        final_test.filter(|v| v.is_finite()).into(),
-    );
-    summary.insert(
-        "epochs_completed".into(),
-        writer.document.epochs.len().into(),
-    );
-    summary.insert("total_seconds".into(), total_seconds.into());
-}
-
-fn progress_bar(enabled: bool, steps: u64, epoch: usize, epochs: usize) -> ProgressBar {
-    if !enabled {
-        return ProgressBar::hidden();
+    #[test]
+    fn a_huge_learning_rate_diverges() {
+        let model = Line::new();
+        let mut optimizer = nn::Sgd::default().build(&model.vs, 1e30).unwrap();
+        let penalty = Penalty::new(PenaltyKind::None, 0.0, None, false, 10, 4).unwrap();
+        let settings = settings(50);
+        let interrupter = Interrupter::new();
+        let mut trainer = Trainer::new(&model, &mut optimizer, &penalty, &settings, &interrupter);
+        assert!(matches!(
+            trainer.run().unwrap(),
+            LoopOutcome::Diverged { .. }
+        ));
     }
-    let bar = ProgressBar::new(steps);
-    bar.set_style(
-        ProgressStyle::with_template("epoch {prefix} [{bar:30}] {pos}/{len} steps {eta} {msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
-    );
-    bar.set_prefix(format!("{epoch}/{epochs}"));
-    bar
-}
-
-fn epoch_line(record: &EpochRecord, epochs: usize, metric: &str) -> String {
-    let get = |r: &SplitRecord, k: &str| r.get(k).copied().unwrap_or(f64::NAN);
-    let mut line = format!(
-        "epoch {:>3}/{epochs}  train base {:.5} reg {:.5} total {:.5}  {metric} {:.4}",
-        record.epoch,
-        get(&record.train, "base_loss"),
-        get(&record.train, "reg_loss"),
-        get(&record.train, "total_loss"),
-        get(&record.train, metric),
-    );
-    for (name, split) in [("val", &record.validation), ("test", &record.test)] {
-        if let Some(split) = split {
-            line += &format!(
-                "  {name} loss {:.5} {metric} {:.4}",
-                get(split, "loss"),
-                get(split, metric)
-            );
-        }
-    }
-    line + &format!("  {:.2}s", record.seconds)
 }

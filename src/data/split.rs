@@ -20,6 +20,8 @@ pub enum SplitSpec {
     PerUser(f64),
 }
 
+crate::serde_via_text!(SplitSpec);
+
 impl FromStr for SplitSpec {
     type Err = String;
 

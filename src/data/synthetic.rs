@@ -6,6 +6,7 @@
 //! possible predictor (the planted model's expected clipped rating) is the floor of test RMSE.
 
 use super::ratings::{IdMap, Ratings, RatingsDataset, SyntheticTruth};
+use crate::setting::InvalidSetting;
 use anyhow::{bail, Result};
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
@@ -14,7 +15,7 @@ use rand_distr::{Distribution, Normal};
 
 /// Sizes and noise of a synthetic data set. Defaults are MovieLens-100K-like but denser,
 /// so that a rank-16 model can get close to the noise floor.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SyntheticConfig {
     pub users: usize,
     pub items: usize,
@@ -53,25 +54,44 @@ impl SyntheticConfig {
         )
     }
 
-    fn validate(&self) -> Result<()> {
-        if self.users == 0 || self.items == 0 || self.ratings == 0 || self.rank == 0 {
-            bail!("--synthetic-users, --synthetic-items, --synthetic-ratings and --synthetic-rank must be positive");
+    /// Checks the sizes before anything is generated; the error names the key to change.
+    pub fn check(&self) -> std::result::Result<(), InvalidSetting> {
+        for (key, size) in [
+            ("synthetic_users", self.users),
+            ("synthetic_items", self.items),
+            ("synthetic_ratings", self.ratings),
+            ("synthetic_rank", self.rank),
+        ] {
+            if size == 0 {
+                return Err(InvalidSetting::new(key, "must be positive"));
+            }
         }
-        if self.users > u32::MAX as usize || self.items > u32::MAX as usize {
-            bail!("--synthetic-users and --synthetic-items must fit in 32 bits");
+        for (key, size) in [
+            ("synthetic_users", self.users),
+            ("synthetic_items", self.items),
+        ] {
+            if size > u32::MAX as usize {
+                return Err(InvalidSetting::new(key, "must fit in 32 bits"));
+            }
         }
         let cells = self.users as f64 * self.items as f64;
         if self.ratings as f64 > 0.5 * cells {
-            bail!(
-                "--synthetic-ratings {} is more than half of the {} user-item cells; use fewer ratings or more users/items",
-                self.ratings,
-                cells
-            );
+            return Err(InvalidSetting::new(
+                "synthetic_ratings",
+                format!("is more than half of the {cells} user-item cells; use fewer ratings or more users/items"),
+            ));
         }
         if !(self.noise_std.is_finite() && self.noise_std >= 0.0) {
-            bail!("--synthetic-noise must be a non-negative number");
+            return Err(InvalidSetting::new(
+                "synthetic_noise",
+                "must be a non-negative number",
+            ));
         }
         Ok(())
+    }
+
+    fn validate(&self) -> Result<()> {
+        self.check().map_err(|invalid| anyhow::anyhow!("{invalid}"))
     }
 }
 

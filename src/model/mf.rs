@@ -4,11 +4,10 @@ use super::{BatchOutput, Evaluation, Metric, Model, Split};
 use crate::data::{Ratings, RatingsDataset};
 use crate::regularization::{named_parameters, Parameter, Penalty};
 use anyhow::{bail, Result};
-use clap::ValueEnum;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tch::{nn, Device, Kind, Tensor};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum MfVariant {
     /// r = mu + b_u + b_i + p_u.q_i (mu: the training mean, a constant)
@@ -16,6 +15,8 @@ pub enum MfVariant {
     /// r = u_i.v_j
     Plain,
 }
+
+crate::named_enum!(MfVariant, ["biased", "plain"]);
 
 /// Evaluation runs in chunks this large so memory stays bounded on ml-25m-sized test sets.
 const EVAL_CHUNK: i64 = 1 << 20;

@@ -1,21 +1,22 @@
 //! The lecture's MNIST classifier: fully connected layers `l_layers.N` (784-512-256-128-10 by
-//! default) with cross-entropy, or seed 003's quadratic cost on sigmoid outputs.
+//! default) with cross-entropy, or the quadratic cost on sigmoid outputs.
 
 use super::{BatchOutput, Evaluation, Metric, Model, Split};
 use crate::data::mnist::ImageSplit;
 use crate::regularization::{named_parameters, Parameter, Penalty};
 use anyhow::{bail, Result};
-use clap::ValueEnum;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tch::{nn, Device, Kind, Reduction, Tensor};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Activation {
     Relu,
     Sigmoid,
     Tanh,
 }
+
+crate::named_enum!(Activation, ["relu", "sigmoid", "tanh"]);
 
 impl Activation {
     fn apply(self, x: &Tensor) -> Tensor {
@@ -27,14 +28,16 @@ impl Activation {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LossKind {
     /// Cross-entropy on the logits (mean over the batch).
     Ce,
-    /// Seed 003's quadratic cost: mean over the batch of 1/2 ||sigmoid(z) - onehot(y)||^2.
+    /// Quadratic cost: mean over the batch of 1/2 ||sigmoid(z) - onehot(y)||^2.
     Mse,
 }
+
+crate::named_enum!(LossKind, ["ce", "mse"]);
 
 /// Pixel preprocessing applied on the device.
 #[derive(Debug, Clone, Copy, PartialEq)]

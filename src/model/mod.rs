@@ -42,6 +42,10 @@ impl Metric {
         }
     }
 
+    pub fn higher_is_better(self) -> bool {
+        self == Metric::Accuracy
+    }
+
     pub fn is_better(self, candidate: f64, best: f64) -> bool {
         match self {
             Metric::Rmse => candidate < best,

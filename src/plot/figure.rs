@@ -5,8 +5,9 @@ use plotters::style::{RGBColor, BLACK};
 use std::ops::Range;
 use std::path::PathBuf;
 
-use super::document::{lower_is_better, RunDocument, Split};
+use super::document::{PlotView, Split};
 use super::legend::legend_labels;
+use crate::schema::RunDocument;
 
 /// matplotlib's default colours, so that both plotters colour runs alike.
 const PALETTE: [RGBColor; 10] = [
@@ -121,7 +122,7 @@ pub(super) fn build_figure(runs: &[(PathBuf, RunDocument)]) -> Figure {
         };
         for ((_, doc), &color) in runs.iter().zip(&colors) {
             panel.lines.push(Line {
-                points: doc.series(Split::Train, key),
+                points: doc.curve(Split::Train, key),
                 color,
                 stroke: Stroke::Solid,
                 marker: Marker::Dot,
@@ -132,7 +133,7 @@ pub(super) fn build_figure(runs: &[(PathBuf, RunDocument)]) -> Figure {
                 let implied: Vec<(f64, f64)> = doc
                     .epochs
                     .iter()
-                    .filter_map(|e| Some((e.epoch as f64, e.implied_weight_decay_loss?)))
+                    .map(|e| (e.epoch as f64, e.implied_weight_decay_loss))
                     .filter(|(_, v)| v.is_finite())
                     .collect();
                 if implied.iter().any(|&(_, v)| v != 0.0) {
@@ -165,11 +166,11 @@ pub(super) fn build_figure(runs: &[(PathBuf, RunDocument)]) -> Figure {
     let mut lower_panels = Vec::new();
     let mut any_validation = false;
     for metric in &metrics {
-        let direction = if lower_is_better(metric) {
-            "lower"
-        } else {
-            "higher"
-        };
+        let lower = runs
+            .iter()
+            .find(|(_, doc)| doc.metric_name() == *metric)
+            .is_some_and(|(_, doc)| doc.lower_is_better());
+        let direction = if lower { "lower" } else { "higher" };
         let mut panel = Panel {
             title: format!("train vs test {metric}"),
             y_label: format!("{metric} ({direction} is better)"),
@@ -180,12 +181,12 @@ pub(super) fn build_figure(runs: &[(PathBuf, RunDocument)]) -> Figure {
                 continue;
             }
             panel.lines.push(Line {
-                points: doc.series(Split::Train, metric),
+                points: doc.curve(Split::Train, metric),
                 color,
                 stroke: Stroke::Dashed,
                 marker: Marker::None,
             });
-            let validation = doc.series(Split::Validation, metric);
+            let validation = doc.curve(Split::Validation, metric);
             if !validation.is_empty() {
                 any_validation = true;
                 panel.lines.push(Line {
@@ -196,16 +197,20 @@ pub(super) fn build_figure(runs: &[(PathBuf, RunDocument)]) -> Figure {
                 });
             }
             panel.lines.push(Line {
-                points: doc.series(Split::Test, metric),
+                points: doc.curve(Split::Test, metric),
                 color,
                 stroke: Stroke::Solid,
                 marker: Marker::Dot,
             });
-            if let Some((epoch, value)) = doc.best_test() {
+            if let Some((epoch, value)) = doc.selected_test() {
                 panel.best.push((epoch, value, color));
                 if single {
+                    let how = match doc.summary.selection {
+                        crate::schema::Selection::Validation => "best validation epoch",
+                        crate::schema::Selection::Last => "last epoch",
+                    };
                     panel.keys.push(Key {
-                        label: format!("best test {} (epoch {epoch})", significant(value, 4)),
+                        label: format!("test {} at epoch {epoch} ({how})", significant(value, 4)),
                         color,
                         stroke: Stroke::None,
                         marker: Marker::Ring,
@@ -328,11 +333,11 @@ pub(super) fn build_figure(runs: &[(PathBuf, RunDocument)]) -> Figure {
             |n| n.to_string_lossy().into_owned(),
         );
         let mut parts: Vec<String> = Vec::new();
-        parts.extend(doc.command.clone());
-        parts.extend(doc.dataset.as_ref().and_then(|d| d.name.clone()));
+        parts.push(doc.command.to_string());
+        parts.extend(doc.dataset_name());
         parts.push(name);
         let mut title = parts.join(" | ");
-        if let Some(status) = doc.status.as_deref().filter(|s| *s != "completed") {
+        if let Some(status) = Some(doc.status.to_string()).filter(|s| s != "completed") {
             title += &format!(" ({status}");
             if let Some(message) = &doc.message {
                 title += &format!(": {}", one_line(message));

@@ -3,7 +3,8 @@
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
-use super::document::RunDocument;
+use super::document::PlotView;
+use crate::schema::RunDocument;
 
 /// Config keys that only say where results go or how chatty a run is: they differ
 /// between otherwise identical runs and would only clutter legends.
@@ -33,9 +34,13 @@ pub fn legend_labels(runs: &[(PathBuf, RunDocument)]) -> Vec<String> {
     let merged: Vec<Vec<(String, Value)>> = runs
         .iter()
         .map(|(_, doc)| {
-            let command = doc.command.clone().map_or(Value::Null, Value::String);
+            let command = Value::String(doc.command.to_string());
             std::iter::once(("command".to_string(), command))
-                .chain(doc.config.0.iter().cloned())
+                .chain(
+                    doc.config_pairs()
+                        .into_iter()
+                        .filter(|(k, _)| k != "command"),
+                )
                 .collect()
         })
         .collect();
@@ -50,7 +55,7 @@ pub fn legend_labels(runs: &[(PathBuf, RunDocument)]) -> Vec<String> {
             }
         }
     }
-    let commands: Vec<_> = runs.iter().map(|(_, d)| d.command.clone()).collect();
+    let commands: Vec<_> = runs.iter().map(|(_, d)| d.command).collect();
     if commands.iter().any(|c| *c != commands[0]) {
         // Model-specific flags would all "differ"; compare only the shared ones.
         keys.retain(|k| merged.iter().all(|m| lookup(m, k).is_some()));
@@ -110,7 +115,7 @@ pub fn legend_labels(runs: &[(PathBuf, RunDocument)]) -> Vec<String> {
                 }
                 label
             };
-            if let Some(status) = doc.status.as_deref().filter(|s| *s != "completed") {
+            if let Some(status) = Some(doc.status.to_string()).filter(|s| s != "completed") {
                 label += &format!(" [{status}]");
             }
             label
@@ -129,8 +134,6 @@ fn format_value(value: &Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plot::document::check_header;
-    use crate::report::RUN_KIND;
 
     fn run(command: &str, config: &str, status: &str) -> RunDocument {
         let text = format!(
@@ -138,8 +141,7 @@ mod tests {
                 "status": "{status}", "config": {config}, "epochs": []}}"#
         );
         let value: Value = serde_json::from_str(&text).expect("test JSON");
-        check_header(&value, RUN_KIND).expect("header");
-        serde_json::from_str(&text).expect("run document")
+        crate::schema::run_from_value(value).expect("run document")
     }
 
     #[test]

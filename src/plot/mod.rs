@@ -16,15 +16,12 @@ mod figure;
 mod font;
 mod legend;
 
-pub use document::{
-    check_header, load_document, load_run, lower_is_better, DatasetInfo, EpochRecord, OrderedMap,
-    RunDocument, Split, SplitMetrics, StepRecord, Summary,
-};
+pub use document::{PlotView, Split};
 pub use font::FONT_ENV;
 pub use legend::legend_labels;
 
+use crate::schema::load_run;
 use anyhow::{anyhow, bail, Result};
-use clap::Args;
 use plotters::prelude::*;
 use plotters_backend::DrawingErrorKind;
 use std::path::{Path, PathBuf};
@@ -33,24 +30,14 @@ use draw::{draw_figure, legend_rows, LEGEND_ROW_HEIGHT, TITLE_HEIGHT};
 use figure::{build_figure, one_line};
 use font::ensure_font;
 
-#[derive(Debug, Clone, Args)]
-#[command(
-    after_help = "Labels use a system sans-serif TrueType/OpenType font (DejaVu Sans, Liberation Sans, ...); \
-                  set REGULAB_FONT=/path/to/font.ttf to choose one. For more figures, sweeps and \
-                  per-step losses: scripts/plot_curves.py --help"
-)]
-pub struct PlotArgs {
-    /// Run JSON files (from `regulab mf` or `regulab mlp`); several are overlaid
-    #[arg(required = true, value_name = "RUN.json")]
+/// What to draw and where.
+#[derive(Debug, Clone)]
+pub struct PlotRequest {
+    /// Run documents; several are overlaid.
     pub runs: Vec<PathBuf>,
-    /// Output image: FIG.svg or FIG.png
-    #[arg(short, long, value_name = "FIG.svg|png")]
+    /// FIG.svg or FIG.png.
     pub output: PathBuf,
-    /// Image width in pixels [default: 1350]
-    #[arg(long)]
     pub width: Option<u32>,
-    /// Image height in pixels [default: 820, more when a long legend needs room]
-    #[arg(long)]
     pub height: Option<u32>,
 }
 
@@ -59,7 +46,7 @@ const DEFAULT_HEIGHT: u32 = 820;
 
 /// `regulab plot`: loads every run, then draws them into one image whose format
 /// follows the output's extension.
-pub fn run_plot(args: &PlotArgs) -> Result<()> {
+pub fn run_plot(args: &PlotRequest) -> Result<()> {
     let output = &args.output;
     let format = output_format(output)?;
     let mut runs = Vec::new();
@@ -67,7 +54,7 @@ pub fn run_plot(args: &PlotArgs) -> Result<()> {
     for path in &args.runs {
         let doc = load_run(path)?;
         if doc.epochs.is_empty() {
-            let mut status = doc.status.clone().unwrap_or_else(|| "unknown".to_string());
+            let mut status = doc.status.to_string();
             if let Some(message) = &doc.message {
                 status += &format!(": {}", one_line(message));
             }

@@ -1,44 +1,35 @@
 //! The `regulab data fetch` and `regulab data list` commands.
 
 use anyhow::Result;
-use clap::Args;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::download::{human_bytes, join_url};
 use super::registry::registry;
-use super::{cache_dir, cached_path, fetch, parse_seconds, FetchOptions};
+use super::{cache_dir, cached_path, fetch, FetchOptions};
 
 /// `regulab data fetch NAME`
-#[derive(Debug, Args)]
-pub struct FetchArgs {
-    /// A known data set: ml-100k, ml-1m, ml-10m, ml-20m, ml-25m, ml-32m, ml-latest-small, mnist, fashion-mnist
+#[derive(Debug, Clone)]
+pub struct FetchRequest {
+    /// A known data set name.
     pub name: String,
-    /// Base URL to download from instead of the publisher's (file names are appended)
-    #[arg(long, value_name = "URL")]
+    /// Base URL to download from instead of the publisher's.
     pub mirror: Option<String>,
-    /// Cache folder [default: $REGULAB_DATA, else the platform cache folder + /regulab]
-    #[arg(long, value_name = "DIR")]
+    /// Cache folder; `None` takes `$REGULAB_DATA` or the platform cache folder.
     pub cache: Option<PathBuf>,
-    /// Seconds to wait for a connection or for more data [default: $REGULAB_FETCH_TIMEOUT_SECS, else 30]
-    #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
     pub timeout: Option<Duration>,
 }
 
 /// `regulab data list`
-#[derive(Debug, Args)]
-pub struct ListArgs {
-    /// Cache folder [default: $REGULAB_DATA, else the platform cache folder + /regulab]
-    #[arg(long, value_name = "DIR")]
+#[derive(Debug, Clone)]
+pub struct ListRequest {
     pub cache: Option<PathBuf>,
-    /// Print JSON instead of text
-    #[arg(long)]
     pub json: bool,
 }
 
 /// Downloads (unless cached) and prints the data folder on stdout; progress goes to stderr.
-pub fn run_fetch(args: &FetchArgs) -> Result<()> {
+pub fn run_fetch(args: &FetchRequest) -> Result<()> {
     let mut options = FetchOptions::from_env()?;
     options.cache_dir = args.cache.clone();
     options.mirror = args.mirror.clone();
@@ -60,7 +51,7 @@ struct ListedDataset {
     cached: Option<PathBuf>,
 }
 
-pub fn run_list(args: &ListArgs) -> Result<()> {
+pub fn run_list(args: &ListRequest) -> Result<()> {
     let cache = cache_dir(args.cache.as_deref())?;
     let listed: Vec<ListedDataset> = registry()
         .iter()

@@ -19,7 +19,7 @@ mod download;
 mod install;
 mod registry;
 
-pub use commands::{run_fetch, run_list, FetchArgs, ListArgs};
+pub use commands::{run_fetch, run_list, FetchRequest, ListRequest};
 pub use download::{human_bytes, join_url};
 pub use registry::{known, registry, ArchiveKind, DatasetEntry, RemoteFile};
 

@@ -1,0 +1,240 @@
+//! The command line: clap definitions, and turning flags into the library's typed requests.
+//! Nothing outside this module and `main.rs` knows clap.
+//!
+//! Trainer flags are read as text and set into a configuration [`Layer`], so a flag, a
+//! config-file key and `--set key=value` are parsed and validated by the same code
+//! (`config`), and every error names what the user typed.
+
+mod data;
+mod trainer;
+
+use crate::config::{self, Layer, Origin};
+use crate::experiment::{self, RunContext, RunResult};
+use crate::info::SystemInfo;
+use crate::interrupt::Interrupter;
+use crate::schema::RunStatus;
+use crate::sweep;
+use anyhow::{bail, Result};
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+pub use trainer::{MfFlags, MlpFlags};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "regulab",
+    version,
+    about = "Regularization experiments on PyTorch's C++ core: matrix factorization and an MLP, with loss curves in JSON"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Versions, CUDA devices, cuDNN and CPU threads
+    Info {
+        /// Print a JSON object instead of text
+        #[arg(long)]
+        json: bool,
+    },
+    /// Inspect and fetch data sets
+    Data {
+        #[command(subcommand)]
+        command: data::DataCommand,
+    },
+    /// Train matrix factorization on ratings and write its curves to JSON
+    Mf(MfFlags),
+    /// Train the lecture's MLP on MNIST-format images and write its curves to JSON
+    Mlp(MlpFlags),
+    /// Run the experiment a config file describes (TOML or JSON naming its command)
+    Run(RunFileArgs),
+    /// Run a recorded run's configuration again (same seed, same numbers on CPU)
+    Rerun(RerunArgs),
+    /// Train every combination of listed values (flags with comma lists, or a config file's [sweep] table)
+    Sweep(trainer::SweepArgs),
+    /// Draw a run's curves (losses, train vs test metric, weight norms) to SVG or PNG
+    Plot(PlotArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RunFileArgs {
+    /// The config file (`command = "mf"` or `"mlp"` and any trainer keys)
+    #[arg(value_name = "FILE.toml")]
+    pub file: PathBuf,
+    /// Run document path (overrides the file's `out`)
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Override a key: --set lambda=0.1 (repeatable)
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+    /// No progress bar or per-epoch lines
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RerunArgs {
+    /// A run document written by `regulab mf`, `mlp`, `run` or a sweep
+    #[arg(value_name = "RUN.json")]
+    pub run: PathBuf,
+    /// The new run document [default: runs/<time>-<command>.json; never the recorded one]
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Override a recorded key: --set epochs=5 (repeatable)
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+    /// No progress bar or per-epoch lines
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+#[command(
+    after_help = "Labels use a system sans-serif TrueType/OpenType font (DejaVu Sans, Liberation Sans, ...); \
+                  set REGULAB_FONT=/path/to/font.ttf to choose one. For more figures, sweeps and \
+                  per-step losses: scripts/plot_curves.py --help"
+)]
+pub struct PlotArgs {
+    /// Run JSON files (from `regulab mf` or `regulab mlp`); several are overlaid
+    #[arg(required = true, value_name = "RUN.json")]
+    pub runs: Vec<PathBuf>,
+    /// Output image: FIG.svg or FIG.png
+    #[arg(short, long, value_name = "FIG.svg|png")]
+    pub output: PathBuf,
+    /// Image width in pixels [default: 1350]
+    #[arg(long)]
+    pub width: Option<u32>,
+    /// Image height in pixels [default: 820, more when a long legend needs room]
+    #[arg(long)]
+    pub height: Option<u32>,
+}
+
+/// How the process should exit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    Success,
+    /// Something did not work out (a run diverged, a sweep had failed runs); already reported.
+    Failure,
+    /// Stopped by this signal.
+    Signal(i32),
+}
+
+/// Runs a parsed command line. `matches` holds which flags were given; `argv` is recorded in
+/// run documents.
+pub fn run(cli: Cli, matches: &clap::ArgMatches, argv: Vec<String>) -> Result<Exit> {
+    match cli.command {
+        Command::Info { json } => {
+            let info = SystemInfo::collect();
+            if json {
+                println!("{}", serde_json::to_string_pretty(&info)?);
+            } else {
+                print!("{}", info.to_text());
+            }
+            Ok(Exit::Success)
+        }
+        Command::Data { command } => data::run(command).map(|()| Exit::Success),
+        Command::Mf(flags) => {
+            let layer = trainer::command_layer(config::Trainer::Mf, &flags.common, sub(matches))?;
+            train(&layer, argv)
+        }
+        Command::Mlp(flags) => {
+            let layer = trainer::command_layer(config::Trainer::Mlp, &flags.common, sub(matches))?;
+            train(&layer, argv)
+        }
+        Command::Run(args) => {
+            let file = config::load_file(&args.file)?;
+            if !file.sweep.is_empty() {
+                bail!(
+                    "{}: has a [sweep] table; run it with `regulab sweep --config {} --out DIR`",
+                    args.file.display(),
+                    args.file.display()
+                );
+            }
+            let mut layer = file.layer;
+            if let Some(out) = &args.out {
+                layer.set("out", out.display().to_string().into(), Origin::Flag)?;
+            }
+            trainer::apply_sets(&mut layer, &args.set)?;
+            if args.quiet {
+                layer.set("quiet", true.into(), Origin::Flag)?;
+            }
+            train(&layer, argv)
+        }
+        Command::Rerun(args) => {
+            let document = crate::schema::load_run(&args.run)?;
+            let mut layer = document.config.to_layer(Origin::Recorded {
+                path: args.run.clone(),
+            })?;
+            // A re-run never overwrites the run it repeats.
+            layer.remove("out")?;
+            if let Some(out) = &args.out {
+                layer.set("out", out.display().to_string().into(), Origin::Flag)?;
+            }
+            trainer::apply_sets(&mut layer, &args.set)?;
+            if args.quiet {
+                layer.set("quiet", true.into(), Origin::Flag)?;
+            }
+            train(&layer, argv)
+        }
+        Command::Sweep(args) => run_sweep(&args, argv),
+        Command::Plot(args) => {
+            crate::plot::run_plot(&crate::plot::PlotRequest {
+                runs: args.runs,
+                output: args.output,
+                width: args.width,
+                height: args.height,
+            })?;
+            Ok(Exit::Success)
+        }
+    }
+}
+
+fn sub(matches: &clap::ArgMatches) -> &clap::ArgMatches {
+    matches.subcommand().map_or(matches, |(_, sub)| sub)
+}
+
+/// Resolves the layer (every check before any data is read) and trains.
+fn train(layer: &Layer, argv: Vec<String>) -> Result<Exit> {
+    let config = layer.resolve()?;
+    trainer::warn_about_threads(&config);
+    let interrupter = Interrupter::from_signals()?;
+    let context = RunContext {
+        argv,
+        interrupter: &interrupter,
+    };
+    let result = experiment::run(&config, &context)?;
+    Ok(exit_of(&result))
+}
+
+fn exit_of(result: &RunResult) -> Exit {
+    match (result.status, result.signal) {
+        (RunStatus::Completed, _) => Exit::Success,
+        (_, Some(signal)) => Exit::Signal(signal),
+        _ => Exit::Failure,
+    }
+}
+
+fn run_sweep(args: &trainer::SweepArgs, argv: Vec<String>) -> Result<Exit> {
+    let plan = trainer::sweep_plan(args)?;
+    let interrupter = Interrupter::from_signals()?;
+    let outcome = sweep::run(&plan, &interrupter, &argv)?;
+    print!("{}", sweep::results_table(&outcome.summary));
+    let completed = outcome
+        .summary
+        .runs
+        .iter()
+        .filter(|r| r.status == RunStatus::Completed)
+        .count();
+    eprintln!(
+        "regulab sweep: {completed} of {} runs completed; summary in {}",
+        outcome.summary.runs.len(),
+        plan.folder.join("summary.json").display()
+    );
+    Ok(match (outcome.signal, outcome.unsuccessful) {
+        (Some(signal), _) => Exit::Signal(signal),
+        (None, 0) => Exit::Success,
+        (None, _) => Exit::Failure,
+    })
+}

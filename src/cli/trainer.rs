@@ -1,0 +1,441 @@
+//! The trainers' flags (`mf`, `mlp`, and `sweep`'s lists of them) and their conversion into
+//! configuration layers. Values stay text here: parsing and checking happen in `config`.
+
+use crate::config::{self, Layer, Origin, SweepAxis, Trainer};
+use crate::sweep::SweepPlan;
+use anyhow::{bail, Context, Result};
+use clap::parser::ValueSource;
+use clap::{ArgMatches, Args};
+use serde_json::Value;
+use std::path::PathBuf;
+
+/// Flags shared by every trainer: data, optimizer, penalty, loop and output.
+#[derive(Debug, Clone, Args)]
+pub struct CommonFlags {
+    /// A config file (TOML or JSON) with these flags as keys; flags given here override it
+    #[arg(long, value_name = "FILE.toml")]
+    pub config: Option<PathBuf>,
+    /// Override a key after the file and the flags: --set lambda=0.1 (repeatable)
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+    /// Fetch a named data set that is not cached yet (as `regulab data fetch NAME`)
+    #[arg(long)]
+    pub download: bool,
+    /// Optimizer, torch.optim semantics: sgd, adam, adamw, rmsprop [default: adam]
+    #[arg(long, value_name = "NAME")]
+    pub optimizer: Option<String>,
+    /// Learning rate [default: mf 0.01, mlp 0.001]
+    #[arg(long, allow_negative_numbers = true, value_name = "LR")]
+    pub lr: Option<String>,
+    /// Momentum (sgd, rmsprop) [default: 0]
+    #[arg(long, allow_negative_numbers = true, value_name = "M")]
+    pub momentum: Option<String>,
+    /// Nesterov momentum (sgd)
+    #[arg(long)]
+    pub nesterov: bool,
+    /// Optimizer weight decay: coupled L2 for sgd/adam/rmsprop, decoupled for adamw. Adds nothing
+    /// to the loss; its implied term (wd/2)*sum||W||^2 is reported as implied_weight_decay_loss [default: 0]
+    #[arg(long, allow_negative_numbers = true, value_name = "WD")]
+    pub weight_decay: Option<String>,
+    /// Penalty added to the minibatch loss: none, batch-l2 (per-batch L2 on the rows used),
+    /// frobenius or l2 (L2 over the data set size), norm (unsquared torch.norm), l1 [default: none]
+    #[arg(long, value_name = "FORM")]
+    pub penalty: Option<String>,
+    /// Penalty strength [default: 0]
+    #[arg(long = "lambda", allow_negative_numbers = true, value_name = "LAMBDA")]
+    pub lambda: Option<String>,
+    /// Divisor of the penalty: dataset, batch or none [default: the form's own]
+    #[arg(long, value_name = "SCALE")]
+    pub penalty_scale: Option<String>,
+    /// Apply the penalty to bias vectors too (default: weights/factors only)
+    #[arg(long)]
+    pub penalize_bias: bool,
+    /// Minibatch size [default: mf 1024, mlp 128]
+    #[arg(long, allow_negative_numbers = true, value_name = "N")]
+    pub batch_size: Option<String>,
+    /// Number of epochs [default: mf 20, mlp 10]
+    #[arg(long, allow_negative_numbers = true, value_name = "N")]
+    pub epochs: Option<String>,
+    /// Seed for initial weights, batch order and random splits [default: 0]
+    #[arg(long, allow_negative_numbers = true, value_name = "N")]
+    pub seed: Option<String>,
+    /// auto (CUDA when available), cpu, cuda or cuda:N [default: auto]
+    #[arg(long, value_name = "DEVICE")]
+    pub device: Option<String>,
+    /// Run JSON path [default: runs/<time>-<command>.json]
+    #[arg(long, value_name = "FILE.json")]
+    pub out: Option<String>,
+    /// Also record base/reg/total loss every N optimizer steps (the `steps` array)
+    #[arg(long, allow_negative_numbers = true, value_name = "N")]
+    pub log_every: Option<String>,
+    /// No progress bar or per-epoch lines
+    #[arg(long)]
+    pub quiet: bool,
+    /// CPU threads for torch [default: torch's choice, the number of cores]
+    #[arg(long, allow_negative_numbers = true, value_name = "N")]
+    pub threads: Option<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct MfFlags {
+    /// `synthetic`, a data set name (ml-100k, ml-1m, ...; see `data list`), a MovieLens
+    /// directory or a ratings file [default: synthetic]
+    #[arg(long, value_name = "DATA")]
+    pub data: Option<String>,
+    /// Train/test split: u1..u5, ua, ub (ml-100k), random:F, user:F, none [default: random:0.8]
+    #[arg(long, value_name = "SPLIT")]
+    pub split: Option<String>,
+    /// biased: mu + b_u + b_i + p_u.q_i; plain: u_i.v_j [default: biased]
+    #[arg(long, value_name = "VARIANT")]
+    pub model: Option<String>,
+    /// Latent dimension K [default: 16]
+    #[arg(long, allow_negative_numbers = true, value_name = "K")]
+    pub dim: Option<String>,
+    /// Standard deviation of the initial factors (biases start at zero) [default: 0.1]
+    #[arg(long, allow_negative_numbers = true, value_name = "STD")]
+    pub init_std: Option<String>,
+    /// Synthetic: number of users [default: 1000]
+    #[arg(long, allow_negative_numbers = true, value_name = "N")]
+    pub synthetic_users: Option<String>,
+    /// Synthetic: number of items [default: 1000]
+    #[arg(long, allow_negative_numbers = true, value_name = "N")]
+    pub synthetic_items: Option<String>,
+    /// Synthetic: number of ratings, distinct user-item pairs [default: 200000]
+    #[arg(long, allow_negative_numbers = true, value_name = "N")]
+    pub synthetic_ratings: Option<String>,
+    /// Synthetic: rank of the planted model [default: 4]
+    #[arg(long, allow_negative_numbers = true, value_name = "N")]
+    pub synthetic_rank: Option<String>,
+    /// Synthetic: standard deviation of the rating noise, the test RMSE floor [default: 0.5]
+    #[arg(long, allow_negative_numbers = true, value_name = "STD")]
+    pub synthetic_noise: Option<String>,
+    /// Synthetic: generator seed [default: 0]
+    #[arg(long, allow_negative_numbers = true, value_name = "N")]
+    pub synthetic_seed: Option<String>,
+    #[command(flatten)]
+    pub common: CommonFlags,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct MlpFlags {
+    /// `mnist`, `fashion-mnist` (from the cache) or an MNIST-format directory
+    /// (train-images-idx3-ubyte, ... raw or .gz); required
+    #[arg(long, value_name = "DATA")]
+    pub data: Option<String>,
+    /// Hidden layer sizes, comma separated [default: 512,256,128]
+    #[arg(long, value_name = "SIZES")]
+    pub hidden: Option<String>,
+    /// Hidden-layer activation: relu, sigmoid, tanh [default: relu]
+    #[arg(long, value_name = "NAME")]
+    pub activation: Option<String>,
+    /// ce: cross-entropy; mse: the quadratic cost 1/2||sigmoid(z) - onehot(y)||^2 [default: ce]
+    #[arg(long, value_name = "NAME")]
+    pub loss: Option<String>,
+    /// Standardize pixels with the training set's mean and standard deviation
+    #[arg(long)]
+    pub normalize: bool,
+    /// Hold out this fraction of the training images (seeded) as a validation curve
+    #[arg(long, allow_negative_numbers = true, value_name = "F")]
+    pub val_split: Option<String>,
+    /// Use only the first N training images (quick runs, parity checks)
+    #[arg(long, allow_negative_numbers = true, value_name = "N")]
+    pub limit_train: Option<String>,
+    /// Use only the first N test images
+    #[arg(long, allow_negative_numbers = true, value_name = "N")]
+    pub limit_test: Option<String>,
+    #[command(flatten)]
+    pub common: CommonFlags,
+}
+
+/// Arguments that steer a command rather than describe the run.
+const NOT_CONFIG: &[&str] = &["config", "set"];
+
+/// The flags given on the command line, as a layer (values as typed, as text).
+fn flags_layer(matches: &ArgMatches) -> Result<Layer> {
+    let mut layer = Layer::default();
+    for id in matches.ids() {
+        let id = id.as_str();
+        // Groups (one per flattened struct) have ids too; only keys are configuration.
+        let is_key = config::canonical_key(id).is_some_and(|key| key == id);
+        if !is_key || matches.value_source(id) != Some(ValueSource::CommandLine) {
+            continue;
+        }
+        let text = match matches.get_raw(id) {
+            Some(mut values) => values
+                .next()
+                .map(|v| v.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            None => continue,
+        };
+        layer.set(id, Value::String(text), Origin::Flag)?;
+    }
+    Ok(layer)
+}
+
+/// The layer a trainer subcommand describes: its config file, then its flags, then `--set`.
+pub fn command_layer(
+    trainer: Trainer,
+    common: &CommonFlags,
+    matches: &ArgMatches,
+) -> Result<Layer> {
+    let mut layer = Layer::default();
+    if let Some(path) = &common.config {
+        let file = config::load_file(path)?;
+        if !file.sweep.is_empty() {
+            bail!(
+                "{}: has a [sweep] table; run it with `regulab sweep --config {} --out DIR`",
+                path.display(),
+                path.display()
+            );
+        }
+        if let Some(named) = file.layer.values.command.filter(|c| *c != trainer) {
+            bail!(
+                "{}: describes a `regulab {named}` run, not `regulab {trainer}`",
+                path.display()
+            );
+        }
+        layer = file.layer;
+    }
+    layer.set("command", Value::String(trainer.to_string()), Origin::Flag)?;
+    layer.overlay(&flags_layer(matches)?);
+    apply_sets(&mut layer, &common.set)?;
+    Ok(layer)
+}
+
+/// `--set key=value` overrides.
+pub fn apply_sets(layer: &mut Layer, sets: &[String]) -> Result<()> {
+    for assignment in sets {
+        let Some((key, value)) = assignment.split_once('=') else {
+            bail!("--set {assignment}: expected KEY=VALUE, e.g. --set lambda=0.1");
+        };
+        layer.set(key.trim(), Value::String(value.trim().into()), Origin::Set)?;
+    }
+    Ok(())
+}
+
+/// `--threads` above the machine's cores slows torch down (threads fight for cores).
+pub fn warn_about_threads(config: &config::RunConfig) {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if let Some(threads) = config.training.threads.filter(|&t| t > cores) {
+        eprintln!(
+            "regulab: warning: --threads {threads} is more than the {cores} cores of this machine; expect it to be slower, not faster"
+        );
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+#[command(
+    after_help = "Examples:\n  regulab sweep mf --data ml-100k --split u1 --penalty batch-l2 --lambda 0,0.01,0.1 --seed 1,2,3 --out sweeps/lambda\n  regulab sweep --config examples/mf-lambda-sweep.toml --out sweeps/lambda\nAny trainer flag may take a comma-separated list; --hidden takes alternatives separated by '/': --hidden 512,256,128/64,32.\nA config file's [sweep] table lists values per key (lambda = [0, 0.01, 0.1]); flags override the file.\nExit status: 0 when every run completed, 1 when some failed or diverged, 128+N when signal N stopped the sweep."
+)]
+pub struct SweepArgs {
+    /// [mf|mlp] (optional with --config), --config FILE, --out DIR, then trainer flags whose
+    /// values may be comma-separated lists
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        num_args = 0..,
+        value_name = "ARGS"
+    )]
+    pub args: Vec<String>,
+}
+
+/// Splits `sweep`'s arguments into the target, the config file, the folder and trainer flags.
+struct SweepCommandLine {
+    trainer: Option<Trainer>,
+    config: Option<PathBuf>,
+    folder: Option<PathBuf>,
+    flags: Vec<String>,
+}
+
+fn split_sweep_args(args: &[String]) -> Result<SweepCommandLine> {
+    let mut line = SweepCommandLine {
+        trainer: None,
+        config: None,
+        folder: None,
+        flags: Vec::new(),
+    };
+    let mut tokens = args.iter().peekable();
+    if let Some(first) = tokens.next_if(|t| !t.starts_with('-')) {
+        line.trainer = Some(
+            first
+                .parse()
+                .map_err(|e| anyhow::anyhow!("sweep {first}: {e}"))?,
+        );
+    }
+    while let Some(token) = tokens.next() {
+        let (name, inline) = match token.split_once('=') {
+            Some((name, value)) => (name, Some(value.to_string())),
+            None => (token.as_str(), None),
+        };
+        let slot = match name {
+            "--out" => &mut line.folder,
+            "--config" => &mut line.config,
+            _ => {
+                line.flags.push(token.clone());
+                continue;
+            }
+        };
+        let value = match inline {
+            Some(value) => value,
+            None => tokens
+                .next()
+                .cloned()
+                .with_context(|| format!("{name} needs a value"))?,
+        };
+        if slot.replace(PathBuf::from(value)).is_some() {
+            bail!("{name} given twice");
+        }
+    }
+    Ok(line)
+}
+
+/// The sweep a command line describes: a config file's keys and `[sweep]` lists, with the
+/// flags (single values or comma lists) on top.
+pub fn sweep_plan(args: &SweepArgs) -> Result<SweepPlan> {
+    let line = split_sweep_args(&args.args)?;
+    let folder = line
+        .folder
+        .context("--out DIR is required: the folder for the runs and the summary")?;
+    let (mut base, mut axes) = match &line.config {
+        Some(path) => {
+            let file = config::load_file(path)?;
+            (file.layer, file.sweep)
+        }
+        None => (Layer::default(), Vec::new()),
+    };
+    let trainer = match (line.trainer, base.values.command) {
+        (Some(given), Some(named)) if given != named => {
+            bail!("sweep {given}: the config file describes `regulab {named}` runs")
+        }
+        (Some(trainer), _) | (None, Some(trainer)) => trainer,
+        (None, None) => bail!("sweep: name the trainer (sweep mf, sweep mlp) or give --config FILE with command = \"mf\" or \"mlp\""),
+    };
+    base.set("command", Value::String(trainer.to_string()), Origin::Flag)?;
+    for (key, values) in parse_sweep_flags(trainer, &line.flags)? {
+        match values {
+            None => base.set(&key, Value::Bool(true), Origin::Flag)?,
+            Some(values) if values.len() == 1 => {
+                base.set(&key, Value::String(values[0].clone()), Origin::Flag)?
+            }
+            Some(values) => {
+                let key = config::canonical_key(&key).context("checked by parse_sweep_flags")?;
+                axes.retain(|axis| axis.key != key);
+                axes.push(SweepAxis {
+                    key,
+                    values: values.into_iter().map(Value::String).collect(),
+                    origin: Origin::Flag,
+                });
+            }
+        }
+    }
+    Ok(SweepPlan { base, axes, folder })
+}
+
+/// Trainer flags as (key, alternatives); switches have no value. Which flags take a value is
+/// read from the trainer's own flag definitions.
+fn parse_sweep_flags(
+    trainer: Trainer,
+    flags: &[String],
+) -> Result<Vec<(String, Option<Vec<String>>)>> {
+    let command = match trainer {
+        Trainer::Mf => MfFlags::augment_args(clap::Command::new("mf")),
+        Trainer::Mlp => MlpFlags::augment_args(clap::Command::new("mlp")),
+    };
+    let takes_value = |name: &str| -> Result<bool> {
+        command
+            .get_arguments()
+            .find(|a| a.get_long() == Some(name))
+            .filter(|a| !NOT_CONFIG.contains(&a.get_id().as_str()))
+            .map(|a| a.get_action().takes_values())
+            .with_context(|| format!("--{name}: not a flag of `regulab {trainer}`"))
+    };
+    let mut parsed = Vec::new();
+    let mut tokens = flags.iter();
+    while let Some(token) = tokens.next() {
+        let Some(flag) = token.strip_prefix("--") else {
+            bail!("unexpected argument {token:?}: sweep takes trainer flags (--name value)");
+        };
+        let (name, inline) = match flag.split_once('=') {
+            Some((name, value)) => (name.to_string(), Some(value.to_string())),
+            None => (flag.to_string(), None),
+        };
+        if !takes_value(&name)? {
+            if inline.is_some() {
+                bail!("--{name} is a switch and takes no value");
+            }
+            parsed.push((name, None));
+            continue;
+        }
+        let value = match inline {
+            Some(value) => value,
+            None => tokens
+                .next()
+                .cloned()
+                .with_context(|| format!("--{name} needs a value"))?,
+        };
+        // --hidden is itself a comma list, so its alternatives are separated by '/'.
+        let separator = if name == "hidden" { '/' } else { ',' };
+        let values: Vec<String> = value
+            .split(separator)
+            .map(|v| v.trim().to_string())
+            .collect();
+        if values.iter().any(String::is_empty) {
+            bail!("--{name} {value:?}: empty alternative in the list");
+        }
+        parsed.push((name, Some(values)));
+    }
+    Ok(parsed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn strings(items: &[&str]) -> Vec<String> {
+        items.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn sweep_flags_become_a_base_and_axes() {
+        let plan = sweep_plan(&SweepArgs {
+            args: strings(&[
+                "mf",
+                "--lambda",
+                "0,0.1",
+                "--out",
+                "sweeps/x",
+                "--seed=1,2,3",
+                "--penalize-bias",
+                "--penalty",
+                "batch-l2",
+            ]),
+        })
+        .unwrap();
+        assert_eq!(plan.folder, PathBuf::from("sweeps/x"));
+        assert_eq!(plan.axes.len(), 2);
+        assert_eq!(plan.axes[1].key, "seed");
+        assert_eq!(plan.base.values.penalize_bias, Some(true));
+        assert_eq!(plan.expand().unwrap().len(), 6);
+    }
+
+    #[test]
+    fn hidden_alternatives_use_slashes() {
+        let parsed = parse_sweep_flags(
+            Trainer::Mlp,
+            &strings(&["--data", "x", "--hidden", "512,256/64"]),
+        )
+        .unwrap();
+        assert_eq!(
+            parsed[1],
+            ("hidden".to_string(), Some(strings(&["512,256", "64"])))
+        );
+    }
+
+    #[test]
+    fn unknown_flags_and_missing_values_are_errors() {
+        assert!(parse_sweep_flags(Trainer::Mf, &strings(&["--lamda", "1"])).is_err());
+        assert!(parse_sweep_flags(Trainer::Mf, &strings(&["--lambda"])).is_err());
+        assert!(parse_sweep_flags(Trainer::Mf, &strings(&["--lambda", "1,,2"])).is_err());
+        assert!(parse_sweep_flags(Trainer::Mf, &strings(&["--hidden", "1"])).is_err());
+    }
+}

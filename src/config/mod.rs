@@ -1,0 +1,452 @@
+//! A run as data: [`RunConfig`], the one typed description of a training run.
+//!
+//! Users give configuration as flags, config files (TOML or JSON), `--set key=value` and
+//! recorded run documents; all of them become [`Layer`]s of flat keys named like the long
+//! flags. [`Layer::resolve`] fills the per-command defaults and validates everything in one
+//! place, before any data is loaded, naming the flag or file line of a bad value.
+//! `RunConfig` serializes back to the same flat keys (the run document's `config`), and
+//! deserializes through the same resolution, so a recorded run can be run again exactly.
+
+mod file;
+mod layer;
+
+pub use file::{load_file, ConfigFile, SweepAxis};
+pub use layer::{canonical_key, ConfigValues, Layer, Origin, MF_ONLY, MLP_ONLY};
+
+use crate::data::{SplitSpec, SyntheticConfig};
+use crate::device::DeviceChoice;
+use crate::model::mf::MfVariant;
+use crate::model::mlp::{Activation, LossKind};
+use crate::optim::{OptimizerKind, OptimizerSettings};
+use crate::regularization::{PenaltyKind, PenaltySettings};
+use crate::setting::InvalidSetting;
+use anyhow::{anyhow, bail, Result};
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+/// Which model a run trains.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Trainer {
+    Mf,
+    Mlp,
+}
+
+crate::named_enum!(Trainer, ["mf", "mlp"]);
+
+/// The settings whose defaults differ between the trainers, in one place.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TrainerDefaults {
+    pub lr: f64,
+    pub batch_size: usize,
+    pub epochs: usize,
+}
+
+impl Trainer {
+    pub fn defaults(self) -> TrainerDefaults {
+        match self {
+            Trainer::Mf => TrainerDefaults {
+                lr: 0.01,
+                batch_size: 1024,
+                epochs: 20,
+            },
+            Trainer::Mlp => TrainerDefaults {
+                lr: 0.001,
+                batch_size: 128,
+                epochs: 10,
+            },
+        }
+    }
+
+    fn own_keys(self) -> &'static [&'static str] {
+        match self {
+            Trainer::Mf => MF_ONLY,
+            Trainer::Mlp => MLP_ONLY,
+        }
+    }
+
+    fn other(self) -> Trainer {
+        match self {
+            Trainer::Mf => Trainer::Mlp,
+            Trainer::Mlp => Trainer::Mf,
+        }
+    }
+}
+
+/// Matrix factorization on ratings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MfTask {
+    /// `synthetic`, a data set name from the cache, or a path.
+    pub data: String,
+    pub download: bool,
+    pub split: SplitSpec,
+    pub synthetic: SyntheticConfig,
+    pub variant: MfVariant,
+    pub dim: i64,
+    pub init_std: f64,
+}
+
+/// The MLP on MNIST-format images.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MlpTask {
+    pub data: String,
+    pub download: bool,
+    pub hidden: Vec<i64>,
+    pub activation: Activation,
+    pub loss: LossKind,
+    pub normalize: bool,
+    pub val_split: Option<f64>,
+    pub limit_train: Option<usize>,
+    pub limit_test: Option<usize>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Task {
+    Mf(MfTask),
+    Mlp(MlpTask),
+}
+
+/// The loop's settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrainingSettings {
+    pub epochs: usize,
+    pub batch_size: usize,
+    /// Initial weights, batch order and random splits.
+    pub seed: u64,
+    pub device: DeviceChoice,
+    /// CPU threads for torch; `None` leaves torch's choice.
+    pub threads: Option<usize>,
+}
+
+/// Where and how much a run reports.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutputSettings {
+    /// The run document; `None` picks `runs/<time>-<command>.json` when the run starts.
+    pub out: Option<PathBuf>,
+    /// Also record the losses every N optimizer steps.
+    pub log_every: Option<usize>,
+    pub quiet: bool,
+}
+
+/// One training run, fully resolved and validated.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(into = "ConfigValues", try_from = "ConfigValues")]
+pub struct RunConfig {
+    pub task: Task,
+    pub optimizer: OptimizerSettings,
+    pub penalty: PenaltySettings,
+    pub training: TrainingSettings,
+    pub output: OutputSettings,
+}
+
+impl RunConfig {
+    pub fn trainer(&self) -> Trainer {
+        match self.task {
+            Task::Mf(_) => Trainer::Mf,
+            Task::Mlp(_) => Trainer::Mlp,
+        }
+    }
+
+    /// The configuration as flat keys (what the run document records).
+    pub fn to_values(&self) -> ConfigValues {
+        self.clone().into()
+    }
+
+    /// A layer with every value of this configuration, recorded at `origin`.
+    pub fn to_layer(&self, origin: Origin) -> Result<Layer> {
+        Layer::from_values(&self.to_values(), origin)
+    }
+}
+
+impl From<RunConfig> for ConfigValues {
+    fn from(config: RunConfig) -> ConfigValues {
+        let mut values = ConfigValues {
+            command: Some(config.trainer()),
+            optimizer: Some(config.optimizer.kind),
+            lr: Some(config.optimizer.lr),
+            momentum: Some(config.optimizer.momentum),
+            nesterov: Some(config.optimizer.nesterov),
+            weight_decay: Some(config.optimizer.weight_decay),
+            penalty: Some(config.penalty.kind),
+            lambda: Some(config.penalty.lambda),
+            penalty_scale: config.penalty.scale,
+            penalize_bias: Some(config.penalty.penalize_bias),
+            batch_size: Some(config.training.batch_size),
+            epochs: Some(config.training.epochs),
+            seed: Some(config.training.seed),
+            device: Some(config.training.device),
+            threads: config.training.threads,
+            log_every: config.output.log_every,
+            quiet: Some(config.output.quiet),
+            out: config.output.out,
+            ..Default::default()
+        };
+        match config.task {
+            Task::Mf(task) => {
+                if task.data == "synthetic" {
+                    let s = task.synthetic;
+                    values.synthetic_users = Some(s.users);
+                    values.synthetic_items = Some(s.items);
+                    values.synthetic_ratings = Some(s.ratings);
+                    values.synthetic_rank = Some(s.rank);
+                    values.synthetic_noise = Some(s.noise_std);
+                    values.synthetic_seed = Some(s.seed);
+                }
+                values.data = Some(task.data);
+                values.download = Some(task.download);
+                values.split = Some(task.split);
+                values.model = Some(task.variant);
+                values.dim = Some(task.dim);
+                values.init_std = Some(task.init_std);
+            }
+            Task::Mlp(task) => {
+                values.data = Some(task.data);
+                values.download = Some(task.download);
+                values.hidden = Some(task.hidden);
+                values.activation = Some(task.activation);
+                values.loss = Some(task.loss);
+                values.normalize = Some(task.normalize);
+                values.val_split = task.val_split;
+                values.limit_train = task.limit_train;
+                values.limit_test = task.limit_test;
+            }
+        }
+        values
+    }
+}
+
+impl TryFrom<ConfigValues> for RunConfig {
+    type Error = String;
+
+    fn try_from(values: ConfigValues) -> Result<Self, String> {
+        Layer::with_values(values)
+            .resolve()
+            .map_err(|e| format!("{e:#}"))
+    }
+}
+
+impl Layer {
+    /// Fills defaults and validates: the one place a configuration is checked. Errors name
+    /// the flag, file line or key of the offending value.
+    pub fn resolve(&self) -> Result<RunConfig> {
+        let v = &self.values;
+        let trainer = v.command.ok_or_else(|| {
+            anyhow!("no command: a config file run with `regulab run` needs command = \"mf\" or \"mlp\"")
+        })?;
+        let other = trainer.other();
+        if let Some(key) = other.own_keys().iter().find(|k| self.is_given(k)) {
+            bail!(
+                "{}: applies to `regulab {other}` only, not to {trainer}",
+                self.describe(key)
+            );
+        }
+        let defaults = trainer.defaults();
+        let task = match trainer {
+            Trainer::Mf => Task::Mf(MfTask {
+                data: v.data.clone().unwrap_or_else(|| "synthetic".into()),
+                download: v.download.unwrap_or(false),
+                split: v.split.clone().unwrap_or(SplitSpec::Random(0.8)),
+                synthetic: layer::synthetic_config(v),
+                variant: v.model.unwrap_or(MfVariant::Biased),
+                dim: v.dim.unwrap_or(16),
+                init_std: v.init_std.unwrap_or(0.1),
+            }),
+            Trainer::Mlp => Task::Mlp(MlpTask {
+                data: v.data.clone().ok_or_else(|| {
+                    anyhow!("--data is required for mlp: mnist, fashion-mnist or an MNIST-format folder")
+                })?,
+                download: v.download.unwrap_or(false),
+                hidden: v.hidden.clone().unwrap_or_else(|| vec![512, 256, 128]),
+                activation: v.activation.unwrap_or(Activation::Relu),
+                loss: v.loss.unwrap_or(LossKind::Ce),
+                normalize: v.normalize.unwrap_or(false),
+                val_split: v.val_split,
+                limit_train: v.limit_train,
+                limit_test: v.limit_test,
+            }),
+        };
+        let config = RunConfig {
+            task,
+            optimizer: OptimizerSettings {
+                kind: v.optimizer.unwrap_or(OptimizerKind::Adam),
+                lr: v.lr.unwrap_or(defaults.lr),
+                momentum: v.momentum.unwrap_or(0.0),
+                nesterov: v.nesterov.unwrap_or(false),
+                weight_decay: v.weight_decay.unwrap_or(0.0),
+            },
+            penalty: PenaltySettings {
+                kind: v.penalty.unwrap_or(PenaltyKind::None),
+                lambda: v.lambda.unwrap_or(0.0),
+                scale: v.penalty_scale,
+                penalize_bias: v.penalize_bias.unwrap_or(false),
+            },
+            training: TrainingSettings {
+                epochs: v.epochs.unwrap_or(defaults.epochs),
+                batch_size: v.batch_size.unwrap_or(defaults.batch_size),
+                seed: v.seed.unwrap_or(0),
+                device: v.device.unwrap_or_default(),
+                threads: v.threads,
+            },
+            output: OutputSettings {
+                out: v.out.clone(),
+                log_every: v.log_every,
+                quiet: v.quiet.unwrap_or(false),
+            },
+        };
+        config
+            .validate()
+            .map_err(|invalid| anyhow!("{}: {}", self.describe(invalid.key), invalid.reason))?;
+        Ok(config)
+    }
+}
+
+impl RunConfig {
+    /// Every check that needs no data.
+    fn validate(&self) -> Result<(), InvalidSetting> {
+        let at_least_one = |key: &'static str, value: Option<usize>| match value {
+            Some(0) => Err(InvalidSetting::new(key, "must be at least 1")),
+            _ => Ok(()),
+        };
+        let t = &self.training;
+        at_least_one("epochs", Some(t.epochs))?;
+        at_least_one("batch_size", Some(t.batch_size))?;
+        if t.batch_size > i64::MAX as usize {
+            return Err(InvalidSetting::new("batch_size", "is too large"));
+        }
+        at_least_one("threads", t.threads)?;
+        at_least_one("log_every", self.output.log_every)?;
+        self.optimizer.validate()?;
+        self.penalty.validate()?;
+        if let Some(out) = &self.output.out {
+            if out.is_dir() {
+                return Err(InvalidSetting::new(
+                    "out",
+                    "is a folder; name the run document's file (e.g. runs/lambda-0.1.json)",
+                ));
+            }
+        }
+        match &self.task {
+            Task::Mf(task) => validate_mf(task),
+            Task::Mlp(task) => {
+                if self.penalty.kind == PenaltyKind::BatchL2 {
+                    return Err(InvalidSetting::new(
+                        "penalty",
+                        "batch-l2 is matrix factorization's per-rating penalty; for the MLP use l2, norm or l1",
+                    ));
+                }
+                validate_mlp(task)
+            }
+        }
+    }
+}
+
+fn validate_mf(task: &MfTask) -> Result<(), InvalidSetting> {
+    if task.dim <= 0 {
+        return Err(InvalidSetting::new("dim", "must be positive"));
+    }
+    if !(task.init_std.is_finite() && task.init_std >= 0.0) {
+        return Err(InvalidSetting::new(
+            "init_std",
+            "must be a non-negative number",
+        ));
+    }
+    if task.data == "synthetic" {
+        task.synthetic.check()?;
+    }
+    Ok(())
+}
+
+fn validate_mlp(task: &MlpTask) -> Result<(), InvalidSetting> {
+    if let Some(bad) = task.hidden.iter().find(|&&h| h <= 0) {
+        return Err(InvalidSetting::new(
+            "hidden",
+            format!("layer size {bad} must be positive"),
+        ));
+    }
+    if let Some(fraction) = task.val_split {
+        if !(fraction > 0.0 && fraction < 1.0) {
+            return Err(InvalidSetting::new(
+                "val_split",
+                "must be strictly between 0 and 1",
+            ));
+        }
+    }
+    for (key, limit) in [
+        ("limit_train", task.limit_train),
+        ("limit_test", task.limit_test),
+    ] {
+        if limit == Some(0) {
+            return Err(InvalidSetting::new(key, "must be at least 1"));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn layer(pairs: &[(&str, serde_json::Value)]) -> Layer {
+        let mut layer = Layer::default();
+        for (key, value) in pairs {
+            layer.set(key, value.clone(), Origin::Flag).unwrap();
+        }
+        layer
+    }
+
+    #[test]
+    fn defaults_differ_per_command() {
+        let mf = layer(&[("command", json!("mf"))]).resolve().unwrap();
+        assert_eq!(mf.optimizer.lr, 0.01);
+        assert_eq!(mf.training.batch_size, 1024);
+        let mlp = layer(&[("command", json!("mlp")), ("data", json!("x"))])
+            .resolve()
+            .unwrap();
+        assert_eq!(mlp.optimizer.lr, 0.001);
+        assert_eq!(mlp.training.epochs, 10);
+    }
+
+    #[test]
+    fn resolved_config_round_trips_through_the_document_form() {
+        let config = layer(&[
+            ("command", json!("mf")),
+            ("penalty", json!("batch-l2")),
+            ("lambda", json!("0.1")),
+            ("split", json!("u1")),
+            ("out", json!("runs/x.json")),
+        ])
+        .resolve()
+        .unwrap();
+        let text = serde_json::to_string(&config).unwrap();
+        assert!(text.contains(r#""lambda":0.1"#), "{text}");
+        assert!(text.contains(r#""penalty":"batch-l2""#), "{text}");
+        let back: RunConfig = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, config);
+    }
+
+    #[test]
+    fn validation_names_the_flag_and_value() {
+        let error =
+            |pairs: &[(&str, serde_json::Value)]| layer(pairs).resolve().unwrap_err().to_string();
+        assert_eq!(
+            error(&[
+                ("command", json!("mf")),
+                ("penalty", json!("l1")),
+                ("lambda", json!("-1"))
+            ]),
+            "--lambda -1: must be a non-negative number"
+        );
+        assert_eq!(
+            error(&[("command", json!("mf")), ("epochs", json!("0"))]),
+            "--epochs 0: must be at least 1"
+        );
+        assert!(error(&[
+            ("command", json!("mlp")),
+            ("data", json!("x")),
+            ("dim", json!(4))
+        ])
+        .contains("--dim 4: applies to `regulab mf` only"));
+        assert!(error(&[("command", json!("mlp"))]).contains("--data is required"));
+    }
+}
