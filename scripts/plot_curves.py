@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Draw the curves of regulab run documents (schema_version 1), or a sweep summary.
+"""Draw the curves of regulab run documents (schema_version 1 or 2), or a sweep summary.
 
 Runs (one or several, overlaid):
   plot_curves.py RUN.json [RUN.json ...] -o OUT_PREFIX [--format png,svg] [--title T] [--steps]
@@ -7,7 +7,7 @@ Runs (one or several, overlaid):
 writes
   OUT_PREFIX-losses.*   train base / regularization / total loss per epoch
   OUT_PREFIX-metric.*   train vs test metric per epoch (validation too when present),
-                        best test epoch marked
+                        the reported epoch marked (best validation, else last)
   OUT_PREFIX-norms.*    weight norm of each parameter per epoch
   OUT_PREFIX-cost-vs-accuracy.*   MLP runs only: test total loss and test accuracy
                         on twin axes
@@ -15,7 +15,7 @@ writes
 Sweep:
   plot_curves.py --sweep DIR/summary.json -o OUT_PREFIX [--x KEY]
 writes
-  OUT_PREFIX-sweep.*    best and final test metric (mean +- std over seeds) against the
+  OUT_PREFIX-sweep.*    selected and final test metric (mean +- std over seeds) against the
                         swept numeric value, one line per combination of the other
                         swept values
 
@@ -38,7 +38,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import matplotlib.ticker  # noqa: E402
 
 PROG = "plot_curves.py"
-SCHEMA_VERSION = 1
+SCHEMA_VERSIONS = (1, 2)
 DPI = 100
 # Config keys that name where results go or how chatty a run is: they differ between
 # otherwise identical runs and would only clutter legends.
@@ -85,10 +85,10 @@ def check_header(path, doc, kind):
             detail += "; plot a run without --sweep"
         raise PlotError(f"{path}: not a regulab {what} JSON ({detail})")
     version = doc.get("schema_version")
-    if version != SCHEMA_VERSION:
+    if version not in SCHEMA_VERSIONS:
         raise PlotError(
             f"{path}: not a regulab {what} JSON (schema_version {json.dumps(version)}, "
-            f"this script reads {SCHEMA_VERSION})"
+            f"this script reads {', '.join(map(str, SCHEMA_VERSIONS))})"
         )
 
 
@@ -114,7 +114,14 @@ class Run:
         self.message = doc.get("message")
         self.config = obj(doc.get("config"))
         self.dataset = obj(doc.get("dataset"))
-        self.metric = doc.get("metric") or {"mf": "rmse", "mlp": "accuracy"}.get(self.command, "rmse")
+        metric = doc.get("metric")
+        if isinstance(metric, dict):
+            # Version 2 names the metric with its direction.
+            self.metric = metric.get("name") or "metric"
+            self._lower = not metric.get("higher_is_better", False)
+        else:
+            self.metric = metric or {"mf": "rmse", "mlp": "accuracy"}.get(self.command, "rmse")
+            self._lower = self.metric in LOWER_IS_BETTER
         epochs = doc.get("epochs")
         if epochs is None:
             epochs = []
@@ -128,7 +135,7 @@ class Run:
 
     @property
     def lower_is_better(self):
-        return self.metric in LOWER_IS_BETTER
+        return self._lower
 
     def series(self, split, key):
         """(epochs, values) of epochs[*][split][key], skipping missing and null values."""
@@ -161,19 +168,17 @@ class Run:
                 ys.append(y)
         return xs, ys
 
-    def best_test(self):
-        """(epoch, value) of the best test metric: the summary's best_epoch when it
-        points at a recorded value, else the best recorded value."""
+    def selected_test(self):
+        """(epoch, value) of the test metric at the reported epoch: chosen on validation
+        when the run has a validation split, else the last epoch. Never chosen on test."""
         xs, ys = self.series("test", self.metric)
         if not xs:
             return None
-        best_epoch = num(self.summary.get("best_epoch"))
-        if best_epoch in xs:
-            i = xs.index(best_epoch)
+        selected = num(self.summary.get("selected_epoch"))
+        if selected in xs:
+            i = xs.index(selected)
             return xs[i], ys[i]
-        pick = min if self.lower_is_better else max
-        i = pick(range(len(ys)), key=lambda j: ys[j])
-        return xs[i], ys[i]
+        return xs[-1], ys[-1]
 
 
 def load_run(path):
@@ -383,14 +388,15 @@ def plot_metric(runs, prefix, formats, title, written):
                 ax.plot(xs, ys, color=c, ls=":", lw=1.3, label="validation" if single else None)
             xs, ys = r.series("test", metric)
             ax.plot(xs, ys, color=c, ls="-", lw=1.6, marker="o", ms=3, label="test" if single else r.label)
-            best = r.best_test()
+            best = r.selected_test()
             if best:
                 ax.axvline(best[0], color=c, lw=0.8, alpha=0.35)
                 ax.plot(
                     [best[0]], [best[1]], marker="*", ms=12, color=c, mec="black", mew=0.6, ls="none",
-                    label=f"best test {best[1]:.4g} (epoch {best[0]:g})" if single else None,
+                    label=f"test {best[1]:.4g} at epoch {best[0]:g} (reported)" if single else None,
                 )
-        better = "lower" if metric in LOWER_IS_BETTER else "higher"
+        lower = next((r.lower_is_better for r in runs if r.metric == metric), metric in LOWER_IS_BETTER)
+        better = "lower" if lower else "higher"
         style_axes(ax, "epoch", f"{metric} ({better} is better)")
         integer_epochs(ax)
         ax.set_title(f"train vs test {metric}", fontsize=9)
@@ -409,7 +415,7 @@ def plot_metric(runs, prefix, formats, title, written):
         entries = [("train", {"ls": "--"}), ("test", {"ls": "-"})]
         if any_validation:
             entries.append(("validation", {"ls": ":"}))
-        entries.append(("best test epoch", {"ls": "none", "marker": "*", "ms": 9, "mfc": "white"}))
+        entries.append(("reported epoch", {"ls": "none", "marker": "*", "ms": 9, "mfc": "white"}))
         key_handles, key_labels = style_key(entries)
         legend_below(fig, handles + key_handles, labels + key_labels)
     save(fig, prefix, "metric", formats, written)
@@ -516,7 +522,13 @@ def plot_sweep(path, prefix, formats, title, x_key, written):
     check_header(path, doc, "regulab-sweep")
     try:
         swept = [k for k in doc.get("swept") or [] if isinstance(k, str)]
-        metric = doc.get("metric") or "metric"
+        metric_doc = doc.get("metric")
+        if isinstance(metric_doc, dict):
+            metric = metric_doc.get("name") or "metric"
+            lower = not metric_doc.get("higher_is_better", False)
+        else:
+            metric = metric_doc or "metric"
+            lower = metric in LOWER_IS_BETTER
         groups = [g for g in doc.get("groups") or [] if isinstance(g, dict)]
         runs = [r for r in doc.get("runs") or [] if isinstance(r, dict)]
     except (TypeError, AttributeError) as e:
@@ -527,8 +539,8 @@ def plot_sweep(path, prefix, formats, title, x_key, written):
             {
                 "values": obj(r.get("values")),
                 "runs": 1,
-                "best_test_mean": r.get("best_test"),
-                "best_test_std": 0.0,
+                "test_at_selected_mean": r.get("test_at_selected"),
+                "test_at_selected_std": 0.0,
                 "final_test_mean": r.get("final_test"),
                 "final_test_std": 0.0,
             }
@@ -586,17 +598,17 @@ def plot_sweep(path, prefix, formats, title, x_key, written):
 
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.2), sharey=True)
     palette = colors(len(lines))
-    better = "lower" if metric in LOWER_IS_BETTER else "higher"
+    better = "lower" if lower else "higher"
     seeds = max((num(g.get("runs")) or 1) for g in groups)
-    for ax, which in zip(axes, ("best", "final")):
+    for ax, which in zip(axes, ("test_at_selected", "final_test")):
         for (key, members), c in zip(lines.items(), palette):
             label = ", ".join(f"{k}={fmt_value(json.loads(v))}" for k, v in key) or metric
             pts = []
             for g in members:
-                m = num(g.get(f"{which}_test_mean"))
+                m = num(g.get(f"{which}_mean"))
                 if m is None:
                     continue
-                s = num(g.get(f"{which}_test_std")) or 0.0
+                s = num(g.get(f"{which}_std")) or 0.0
                 pts.append((x_pos(obj(g.get("values")).get(x_key)), m, s, float(obj(g.get("values")).get(x_key)) <= 0 if numeric_x else False))
             pts.sort()
             line = [p for p in pts if not (log_x and p[3])]
@@ -623,9 +635,10 @@ def plot_sweep(path, prefix, formats, title, x_key, written):
         elif not numeric_x:
             ax.set_xticks(range(len(categories)))
             ax.set_xticklabels(categories)
-        style_axes(ax, x_key, f"test {metric} ({better} is better)" if which == "best" else "")
+        style_axes(ax, x_key, f"test {metric} ({better} is better)" if which == "test_at_selected" else "")
         spread = f", mean ± std over {seeds:g} {'seeds' if 'seed' in swept else 'runs'}" if seeds > 1 else ""
-        ax.set_title(f"{which} test {metric}{spread}", fontsize=9)
+        name = "at the reported epoch" if which == "test_at_selected" else "at the last epoch"
+        ax.set_title(f"test {metric} {name}{spread}", fontsize=9)
     if len(lines) > 1 or others:
         axes[1].legend(fontsize=7)
     finish(fig, title or f"{doc.get('command') or 'regulab'} sweep over {', '.join(swept or group_keys)}")

@@ -3,8 +3,8 @@
 //!
 //! # Architecture
 //!
-//! Layers, each depending only on those below it (no cycles; only `cli` and `main.rs` know
-//! clap):
+//! Layers, each depending only on those below it (no cycles; only `cli` and `main.rs` see
+//! the command-line parser):
 //!
 //! ```text
 //! main -> cli -> { experiment, sweep, plot, data::fetch, info }
@@ -12,7 +12,7 @@
 //!                        -> { model, regularization, optim, data, device, interrupt, setting }
 //! ```
 //!
-//! * `cli` — clap definitions; turns flags into config layers and typed requests, maps
+//! * `cli` — the command-line definitions; turns flags into config layers and typed requests, maps
 //!   outcomes to exit codes.
 //! * `config` — [`config::RunConfig`], the typed description of a run: layers from flags,
 //!   config files (TOML/JSON), `--set` and recorded runs; defaults and validation in one place.

@@ -84,7 +84,14 @@ impl SweepPlan {
         let mut used = Vec::new();
         combinations
             .into_iter()
-            .map(|(mut layer, values)| {
+            .map(|(mut layer, given)| {
+                // Values as the resolved config holds them ("0" and 0.0 are one lambda), so
+                // names and summaries do not depend on how a value was typed.
+                let typed = serde_json::to_value(layer.resolve()?.to_values())?;
+                let values: BTreeMap<String, Value> = given
+                    .keys()
+                    .map(|key| (key.clone(), typed[key.as_str()].clone()))
+                    .collect();
                 let file = unique_name(file_name(&swept, &values), &mut used);
                 let out = self.folder.join(&file);
                 layer.set(
@@ -471,7 +478,7 @@ mod tests {
         .expand()
         .unwrap();
         assert_eq!(points.len(), 6);
-        assert_eq!(points[0].file, "lambda=0,seed=1.json");
+        assert_eq!(points[0].file, "lambda=0.0,seed=1.json");
         assert_eq!(points[5].file, "lambda=0.1,seed=3.json");
         assert_eq!(points[5].config.penalty.lambda, 0.1);
         assert_eq!(points[5].config.training.seed, 3);

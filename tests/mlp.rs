@@ -31,9 +31,12 @@ fn default_network_reaches_85_percent_on_fashion_mnist_in_3_epochs() {
         "default",
         &["--epochs", "3", "--lr", "0.001", "--optimizer", "adam"],
     );
-    let accuracy = run["summary"]["final_test_accuracy"].as_f64().unwrap();
+    let accuracy = run["summary"]["test_at_selected"]["accuracy"]
+        .as_f64()
+        .unwrap();
     assert!(accuracy >= 0.85, "test accuracy {accuracy}");
-    assert_eq!(run["metric"], "accuracy");
+    assert_eq!(run["metric"]["name"], "accuracy");
+    assert_eq!(run["metric"]["higher_is_better"], true);
     // The lecture's 784-512-256-128-10 network, named as PyTorch prints it.
     let names: Vec<String> = run["epochs"][0]["weight_norms"]
         .as_object()
@@ -196,7 +199,10 @@ fn validation_split_adds_a_validation_curve() {
     assert_eq!(run["dataset"]["train_used"], 1500);
     assert_eq!(run["dataset"]["validation_used"], 500);
     assert!(run["epochs"][0]["validation"]["accuracy"].is_f64());
-    let mean = run["config"]["pixel_mean"].as_f64().unwrap();
+    // With a validation split the reported epoch is chosen on validation.
+    assert_eq!(run["summary"]["selection"], "validation");
+    assert_eq!(run["summary"]["selected_epoch"], 1);
+    let mean = run["dataset"]["pixel_mean"].as_f64().unwrap();
     assert!(mean > 0.2 && mean < 0.4, "Fashion-MNIST pixel mean {mean}");
 }
 

@@ -1,14 +1,118 @@
-//! `regulab plot` and `scripts/plot_curves.py` on the fixtures in tests/fixtures.
+//! `regulab plot` and `scripts/plot_curves.py` on documents the binary writes (so a renamed
+//! field fails here), plus one version 1 document that must keep plotting.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::OnceLock;
 
 const REGULAB: &str = env!("CARGO_BIN_EXE_regulab");
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 const PYTHON: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/.venv/bin/python");
 
+/// Documents written once per test binary by the real trainers on small data: an MF run
+/// with per-step losses, a quadratic-cost MLP run with a validation split, a diverged MF
+/// run and a sweep.
 fn fixture(name: &str) -> PathBuf {
-    Path::new(ROOT).join("tests/fixtures").join(name)
+    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
+    let dir = DIR.get_or_init(|| {
+        let dir = tempfile::tempdir().expect("temp dir");
+        produce(dir.path());
+        dir
+    });
+    if name.starts_with("v1/") {
+        return Path::new(ROOT).join("tests/fixtures").join(name);
+    }
+    dir.path().join(name)
+}
+
+fn train(args: &[&str], out: &Path) -> Output {
+    Command::new(REGULAB)
+        .args(args)
+        .args(["--quiet", "--threads", "1", "--device", "cpu", "--out"])
+        .arg(out)
+        .output()
+        .expect("run regulab")
+}
+
+fn produce(dir: &Path) {
+    let mf = ["mf", "--synthetic-ratings", "20000", "--epochs", "4"];
+    let out = train(
+        &[
+            &mf[..],
+            &[
+                "--penalty",
+                "batch-l2",
+                "--lambda",
+                "0.05",
+                "--log-every",
+                "5",
+            ],
+        ]
+        .concat(),
+        &dir.join("run-mf.json"),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let images = Path::new(ROOT).join("../shared/data/fashion-mnist");
+    let out = train(
+        &[
+            "mlp",
+            "--data",
+            images.to_str().unwrap(),
+            "--limit-train",
+            "1000",
+            "--limit-test",
+            "300",
+            "--val-split",
+            "0.2",
+            "--hidden",
+            "30",
+            "--activation",
+            "sigmoid",
+            "--loss",
+            "mse",
+            "--optimizer",
+            "sgd",
+            "--lr",
+            "0.5",
+            "--batch-size",
+            "10",
+            "--penalty",
+            "l2",
+            "--lambda",
+            "5",
+            "--epochs",
+            "3",
+        ],
+        &dir.join("run-mlp.json"),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = train(
+        &[&mf[..], &["--optimizer", "sgd", "--lr", "1e9"]].concat(),
+        &dir.join("run-diverged.json"),
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let out = Command::new(REGULAB)
+        .args([
+            "sweep",
+            "mf",
+            "--synthetic-ratings",
+            "20000",
+            "--epochs",
+            "2",
+        ])
+        .args([
+            "--penalty",
+            "batch-l2",
+            "--lambda",
+            "0,0.01,0.1",
+            "--seed",
+            "1,2",
+        ])
+        .args(["--quiet", "--threads", "1", "--device", "cpu", "--out"])
+        .arg(dir.join("sweep"))
+        .output()
+        .expect("run regulab sweep");
+    assert!(out.status.success(), "{}", stderr(&out));
 }
 
 fn regulab_plot(runs: &[&Path], output: &Path) -> Output {
@@ -66,16 +170,30 @@ fn draws_svg_and_png_from_mf_and_mlp_runs() {
 #[test]
 fn draws_a_diverged_run_with_null_losses() {
     let dir = tempfile::tempdir().unwrap();
-    let diverged = fixture("sweep/run-003.json");
+    let diverged = fixture("run-diverged.json");
     let text = std::fs::read_to_string(&diverged).unwrap();
     assert!(
         text.contains("\"diverged\"") && text.contains("null"),
-        "fixture changed"
+        "the diverged run records null losses"
     );
     let out = regulab_plot(
-        &[&diverged, &fixture("sweep/run-002.json")],
+        &[&diverged, &fixture("run-mf.json")],
         &dir.path().join("d.svg"),
     );
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+#[test]
+fn version_1_documents_still_plot() {
+    let dir = tempfile::tempdir().unwrap();
+    let v1 = fixture("v1/run-mf.json");
+    let out = regulab_plot(&[&v1, &fixture("run-mf.json")], &dir.path().join("v1.svg"));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = plot_curves(&[
+        v1.as_os_str(),
+        "-o".as_ref(),
+        dir.path().join("v1").as_os_str(),
+    ]);
     assert!(out.status.success(), "{}", stderr(&out));
 }
 

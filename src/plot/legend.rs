@@ -151,7 +151,7 @@ mod tests {
                 PathBuf::from("a.json"),
                 run(
                     "mf",
-                    r#"{"optimizer": "adam", "lr": 0.01, "lambda": 0.001, "seed": 0, "output": "a"}"#,
+                    r#"{"optimizer": "adam", "lr": 0.01, "penalty": "l2", "lambda": 0.001, "seed": 0, "output": "a"}"#,
                     "completed",
                 ),
             ),
@@ -159,7 +159,7 @@ mod tests {
                 PathBuf::from("b.json"),
                 run(
                     "mf",
-                    r#"{"optimizer": "sgd", "lr": 0.05, "lambda": 0.001, "seed": 0, "output": "b"}"#,
+                    r#"{"optimizer": "sgd", "lr": 0.05, "penalty": "l2", "lambda": 0.001, "seed": 0, "output": "b"}"#,
                     "completed",
                 ),
             ),
@@ -167,7 +167,7 @@ mod tests {
                 PathBuf::from("c.json"),
                 run(
                     "mf",
-                    r#"{"optimizer": "adam", "lr": 0.01, "lambda": 0.1, "seed": 0, "output": "c"}"#,
+                    r#"{"optimizer": "adam", "lr": 0.01, "penalty": "l2", "lambda": 0.1, "seed": 0, "output": "c"}"#,
                     "diverged",
                 ),
             ),
@@ -214,16 +214,16 @@ mod tests {
         assert_eq!(
             legend_labels(&runs),
             vec![
-                "lambda=0.05, penalty=batch-l2, weight_decay=0.0",
-                "lambda=10.0, penalty=frobenius, weight_decay=0.0",
-                "lambda=0.0, penalty=none, weight_decay=0.0001",
+                "weight_decay=0.0, penalty=batch-l2, lambda=0.05",
+                "weight_decay=0.0, penalty=frobenius, lambda=10.0",
+                "weight_decay=0.0001, penalty=none, lambda=0.0",
             ]
         );
     }
 
     #[test]
     fn legends_fall_back_to_file_names_and_compare_shared_flags_across_commands() {
-        let same = r#"{"lambda": 0.01}"#;
+        let same = r#"{"penalty": "l1", "lambda": 0.01}"#;
         let runs = vec![
             (PathBuf::from("x/run.json"), run("mf", same, "completed")),
             (PathBuf::from("y/other.json"), run("mf", same, "completed")),
@@ -237,13 +237,28 @@ mod tests {
         let runs = vec![
             (
                 PathBuf::from("mf.json"),
-                run("mf", r#"{"dim": 16, "lambda": 0.01}"#, "completed"),
+                run(
+                    "mf",
+                    r#"{"data": "x", "dim": 16, "penalty": "l1", "lambda": 0.01}"#,
+                    "completed",
+                ),
             ),
             (
                 PathBuf::from("mlp.json"),
-                run("mlp", r#"{"hidden": [256], "lambda": 0.01}"#, "completed"),
+                run(
+                    "mlp",
+                    r#"{"data": "x", "hidden": [256], "penalty": "l1", "lambda": 0.01}"#,
+                    "completed",
+                ),
             ),
         ];
-        assert_eq!(legend_labels(&runs), vec!["command=mf", "command=mlp"]);
+        // The trainers' own defaults differ too, and say which trainer ran.
+        assert_eq!(
+            legend_labels(&runs),
+            vec![
+                "command=mf, lr=0.01, batch_size=1024, epochs=20",
+                "command=mlp, lr=0.001, batch_size=128, epochs=10"
+            ]
+        );
     }
 }
