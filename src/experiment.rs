@@ -5,6 +5,7 @@
 use crate::config::{MfTask, MlpTask, RunConfig, Task};
 use crate::data::{self, mnist, RatingsSourceSpec};
 use crate::interrupt::{signal_name, Interrupter};
+use crate::memory;
 use crate::model::mf::MatrixFactorization;
 use crate::model::mlp::{ImageSplits, Mlp, PixelScaling};
 use crate::model::Model;
@@ -46,6 +47,7 @@ struct Prepared {
 /// one that cannot start or fails is `Err`, after saving its document when there is one.
 pub fn run(config: &RunConfig, context: &RunContext) -> Result<RunResult> {
     let out = output_path(config)?;
+    let lock = report::OutputLock::acquire(&out)?;
     if let Some(threads) = config.training.threads {
         tch::set_num_threads(threads as i32);
     }
@@ -54,7 +56,7 @@ pub fn run(config: &RunConfig, context: &RunContext) -> Result<RunResult> {
         Task::Mf(task) => prepare_mf(task, config, device, &out)?,
         Task::Mlp(task) => prepare_mlp(task, config, device, &out)?,
     };
-    train_and_record(config, context, prepared, out, device)
+    train_and_record(config, context, prepared, out, lock, device)
 }
 
 /// The run document's path: the configured one or `runs/<time>-<command>.json`, checked
@@ -125,10 +127,27 @@ fn prepare_mf(
     };
     let seed = config.training.seed;
     let dataset = data::load_ratings(&source, &task.split, seed)?;
+    let sizes = memory::MfSizes {
+        users: dataset.num_users() as u64,
+        items: dataset.num_items() as u64,
+        dim: task.dim as u64,
+        ratings: (dataset.train.len() + dataset.test.len()) as u64,
+        batch_size: config.training.batch_size as u64,
+        eval_chunk: crate::model::mf::eval_chunk(task.dim) as u64,
+        optimizer_slots: config.optimizer.state_slots(),
+    };
+    check_memory(
+        &memory::estimate_mf(&sizes),
+        config,
+        device,
+        "--dim, --batch-size or the data set",
+    )?;
     // torch's generator drives initial weights and batch order (see train.rs); seeding it
     // after loading keeps data preparation (its own seeded generator) out of that sequence.
     tch::manual_seed(seed as i64);
-    let model = MatrixFactorization::new(&dataset, task.variant, task.dim, task.init_std, device)?;
+    let model = guarded("building the model", || {
+        MatrixFactorization::new(&dataset, task.variant, task.dim, task.init_std, device)
+    })?;
     Ok(Prepared {
         model: Box::new(model),
         dataset: serde_json::to_value(dataset.stats()).context("data set statistics")?,
@@ -184,6 +203,24 @@ fn prepare_mlp(
             std: 1.0,
         }
     };
+    let mut layer_sizes = vec![pixels_per_image as u64];
+    layer_sizes.extend(task.hidden.iter().map(|&h| h as u64));
+    layer_sizes.push(dataset.classes as u64);
+    let images = (train.count + test.count + validation.as_ref().map_or(0, |v| v.count)) as u64;
+    let sizes = memory::MlpSizes {
+        layer_sizes,
+        images,
+        pixels: pixels_per_image as u64,
+        batch_size: config.training.batch_size as u64,
+        eval_chunk: 10_000,
+        optimizer_slots: config.optimizer.state_slots(),
+    };
+    check_memory(
+        &memory::estimate_mlp(&sizes),
+        config,
+        device,
+        "--hidden, --batch-size or --limit-train",
+    )?;
     tch::manual_seed(config.training.seed as i64);
     let splits = ImageSplits {
         train: &train,
@@ -193,7 +230,9 @@ fn prepare_mlp(
         classes: dataset.classes,
         scaling,
     };
-    let model = Mlp::new(&splits, &task.hidden, task.activation, task.loss, device)?;
+    let model = guarded("building the model", || {
+        Mlp::new(&splits, &task.hidden, task.activation, task.loss, device)
+    })?;
     let mut stats = serde_json::to_value(dataset.stats()).context("data set statistics")?;
     if let Some(object) = stats.as_object_mut() {
         object.insert("train_used".into(), train.count.into());
@@ -239,6 +278,31 @@ fn pixel_statistics(images: &[u8]) -> PixelScaling {
     }
 }
 
+/// Refuses a run that will not fit (CPU memory; a GPU's memory is not checked here).
+fn check_memory(
+    estimate: &memory::Estimate,
+    config: &RunConfig,
+    device: tch::Device,
+    drivers: &str,
+) -> Result<()> {
+    let available = match device {
+        tch::Device::Cpu => memory::available_bytes(),
+        _ => None,
+    };
+    memory::check(estimate, available, config.training.force, drivers)
+}
+
+/// Runs `work`, turning a libtorch failure (reported as a panic inside tch) into one line.
+fn guarded<T>(during: &str, work: impl FnOnce() -> Result<T>) -> Result<T> {
+    match catch_failures(work) {
+        Ok(result) => result,
+        Err(payload) => Err(anyhow!(
+            "{}",
+            memory::describe_failure(&panic_text(payload.as_ref()), during)
+        )),
+    }
+}
+
 fn metric_info(model: &dyn Model) -> MetricInfo {
     let metric = model.headline_metric();
     MetricInfo {
@@ -254,6 +318,7 @@ fn train_and_record(
     context: &RunContext,
     prepared: Prepared,
     out: PathBuf,
+    lock: report::OutputLock,
     device: tch::Device,
 ) -> Result<RunResult> {
     let model = prepared.model.as_ref();
@@ -284,7 +349,7 @@ fn train_and_record(
         steps: Vec::new(),
         summary: Summary::default(),
     };
-    let mut writer = RunWriter::create(out.clone(), document)?;
+    let mut writer = RunWriter::create(out.clone(), document, lock)?;
     let mut console = Console::new(
         ConsoleMode::detect(config.output.quiet),
         &writer.metric().name.clone(),
@@ -315,7 +380,7 @@ fn train_and_record(
         Ok(Ok(outcome)) => outcome,
         Ok(Err(error)) => return fail(&mut writer, format!("{error:#}")),
         Err(payload) => {
-            let message = format!("training failed: {}", panic_message(payload.as_ref()));
+            let message = memory::describe_failure(&panic_text(payload.as_ref()), "training");
             return fail(&mut writer, message);
         }
     };
@@ -422,11 +487,15 @@ fn catch_failures<T>(work: impl FnOnce() -> T) -> std::thread::Result<T> {
     result
 }
 
-fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    let text = payload
+/// The whole text of a panic (a libtorch error includes its C++ frames).
+fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
         .downcast_ref::<String>()
         .cloned()
         .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
-        .unwrap_or_else(|| "unknown error".into());
-    text.lines().next().unwrap_or("").to_string()
+        .unwrap_or_else(|| "unknown error".into())
+}
+
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    memory::describe_failure(&panic_text(payload), "running")
 }

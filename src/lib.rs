@@ -9,7 +9,7 @@
 //! ```text
 //! main -> cli -> { experiment, sweep, plot, data::fetch, info }
 //!                   -> { config, train, progress, report, schema }
-//!                        -> { model, regularization, optim, data, device, interrupt, setting }
+//!                        -> { model, regularization, optim, data, device, interrupt, memory, setting }
 //! ```
 //!
 //! * `cli` — the command-line definitions; turns flags into config layers and typed requests, maps
@@ -29,6 +29,7 @@
 //! * `data` — ratings (MovieLens formats, splits, synthetic), MNIST-format images, fetching.
 //! * `device` — `--device auto|cpu|cuda|cuda:N`.
 //! * `interrupt` — SIGINT/SIGTERM/SIGHUP as a value the loops read.
+//! * `memory` — a run's memory estimate, checked before allocating; out-of-memory messages.
 //! * `setting` — the error naming a config key; enum names through serde.
 //! * `info` — versions and devices.
 
@@ -39,6 +40,7 @@ pub mod device;
 pub mod experiment;
 pub mod info;
 pub mod interrupt;
+pub mod memory;
 pub mod model;
 pub mod optim;
 pub mod plot;

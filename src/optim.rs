@@ -54,6 +54,16 @@ impl OptimizerSettings {
         Ok(())
     }
 
+    /// Buffers kept per parameter (momentum, moments), for memory estimates.
+    pub fn state_slots(&self) -> u64 {
+        let momentum = u64::from(self.momentum > 0.0);
+        match self.kind {
+            OptimizerKind::Sgd => momentum,
+            OptimizerKind::Adam | OptimizerKind::Adamw => 2,
+            OptimizerKind::Rmsprop => 1 + momentum,
+        }
+    }
+
     /// How weight decay acts: added to the gradient (an L2 penalty in disguise) or applied
     /// to the weights directly, outside the adaptive step.
     pub fn weight_decay_mode(&self) -> &'static str {

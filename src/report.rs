@@ -34,20 +34,102 @@ pub fn collect_environment(device: tch::Device) -> Environment {
     }
 }
 
+/// A lock file beside a run document (`.NAME.lock`, holding the writer's process id), so
+/// that two runs never write one document. A lock left by a process that no longer exists
+/// (killed with SIGKILL, a power cut) is taken over.
+#[derive(Debug)]
+pub struct OutputLock {
+    path: PathBuf,
+}
+
+impl OutputLock {
+    pub fn acquire(document: &Path) -> Result<Self> {
+        let name = document
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let path = document.with_file_name(format!(".{name}.lock"));
+        for _ in 0..2 {
+            let created = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&path);
+            match created {
+                Ok(mut file) => {
+                    use std::io::Write;
+                    let _ = write!(file, "{}", std::process::id());
+                    return Ok(OutputLock { path });
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    let holder = std::fs::read_to_string(&path)
+                        .ok()
+                        .and_then(|text| text.trim().parse::<i32>().ok());
+                    if let Some(pid) = holder.filter(|&pid| process_exists(pid)) {
+                        anyhow::bail!(
+                            "--out {}: another regulab run (process {pid}) is writing it; wait for it or choose another --out",
+                            document.display()
+                        );
+                    }
+                    // Stale: its writer is gone.
+                    let _ = std::fs::remove_file(&path);
+                }
+                Err(e) => {
+                    return Err(e).with_context(|| {
+                        format!(
+                            "--out {}: cannot create {}",
+                            document.display(),
+                            path.display()
+                        )
+                    })
+                }
+            }
+        }
+        anyhow::bail!(
+            "--out {}: cannot take over the lock {}",
+            document.display(),
+            path.display()
+        )
+    }
+}
+
+impl Drop for OutputLock {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+fn process_exists(pid: i32) -> bool {
+    if pid <= 0 {
+        return false;
+    }
+    #[cfg(unix)]
+    {
+        // Signal 0 checks existence without sending anything; EPERM means it exists.
+        let result = unsafe { libc::kill(pid, 0) };
+        result == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+    }
+    #[cfg(not(unix))]
+    {
+        true
+    }
+}
+
 /// Owns the document and its file; as an observer it records epochs and logged steps.
 pub struct RunWriter {
     pub path: PathBuf,
     pub document: RunDocument,
     started: Instant,
+    _lock: OutputLock,
 }
 
 impl RunWriter {
     /// Writes the initial document (status `running`).
-    pub fn create(path: PathBuf, document: RunDocument) -> Result<Self> {
+    pub fn create(path: PathBuf, document: RunDocument, lock: OutputLock) -> Result<Self> {
         let writer = RunWriter {
             path,
             document,
             started: Instant::now(),
+            _lock: lock,
         };
         writer.save()?;
         Ok(writer)
@@ -134,6 +216,21 @@ mod tests {
             2
         );
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn a_second_writer_is_refused_and_a_stale_lock_taken_over() {
+        let dir = tempfile::tempdir().unwrap();
+        let document = dir.path().join("run.json");
+        let lock = OutputLock::acquire(&document).unwrap();
+        let error = OutputLock::acquire(&document).unwrap_err().to_string();
+        assert!(error.contains("another regulab run"), "{error}");
+        drop(lock);
+        // A lock whose process is gone.
+        std::fs::write(dir.path().join(".run.json.lock"), "999999999").unwrap();
+        let lock = OutputLock::acquire(&document).unwrap();
+        drop(lock);
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
     }
 
     #[test]

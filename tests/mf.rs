@@ -467,7 +467,7 @@ fn bad_flags_are_one_line_errors() {
         (&["mf", "--lambda", "0.1"], "without --penalty"),
         (&["mf", "--penalty", "l1", "--lambda=-1"], "--lambda -1"),
         (&["mf", "--lr", "0"], "--lr 0"),
-        (&["mf", "--epochs", "0"], "--epochs must be at least 1"),
+        (&["mf", "--epochs", "0"], "--epochs 0: must be at least 1"),
         (&["mf", "--nesterov"], "--nesterov"),
         (
             &[

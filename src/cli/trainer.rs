@@ -74,6 +74,9 @@ pub struct CommonFlags {
     /// CPU threads for torch [default: torch's choice, the number of cores]
     #[arg(long, allow_negative_numbers = true, value_name = "N")]
     pub threads: Option<String>,
+    /// Train even when the run's memory estimate exceeds the memory available
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Clone, Args)]

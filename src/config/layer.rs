@@ -91,6 +91,7 @@ config_keys! {
     log_every: usize,
     quiet: bool,
     out: PathBuf,
+    force: bool,
 }
 
 /// Keys that only one trainer understands.

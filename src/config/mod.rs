@@ -116,6 +116,8 @@ pub struct TrainingSettings {
     pub device: DeviceChoice,
     /// CPU threads for torch; `None` leaves torch's choice.
     pub threads: Option<usize>,
+    /// Train even when the memory estimate exceeds what the machine has.
+    pub force: bool,
 }
 
 /// Where and how much a run reports.
@@ -176,6 +178,7 @@ impl From<RunConfig> for ConfigValues {
             seed: Some(config.training.seed),
             device: Some(config.training.device),
             threads: config.training.threads,
+            force: Some(config.training.force),
             log_every: config.output.log_every,
             quiet: Some(config.output.quiet),
             out: config.output.out,
@@ -286,6 +289,7 @@ impl Layer {
                 seed: v.seed.unwrap_or(0),
                 device: v.device.unwrap_or_default(),
                 threads: v.threads,
+                force: v.force.unwrap_or(false),
             },
             output: OutputSettings {
                 out: v.out.clone(),

@@ -18,8 +18,18 @@ pub enum MfVariant {
 
 crate::named_enum!(MfVariant, ["biased", "plain"]);
 
-/// Evaluation runs in chunks this large so memory stays bounded on ml-25m-sized test sets.
+/// Evaluation runs in chunks of at most this many ratings so memory stays bounded on
+/// ml-25m-sized test sets...
 const EVAL_CHUNK: i64 = 1 << 20;
+/// ...and of at most this many bytes of gathered factor rows, so that a large K does not
+/// turn one chunk into gigabytes (a chunk gathers a user and an item row per rating and
+/// multiplies them: about four K-float rows per rating).
+pub const EVAL_CHUNK_BYTES: i64 = 256 << 20;
+
+/// Ratings per evaluation chunk for latent dimension `dim`.
+pub fn eval_chunk(dim: i64) -> i64 {
+    (EVAL_CHUNK_BYTES / (dim.max(1) * 4 * 4)).clamp(1024, EVAL_CHUNK)
+}
 
 /// One split's ratings as tensors on the training device.
 struct DeviceRatings {
@@ -211,7 +221,7 @@ impl Model for MatrixFactorization {
         let mut rows_penalty_sum = 0.0;
         let mut start = 0;
         while start < n {
-            let len = EVAL_CHUNK.min(n - start);
+            let len = eval_chunk(self.user_factors.size()[1]).min(n - start);
             let users = data.users.narrow(0, start, len);
             let items = data.items.narrow(0, start, len);
             let ratings = data.ratings.narrow(0, start, len);
