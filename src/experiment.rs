@@ -126,7 +126,11 @@ fn prepare_mf(
         RatingsSourceSpec::Path(path)
     };
     let seed = config.training.seed;
-    let dataset = data::load_ratings(&source, &task.split, seed)?;
+    let mut dataset = data::load_ratings(&source, &task.split, seed)?;
+    let validation = match task.val_split {
+        Some(fraction) => Some(hold_out_validation(&mut dataset, fraction, seed)?),
+        None => None,
+    };
     let sizes = memory::MfSizes {
         users: dataset.num_users() as u64,
         items: dataset.num_items() as u64,
@@ -146,13 +150,45 @@ fn prepare_mf(
     // after loading keeps data preparation (its own seeded generator) out of that sequence.
     tch::manual_seed(seed as i64);
     let model = guarded("building the model", || {
-        MatrixFactorization::new(&dataset, task.variant, task.dim, task.init_std, device)
+        MatrixFactorization::new(
+            &dataset,
+            validation.as_ref(),
+            task.variant,
+            task.dim,
+            task.init_std,
+            device,
+        )
     })?;
+    let mut stats = serde_json::to_value(dataset.stats()).context("data set statistics")?;
+    if let (Some(object), Some(validation)) = (stats.as_object_mut(), &validation) {
+        object.insert("validation_ratings".into(), validation.len().into());
+        object.insert("train_ratings_used".into(), dataset.train.len().into());
+    }
     Ok(Prepared {
         model: Box::new(model),
-        dataset: serde_json::to_value(dataset.stats()).context("data set statistics")?,
+        dataset: stats,
         train_examples: dataset.train.len(),
     })
+}
+
+/// Moves a seeded `fraction` of the training ratings into a validation part; the test part
+/// is never touched. Its own seed stream keeps it independent of a random train/test split.
+fn hold_out_validation(
+    dataset: &mut data::RatingsDataset,
+    fraction: f64,
+    seed: u64,
+) -> Result<data::Ratings> {
+    let validation_seed = seed ^ 0x7661_6c69_6461_7465; // "validate"
+    let (kept, held_out) = data::split::holdout(
+        &dataset.train,
+        &data::SplitSpec::Random(1.0 - fraction),
+        validation_seed,
+    )?;
+    if kept.is_empty() || held_out.is_empty() {
+        bail!("--val-split {fraction}: leaves an empty training or validation part");
+    }
+    dataset.train = kept;
+    Ok(held_out)
 }
 
 /// The files a data path stands for (a folder's files, or the file itself).

@@ -115,6 +115,10 @@ pub struct MfFlags {
     /// Synthetic: generator seed [default: 0]
     #[arg(long, allow_negative_numbers = true, value_name = "N")]
     pub synthetic_seed: Option<String>,
+    /// Hold out this fraction of the training ratings (seeded; of uN.base with official
+    /// splits) as a validation curve that chooses the reported epoch; test is never touched
+    #[arg(long, allow_negative_numbers = true, value_name = "F")]
+    pub val_split: Option<String>,
     #[command(flatten)]
     pub common: CommonFlags,
 }
@@ -137,7 +141,8 @@ pub struct MlpFlags {
     /// Standardize pixels with the training set's mean and standard deviation
     #[arg(long)]
     pub normalize: bool,
-    /// Hold out this fraction of the training images (seeded) as a validation curve
+    /// Hold out this fraction of the training images (seeded) as a validation curve that
+    /// chooses the reported epoch
     #[arg(long, allow_negative_numbers = true, value_name = "F")]
     pub val_split: Option<String>,
     /// Use only the first N training images (quick runs, parity checks)

@@ -112,7 +112,6 @@ pub const MLP_ONLY: &[&str] = &[
     "activation",
     "loss",
     "normalize",
-    "val_split",
     "limit_train",
     "limit_test",
 ];

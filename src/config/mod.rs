@@ -84,6 +84,8 @@ pub struct MfTask {
     pub variant: MfVariant,
     pub dim: i64,
     pub init_std: f64,
+    /// Hold out this fraction of the training ratings (seeded) for validation.
+    pub val_split: Option<f64>,
 }
 
 /// The MLP on MNIST-format images.
@@ -201,6 +203,7 @@ impl From<RunConfig> for ConfigValues {
                 values.model = Some(task.variant);
                 values.dim = Some(task.dim);
                 values.init_std = Some(task.init_std);
+                values.val_split = task.val_split;
             }
             Task::Mlp(task) => {
                 values.data = Some(task.data);
@@ -253,6 +256,7 @@ impl Layer {
                 variant: v.model.unwrap_or(MfVariant::Biased),
                 dim: v.dim.unwrap_or(16),
                 init_std: v.init_std.unwrap_or(0.1),
+                val_split: v.val_split,
             }),
             Trainer::Mlp => Task::Mlp(MlpTask {
                 data: v.data.clone().ok_or_else(|| {
@@ -344,7 +348,18 @@ impl RunConfig {
     }
 }
 
+fn validate_fraction(val_split: Option<f64>) -> Result<(), InvalidSetting> {
+    match val_split {
+        Some(fraction) if !(fraction > 0.0 && fraction < 1.0) => Err(InvalidSetting::new(
+            "val_split",
+            "must be strictly between 0 and 1",
+        )),
+        _ => Ok(()),
+    }
+}
+
 fn validate_mf(task: &MfTask) -> Result<(), InvalidSetting> {
+    validate_fraction(task.val_split)?;
     if task.dim <= 0 {
         return Err(InvalidSetting::new("dim", "must be positive"));
     }
@@ -367,14 +382,7 @@ fn validate_mlp(task: &MlpTask) -> Result<(), InvalidSetting> {
             format!("layer size {bad} must be positive"),
         ));
     }
-    if let Some(fraction) = task.val_split {
-        if !(fraction > 0.0 && fraction < 1.0) {
-            return Err(InvalidSetting::new(
-                "val_split",
-                "must be strictly between 0 and 1",
-            ));
-        }
-    }
+    validate_fraction(task.val_split)?;
     for (key, limit) in [
         ("limit_train", task.limit_train),
         ("limit_test", task.limit_test),

@@ -68,6 +68,7 @@ pub struct MatrixFactorization {
     /// The training mean, a constant (not learned).
     global_mean: Tensor,
     train: DeviceRatings,
+    validation: Option<DeviceRatings>,
     test: Option<DeviceRatings>,
 }
 
@@ -77,6 +78,7 @@ impl MatrixFactorization {
     /// them and the data to `device`.
     pub fn new(
         dataset: &RatingsDataset,
+        validation: Option<&Ratings>,
         variant: MfVariant,
         dim: i64,
         init_std: f64,
@@ -114,17 +116,23 @@ impl MatrixFactorization {
 
         let train = DeviceRatings::new(&dataset.train, device, None);
         let global_mean = train.ratings.mean(Kind::Float);
-        let test = (!dataset.test.is_empty()).then(|| {
-            let (seen_users, seen_items) = dataset.seen_in_train();
-            let known = dataset
-                .test
-                .users
-                .iter()
-                .zip(&dataset.test.items)
-                .map(|(&u, &i)| (seen_users[u as usize] && seen_items[i as usize]) as u8 as f32)
-                .collect();
-            DeviceRatings::new(&dataset.test, device, Some(known))
-        });
+        let (seen_users, seen_items) = dataset.seen_in_train();
+        // Pairs whose user or item training never saw are predicted without factors.
+        let held_out = |ratings: &Ratings| {
+            (!ratings.is_empty()).then(|| {
+                let known = ratings
+                    .users
+                    .iter()
+                    .zip(&ratings.items)
+                    .map(|(&u, &i)| {
+                        (seen_users[u as usize] && seen_items[i as usize]) as u8 as f32
+                    })
+                    .collect();
+                DeviceRatings::new(ratings, device, Some(known))
+            })
+        };
+        let validation = validation.and_then(held_out);
+        let test = held_out(&dataset.test);
         Ok(MatrixFactorization {
             vs,
             user_factors,
@@ -133,6 +141,7 @@ impl MatrixFactorization {
             item_bias,
             global_mean,
             train,
+            validation,
             test,
         })
     }
@@ -176,7 +185,7 @@ impl MatrixFactorization {
         match split {
             Split::Train => Some(&self.train),
             Split::Test => self.test.as_ref(),
-            Split::Validation => None,
+            Split::Validation => self.validation.as_ref(),
         }
     }
 }
@@ -291,7 +300,8 @@ mod tests {
     fn cold_test_pairs_are_predicted_from_biases_and_the_mean() {
         tch::manual_seed(0);
         let model =
-            MatrixFactorization::new(&dataset(), MfVariant::Biased, 4, 1.0, Device::Cpu).unwrap();
+            MatrixFactorization::new(&dataset(), None, MfVariant::Biased, 4, 1.0, Device::Cpu)
+                .unwrap();
         let _guard = tch::no_grad_guard();
         let user_bias = model.user_bias.as_ref().unwrap();
         let item_bias = model.item_bias.as_ref().unwrap();
