@@ -152,11 +152,10 @@ impl TrainArgs {
 
     pub fn optimizer_settings(&self) -> OptimizerSettings {
         OptimizerSettings {
-            kind: self.optimizer,
-            lr: self.lr(),
             momentum: self.momentum,
             nesterov: self.nesterov,
             weight_decay: self.weight_decay,
+            ..OptimizerSettings::new(self.optimizer, self.lr())
         }
     }
 }

@@ -5,6 +5,7 @@
 //! read once per epoch (or every `--log-every` steps), then an evaluation under `no_grad`.
 
 use crate::model::{Model, Split};
+use crate::optim::Optimizer;
 use crate::regularization::{implied_weight_decay_loss, weight_norms, Penalty};
 use crate::report::{now_utc, EpochRecord, RunStatus, RunWriter, SplitRecord, StepRecord};
 use anyhow::Result;
@@ -13,7 +14,7 @@ use std::io::IsTerminal;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
 use std::time::Instant;
-use tch::{nn, Device, Kind, Tensor};
+use tch::{Device, Kind, Tensor};
 
 #[derive(Debug, Clone)]
 pub struct LoopSettings {
@@ -57,7 +58,7 @@ pub fn progress_wanted(quiet: bool) -> bool {
 /// Trains `model` for the configured epochs, appending each epoch to `writer` and saving it.
 pub fn train(
     model: &dyn Model,
-    optimizer: &mut nn::Optimizer,
+    optimizer: &mut Optimizer,
     penalty: &Penalty,
     settings: &LoopSettings,
     writer: &mut RunWriter,
@@ -101,9 +102,9 @@ pub fn train(
             };
             let reg_loss = penalty.training_term(&parameters, &output.example_rows, len);
             let total_loss = &output.base_loss + &reg_loss;
-            optimizer.zero_grad();
+            optimizer.zero_grad()?;
             total_loss.backward();
-            optimizer.step();
+            optimizer.step()?;
             let losses = Tensor::stack(
                 &[
                     output.base_loss.detach(),
