@@ -6,7 +6,7 @@ use crate::device::DeviceChoice;
 use crate::info::SystemInfo;
 use crate::model::mf::MfVariant;
 use crate::model::mlp::{Activation, LossKind};
-use crate::optim::{OptimizerKind, OptimizerSettings};
+use crate::optim::{self, OptimizerKind, OptimizerSettings};
 use crate::regularization::{PenaltyKind, PenaltyScale};
 use anyhow::{bail, Result};
 use clap::{Args, Parser, Subcommand};
@@ -59,9 +59,27 @@ pub struct TrainArgs {
     /// Momentum (sgd, rmsprop)
     #[arg(long, default_value_t = 0.0)]
     pub momentum: f64,
+    /// Dampening of the momentum buffer (sgd)
+    #[arg(long, default_value_t = 0.0)]
+    pub dampening: f64,
     /// Nesterov momentum (sgd)
     #[arg(long)]
     pub nesterov: bool,
+    /// Coefficients of the running averages of the gradient and its square (adam, adamw)
+    #[arg(long, value_name = "B1,B2", value_parser = optim::parse_betas, default_value = "0.9,0.999")]
+    pub betas: (f64, f64),
+    /// Term added to the denominator for numerical stability (adam, adamw, rmsprop)
+    #[arg(long, default_value = "1e-8")]
+    pub eps: f64,
+    /// AMSGrad: divide by the largest second-moment average so far (adam, adamw)
+    #[arg(long)]
+    pub amsgrad: bool,
+    /// Smoothing constant of the squared-gradient average (rmsprop)
+    #[arg(long, default_value = "0.99")]
+    pub alpha: f64,
+    /// Centered RMSprop: divide by an estimate of the gradient's variance (rmsprop)
+    #[arg(long)]
+    pub centered: bool,
     /// Optimizer weight decay: coupled L2 for sgd/adam/rmsprop, decoupled for adamw. Adds nothing
     /// to the loss; its implied term (wd/2)*sum||W||^2 is reported as implied_weight_decay_loss
     #[arg(long, default_value_t = 0.0)]
@@ -152,10 +170,17 @@ impl TrainArgs {
 
     pub fn optimizer_settings(&self) -> OptimizerSettings {
         OptimizerSettings {
+            kind: self.optimizer,
+            lr: self.lr(),
             momentum: self.momentum,
+            dampening: self.dampening,
             nesterov: self.nesterov,
             weight_decay: self.weight_decay,
-            ..OptimizerSettings::new(self.optimizer, self.lr())
+            betas: self.betas,
+            eps: self.eps,
+            amsgrad: self.amsgrad,
+            alpha: self.alpha,
+            centered: self.centered,
         }
     }
 }
