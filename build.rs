@@ -4,6 +4,8 @@
 //! * `libtorch_cuda` linked with `--no-as-needed`: nothing in regulab references a CUDA
 //!   symbol directly, so under the default `--as-needed` the linker drops the library and
 //!   torch never registers its CUDA backend (`cuda_available` would be false on a GPU machine).
+//! * `src/optim_ops.cpp`, the ATen calls with Scalar arguments that tch's bindings leave out
+//!   (the optimizer needs them to round as torch.optim does; see that file).
 
 use std::env;
 use std::path::PathBuf;
@@ -35,6 +37,7 @@ fn main() {
         }
     }
     println!("cargo:rustc-env=REGULAB_LIBTORCH_LIB={}", lib_dir.display());
+    compile_optim_ops(&lib_dir);
     // The wheel records its version in torch/version.py (`__version__ = '2.11.0+cu130'`).
     let version_file = lib_dir.join("..").join("version.py");
     println!("cargo:rerun-if-changed={}", version_file.display());
@@ -47,4 +50,25 @@ fn main() {
         })
         .unwrap_or_else(|| "unknown".to_string());
     println!("cargo:rustc-env=REGULAB_TORCH_VERSION={torch_version}");
+}
+
+/// Compiles src/optim_ops.cpp against the headers of the libtorch that tch linked, with the
+/// same C++ settings as torch-sys uses for its own wrapper.
+fn compile_optim_ops(lib_dir: &std::path::Path) {
+    println!("cargo:rerun-if-changed=src/optim_ops.cpp");
+    println!("cargo:rerun-if-env-changed=LIBTORCH_CXX11_ABI");
+    let abi = env::var("LIBTORCH_CXX11_ABI").unwrap_or_else(|_| "1".to_string());
+    let include = lib_dir.join("..").join("include");
+    let mut build = cc::Build::new();
+    build
+        .cpp(true)
+        .pic(true)
+        .std("c++17")
+        .warnings(false)
+        .include(&include)
+        .file("src/optim_ops.cpp");
+    if !build.get_compiler().is_like_msvc() {
+        build.flag(format!("-D_GLIBCXX_USE_CXX11_ABI={abi}"));
+    }
+    build.compile("regulab_optim_ops");
 }

@@ -26,7 +26,7 @@ impl Estimate {
     /// The largest parts, for the message.
     fn largest(&self) -> String {
         let mut parts = self.parts.clone();
-        parts.sort_by(|a, b| b.1.cmp(&a.1));
+        parts.sort_by_key(|part| std::cmp::Reverse(part.1));
         parts
             .iter()
             .take(3)

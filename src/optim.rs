@@ -1,10 +1,19 @@
-//! Optimizer choice (`--optimizer`), built on libtorch's own implementations so that the
-//! numbers match `torch.optim` (coupled weight decay for SGD/Adam/RMSprop, decoupled for AdamW).
+//! The optimizers (`--optimizer`), stepped by regulab on tensors it holds: parameters,
+//! gradients, moment buffers and step counts. Each update is torch.optim's single-tensor code
+//! (`foreach=False`, `maximize=False`, `differentiable=False`, `capturable=False`) of PyTorch
+//! 2.11, op for op, with every hyper-parameter entering libtorch as a double the way a Python
+//! float does, so that a run agrees with `torch.optim` bit for bit on the CPU. Weight decay is
+//! coupled (added to the gradient) for SGD, Adam and RMSprop, decoupled for AdamW.
+//!
+//! The state (moment buffers and step counts, named as in torch.optim's `state_dict`) is
+//! plain data: [`Optimizer::state`] takes it out and [`Optimizer::load_state`] puts it back.
 
+use crate::regularization::{named_parameters, Parameter};
 use crate::setting::InvalidSetting;
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
-use tch::nn::{self, OptimizerConfig as _};
+use std::collections::{BTreeMap, HashSet};
+use tch::{nn, Kind, Tensor};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -17,50 +26,147 @@ pub enum OptimizerKind {
 
 crate::named_enum!(OptimizerKind, ["sgd", "adam", "adamw", "rmsprop"]);
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+impl OptimizerKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            OptimizerKind::Sgd => "sgd",
+            OptimizerKind::Adam => "adam",
+            OptimizerKind::Adamw => "adamw",
+            OptimizerKind::Rmsprop => "rmsprop",
+        }
+    }
+
+    fn is_adam(self) -> bool {
+        matches!(self, OptimizerKind::Adam | OptimizerKind::Adamw)
+    }
+}
+
+/// torch.optim.Adam/AdamW's `betas`.
+pub const DEFAULT_BETAS: (f64, f64) = (0.9, 0.999);
+/// torch.optim's `eps` for Adam, AdamW and RMSprop alike.
+pub const DEFAULT_EPS: f64 = 1e-8;
+/// torch.optim.RMSprop's `alpha`.
+pub const DEFAULT_ALPHA: f64 = 0.99;
+
+/// Every hyper-parameter of the four optimizers; each kind reads its own and `validate`
+/// rejects a non-default value for a kind that would ignore it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OptimizerSettings {
     pub kind: OptimizerKind,
     pub lr: f64,
+    /// sgd, rmsprop
     pub momentum: f64,
+    /// sgd
+    pub dampening: f64,
+    /// sgd
     pub nesterov: bool,
     pub weight_decay: f64,
+    /// adam, adamw
+    pub betas: (f64, f64),
+    /// adam, adamw, rmsprop
+    pub eps: f64,
+    /// adam, adamw
+    pub amsgrad: bool,
+    /// rmsprop
+    pub alpha: f64,
+    /// rmsprop
+    pub centered: bool,
+}
+
+/// Parses `--betas B1,B2`.
+pub fn parse_betas(text: &str) -> std::result::Result<(f64, f64), String> {
+    text.split_once(',')
+        .and_then(|(b1, b2)| Some((b1.trim().parse().ok()?, b2.trim().parse().ok()?)))
+        .ok_or_else(|| format!("expected two numbers B1,B2 (such as 0.9,0.999), got {text:?}"))
 }
 
 impl OptimizerSettings {
-    pub fn validate(&self) -> Result<(), InvalidSetting> {
-        let invalid = InvalidSetting::new;
+    /// torch.optim's defaults for `kind`, with learning rate `lr`; weight decay 0 for every
+    /// kind, AdamW included (torch.optim.AdamW's own default is 0.01).
+    pub fn new(kind: OptimizerKind, lr: f64) -> Self {
+        OptimizerSettings {
+            kind,
+            lr,
+            momentum: 0.0,
+            dampening: 0.0,
+            nesterov: false,
+            weight_decay: 0.0,
+            betas: DEFAULT_BETAS,
+            eps: DEFAULT_EPS,
+            amsgrad: false,
+            alpha: DEFAULT_ALPHA,
+            centered: false,
+        }
+    }
+
+    pub fn validate(&self) -> std::result::Result<(), InvalidSetting> {
+        let invalid = |key: &'static str, reason: &str| Err(InvalidSetting::new(key, reason));
+        let kind = self.kind;
         if !(self.lr.is_finite() && self.lr > 0.0) {
-            return Err(invalid("lr", "must be a positive number"));
+            return invalid("lr", "must be a positive number");
         }
         if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
-            return Err(invalid("weight_decay", "must be a non-negative number"));
+            return invalid("weight_decay", "must be a non-negative number");
         }
         if !(self.momentum.is_finite() && self.momentum >= 0.0) {
-            return Err(invalid("momentum", "must be a non-negative number"));
+            return invalid("momentum", "must be a non-negative number");
         }
-        if self.nesterov && !(self.kind == OptimizerKind::Sgd && self.momentum > 0.0) {
-            return Err(invalid(
+        if !(0.0..=1.0).contains(&self.dampening) {
+            return invalid("dampening", "must be in [0, 1]");
+        }
+        let (b1, b2) = self.betas;
+        if !((0.0..1.0).contains(&b1) && (0.0..1.0).contains(&b2)) {
+            return invalid("betas", "each beta must be in [0, 1)");
+        }
+        if !(self.eps.is_finite() && self.eps >= 0.0) {
+            return invalid("eps", "must be a non-negative number");
+        }
+        if !(0.0..=1.0).contains(&self.alpha) {
+            return invalid("alpha", "must be in [0, 1]");
+        }
+        if self.momentum > 0.0 && !matches!(kind, OptimizerKind::Sgd | OptimizerKind::Rmsprop) {
+            return invalid(
+                "momentum",
+                "applies to sgd and rmsprop only (adam/adamw have --betas)",
+            );
+        }
+        if self.dampening != 0.0 && kind != OptimizerKind::Sgd {
+            return invalid("dampening", "applies to sgd only");
+        }
+        if self.nesterov && !(kind == OptimizerKind::Sgd && self.momentum > 0.0) {
+            return invalid(
                 "nesterov",
                 "needs --optimizer sgd with --momentum > 0 (as torch.optim.SGD)",
-            ));
+            );
         }
-        if self.momentum > 0.0 && !matches!(self.kind, OptimizerKind::Sgd | OptimizerKind::Rmsprop)
-        {
-            return Err(invalid(
-                "momentum",
-                "applies to sgd and rmsprop only (adam/adamw use betas 0.9, 0.999)",
-            ));
+        if self.nesterov && self.dampening != 0.0 {
+            return invalid("nesterov", "needs --dampening 0 (as torch.optim.SGD)");
+        }
+        if self.betas != DEFAULT_BETAS && !kind.is_adam() {
+            return invalid("betas", "applies to adam and adamw");
+        }
+        if self.amsgrad && !kind.is_adam() {
+            return invalid("amsgrad", "applies to adam and adamw");
+        }
+        if self.eps != DEFAULT_EPS && kind == OptimizerKind::Sgd {
+            return invalid("eps", "applies to adam, adamw and rmsprop");
+        }
+        if self.alpha != DEFAULT_ALPHA && kind != OptimizerKind::Rmsprop {
+            return invalid("alpha", "applies to rmsprop only");
+        }
+        if self.centered && kind != OptimizerKind::Rmsprop {
+            return invalid("centered", "applies to rmsprop only");
         }
         Ok(())
     }
 
-    /// Buffers kept per parameter (momentum, moments), for memory estimates.
+    /// Buffers kept per parameter (moments, momentum), for memory estimates.
     pub fn state_slots(&self) -> u64 {
         let momentum = u64::from(self.momentum > 0.0);
         match self.kind {
             OptimizerKind::Sgd => momentum,
-            OptimizerKind::Adam | OptimizerKind::Adamw => 2,
-            OptimizerKind::Rmsprop => 1 + momentum,
+            OptimizerKind::Adam | OptimizerKind::Adamw => 2 + u64::from(self.amsgrad),
+            OptimizerKind::Rmsprop => 1 + momentum + u64::from(self.centered),
         }
     }
 
@@ -73,34 +179,1017 @@ impl OptimizerSettings {
         }
     }
 
-    pub fn build(&self, vs: &nn::VarStore) -> Result<nn::Optimizer> {
-        self.validate()
-            .map_err(|invalid| anyhow::anyhow!("{invalid}"))?;
-        let built = match self.kind {
-            OptimizerKind::Sgd => nn::Sgd {
-                momentum: self.momentum,
-                dampening: 0.0,
-                wd: self.weight_decay,
-                nesterov: self.nesterov,
+    /// The optimizer over the trainable variables of `vs`, in canonical name order.
+    pub fn build(&self, vs: &nn::VarStore) -> Result<Optimizer> {
+        Optimizer::new(self.clone(), &named_parameters(vs))
+    }
+}
+
+/// The optimizer's state as data: its settings (the learning rate included, as a schedule
+/// left it) and its tensors, each named `<parameter>.<buffer>` with torch.optim's buffer names
+/// (`step`, `exp_avg`, `exp_avg_sq`, `max_exp_avg_sq`, `square_avg`, `grad_avg`,
+/// `momentum_buffer`), in parameter order. `step` is a 0-dim float32 tensor as in torch.optim.
+#[derive(Debug)]
+pub struct OptimizerState {
+    pub settings: OptimizerSettings,
+    pub tensors: Vec<(String, Tensor)>,
+}
+
+impl OptimizerState {
+    pub fn get(&self, name: &str) -> Option<&Tensor> {
+        self.tensors.iter().find(|(n, _)| n == name).map(|(_, t)| t)
+    }
+}
+
+/// Per-parameter state, as torch.optim keeps it in `optimizer.state[p]`.
+enum Buffers {
+    Sgd {
+        /// Absent until the first step: torch.optim starts it as a copy of the gradient, not
+        /// as zeros (which would differ with dampening).
+        momentum_buffer: Option<Tensor>,
+    },
+    Adam {
+        /// torch.optim's float32 `step` tensor, kept as the same f32 value: its `+= 1` and its
+        /// `.item()` are exact on an f32, and a host number saves a tensor op per step.
+        step: f32,
+        exp_avg: Tensor,
+        exp_avg_sq: Tensor,
+        max_exp_avg_sq: Option<Tensor>,
+    },
+    Rmsprop {
+        step: f32,
+        square_avg: Tensor,
+        momentum_buffer: Option<Tensor>,
+        grad_avg: Option<Tensor>,
+    },
+}
+
+struct Slot {
+    name: String,
+    /// Shares storage (and the gradient) with the model's variable.
+    param: Tensor,
+    buffers: Buffers,
+}
+
+/// An optimizer over named parameters that regulab steps itself (see the module comment).
+pub struct Optimizer {
+    settings: OptimizerSettings,
+    slots: Vec<Slot>,
+}
+
+impl std::fmt::Debug for Optimizer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Optimizer")
+            .field("settings", &self.settings)
+            .field(
+                "parameters",
+                &self.slots.iter().map(|s| &s.name).collect::<Vec<_>>(),
+            )
+            .finish()
+    }
+}
+
+impl Optimizer {
+    /// An optimizer over `parameters` (stepped in the order given) with fresh state.
+    pub fn new(settings: OptimizerSettings, parameters: &[Parameter]) -> Result<Self> {
+        settings.validate()?;
+        let mut names = HashSet::new();
+        let mut slots = Vec::with_capacity(parameters.len());
+        for parameter in parameters {
+            if !names.insert(parameter.name.as_str()) {
+                bail!("parameter {} is given twice", parameter.name);
             }
-            .build(vs, self.lr),
-            OptimizerKind::Adam => nn::Adam {
-                wd: self.weight_decay,
-                ..Default::default()
+            let param = parameter.tensor.shallow_clone();
+            if !matches!(param.kind(), Kind::Float | Kind::Double) {
+                bail!(
+                    "parameter {}: {:?} tensors are not supported by the optimizer",
+                    parameter.name,
+                    param.kind()
+                );
             }
-            .build(vs, self.lr),
-            OptimizerKind::Adamw => nn::AdamW {
-                wd: self.weight_decay,
-                ..Default::default()
+            let buffers = Buffers::fresh(&settings, &param)?;
+            slots.push(Slot {
+                name: parameter.name.clone(),
+                param,
+                buffers,
+            });
+        }
+        Ok(Optimizer { settings, slots })
+    }
+
+    pub fn settings(&self) -> &OptimizerSettings {
+        &self.settings
+    }
+
+    pub fn lr(&self) -> f64 {
+        self.settings.lr
+    }
+
+    /// Changes the learning rate for the following steps (as writing `group["lr"]`).
+    pub fn set_lr(&mut self, lr: f64) -> Result<()> {
+        if !(lr.is_finite() && lr > 0.0) {
+            bail!("learning rate {lr}: must be a positive number");
+        }
+        self.settings.lr = lr;
+        Ok(())
+    }
+
+    /// Drops every parameter's gradient, as torch.optim's `zero_grad()` (set_to_none=True):
+    /// the next backward pass then stores its gradient instead of adding it to zeros.
+    pub fn zero_grad(&mut self) -> Result<()> {
+        for slot in &self.slots {
+            ops::clear_grad(&slot.param)?;
+        }
+        Ok(())
+    }
+
+    /// One update of every parameter that has a gradient.
+    pub fn step(&mut self) -> Result<()> {
+        let _no_grad = tch::no_grad_guard();
+        let settings = &self.settings;
+        for slot in &mut self.slots {
+            let grad = slot.param.f_grad()?;
+            if !grad.defined() {
+                continue;
             }
-            .build(vs, self.lr),
-            OptimizerKind::Rmsprop => nn::RmsProp {
-                wd: self.weight_decay,
-                momentum: self.momentum,
-                ..Default::default()
+            let param = &mut slot.param;
+            let result = match &mut slot.buffers {
+                Buffers::Sgd { momentum_buffer } => sgd(settings, param, &grad, momentum_buffer),
+                Buffers::Adam {
+                    step,
+                    exp_avg,
+                    exp_avg_sq,
+                    max_exp_avg_sq,
+                } => adam(
+                    settings,
+                    param,
+                    &grad,
+                    step,
+                    exp_avg,
+                    exp_avg_sq,
+                    max_exp_avg_sq.as_mut(),
+                ),
+                Buffers::Rmsprop {
+                    step,
+                    square_avg,
+                    momentum_buffer,
+                    grad_avg,
+                } => rmsprop(
+                    settings,
+                    param,
+                    &grad,
+                    step,
+                    square_avg,
+                    momentum_buffer.as_mut(),
+                    grad_avg.as_mut(),
+                ),
+            };
+            result.with_context(|| format!("optimizer step on {}", slot.name))?;
+        }
+        Ok(())
+    }
+
+    /// A snapshot of the state: copies, unaffected by later steps.
+    pub fn state(&self) -> Result<OptimizerState> {
+        let mut tensors = Vec::new();
+        for slot in &self.slots {
+            for (buffer, tensor) in slot.buffers.named()? {
+                tensors.push((format!("{}.{buffer}", slot.name), tensor));
             }
-            .build(vs, self.lr),
+        }
+        Ok(OptimizerState {
+            settings: self.settings.clone(),
+            tensors,
+        })
+    }
+
+    /// Replaces settings and state with `state`'s (as torch.optim's `load_state_dict`
+    /// replaces hyper-parameters and buffers). The kind must match, and every buffer the
+    /// settings call for must be present with its parameter's shape; nothing changes on error.
+    pub fn load_state(&mut self, state: &OptimizerState) -> Result<()> {
+        let settings = &state.settings;
+        if settings.kind != self.settings.kind {
+            bail!(
+                "optimizer state is for {}, this optimizer is {}",
+                settings.kind.name(),
+                self.settings.kind.name()
+            );
+        }
+        settings
+            .validate()
+            .context("optimizer state has invalid settings")?;
+        let mut stored: BTreeMap<&str, &Tensor> = BTreeMap::new();
+        for (name, tensor) in &state.tensors {
+            if stored.insert(name.as_str(), tensor).is_some() {
+                bail!("optimizer state has {name} twice");
+            }
+        }
+        let mut buffers = Vec::with_capacity(self.slots.len());
+        for slot in &self.slots {
+            let _no_grad = tch::no_grad_guard();
+            buffers.push(Buffers::load(settings, slot, &mut stored)?);
+        }
+        if let Some(name) = stored.keys().next() {
+            bail!("optimizer state has {name}, which matches no parameter and buffer here");
+        }
+        for (slot, loaded) in self.slots.iter_mut().zip(buffers) {
+            slot.buffers = loaded;
+        }
+        self.settings = settings.clone();
+        Ok(())
+    }
+}
+
+impl Buffers {
+    fn fresh(settings: &OptimizerSettings, param: &Tensor) -> Result<Self> {
+        let zeros = || param.f_zeros_like();
+        let optional = |wanted: bool| -> Result<Option<Tensor>> {
+            Ok(if wanted { Some(zeros()?) } else { None })
         };
-        built.context("building the optimizer")
+        Ok(match settings.kind {
+            OptimizerKind::Sgd => Buffers::Sgd {
+                momentum_buffer: None,
+            },
+            OptimizerKind::Adam | OptimizerKind::Adamw => Buffers::Adam {
+                step: 0.0,
+                exp_avg: zeros()?,
+                exp_avg_sq: zeros()?,
+                max_exp_avg_sq: optional(settings.amsgrad)?,
+            },
+            OptimizerKind::Rmsprop => Buffers::Rmsprop {
+                step: 0.0,
+                square_avg: zeros()?,
+                momentum_buffer: optional(settings.momentum > 0.0)?,
+                grad_avg: optional(settings.centered)?,
+            },
+        })
+    }
+
+    /// Copies of the buffers under torch.optim's names; `step` first, as a float32 0-dim tensor.
+    fn named(&self) -> Result<Vec<(&'static str, Tensor)>> {
+        let (step, buffers) = match self {
+            Buffers::Sgd { momentum_buffer } => {
+                (None, vec![("momentum_buffer", momentum_buffer.as_ref())])
+            }
+            Buffers::Adam {
+                step,
+                exp_avg,
+                exp_avg_sq,
+                max_exp_avg_sq,
+            } => (
+                Some(*step),
+                vec![
+                    ("exp_avg", Some(exp_avg)),
+                    ("exp_avg_sq", Some(exp_avg_sq)),
+                    ("max_exp_avg_sq", max_exp_avg_sq.as_ref()),
+                ],
+            ),
+            Buffers::Rmsprop {
+                step,
+                square_avg,
+                momentum_buffer,
+                grad_avg,
+            } => (
+                Some(*step),
+                vec![
+                    ("square_avg", Some(square_avg)),
+                    ("momentum_buffer", momentum_buffer.as_ref()),
+                    ("grad_avg", grad_avg.as_ref()),
+                ],
+            ),
+        };
+        let mut named = Vec::with_capacity(buffers.len() + 1);
+        if let Some(step) = step {
+            named.push(("step", Tensor::from(step)));
+        }
+        for (name, tensor) in buffers {
+            if let Some(tensor) = tensor {
+                named.push((name, tensor.f_detach_copy()?));
+            }
+        }
+        Ok(named)
+    }
+
+    /// The buffers `settings` calls for, taken out of `stored` and copied onto the
+    /// parameter's device and dtype.
+    fn load(
+        settings: &OptimizerSettings,
+        slot: &Slot,
+        stored: &mut BTreeMap<&str, &Tensor>,
+    ) -> Result<Self> {
+        let optional = |stored: &mut BTreeMap<&str, &Tensor>, wanted: bool, buffer: &str| {
+            if wanted {
+                required(stored, slot, buffer).map(Some)
+            } else {
+                Ok(None)
+            }
+        };
+        Ok(match settings.kind {
+            OptimizerKind::Sgd => {
+                // Absent is a valid state: no step has been taken with momentum yet.
+                let momentum_buffer = match take(stored, slot, "momentum_buffer") {
+                    Some(_) if settings.momentum == 0.0 => bail!(
+                        "optimizer state has {}.momentum_buffer but its settings have no momentum",
+                        slot.name
+                    ),
+                    Some(tensor) => Some(like_param(slot, "momentum_buffer", tensor)?),
+                    None => None,
+                };
+                Buffers::Sgd { momentum_buffer }
+            }
+            OptimizerKind::Adam | OptimizerKind::Adamw => Buffers::Adam {
+                step: load_step(stored, slot)?,
+                exp_avg: required(stored, slot, "exp_avg")?,
+                exp_avg_sq: required(stored, slot, "exp_avg_sq")?,
+                max_exp_avg_sq: optional(stored, settings.amsgrad, "max_exp_avg_sq")?,
+            },
+            OptimizerKind::Rmsprop => Buffers::Rmsprop {
+                step: load_step(stored, slot)?,
+                square_avg: required(stored, slot, "square_avg")?,
+                momentum_buffer: optional(stored, settings.momentum > 0.0, "momentum_buffer")?,
+                grad_avg: optional(stored, settings.centered, "grad_avg")?,
+            },
+        })
+    }
+}
+
+fn take<'a>(
+    stored: &mut BTreeMap<&str, &'a Tensor>,
+    slot: &Slot,
+    buffer: &str,
+) -> Option<&'a Tensor> {
+    stored.remove(format!("{}.{buffer}", slot.name).as_str())
+}
+
+fn required(stored: &mut BTreeMap<&str, &Tensor>, slot: &Slot, buffer: &str) -> Result<Tensor> {
+    match take(stored, slot, buffer) {
+        Some(tensor) => like_param(slot, buffer, tensor),
+        None => bail!("optimizer state lacks {}.{buffer}", slot.name),
+    }
+}
+
+fn load_step(stored: &mut BTreeMap<&str, &Tensor>, slot: &Slot) -> Result<f32> {
+    let Some(tensor) = take(stored, slot, "step") else {
+        bail!("optimizer state lacks {}.step", slot.name);
+    };
+    if tensor.numel() != 1 {
+        bail!(
+            "optimizer state: {}.step has shape {:?}, expected a single number",
+            slot.name,
+            tensor.size()
+        );
+    }
+    let value = tensor.f_double_value(&[])?;
+    // torch.optim counts in float32, which holds every count up to 2^24 exactly.
+    if !(value >= 0.0 && value.fract() == 0.0 && value <= f64::from(1u32 << 24)) {
+        bail!(
+            "optimizer state: {}.step {value} is not a step count",
+            slot.name
+        );
+    }
+    Ok(value as f32)
+}
+
+/// A copy of `stored` with the parameter's shape, dtype and device.
+fn like_param(slot: &Slot, buffer: &str, stored: &Tensor) -> Result<Tensor> {
+    if stored.size() != slot.param.size() {
+        bail!(
+            "optimizer state: {}.{buffer} has shape {:?}, the parameter {:?}",
+            slot.name,
+            stored.size(),
+            slot.param.size()
+        );
+    }
+    let mut copy = slot.param.f_zeros_like()?;
+    copy.f_copy_(stored)?;
+    Ok(copy)
+}
+
+// The update rules. Each line is the corresponding line of torch/optim/<name>.py's
+// `_single_tensor_<name>` in PyTorch 2.11 (quoted where it helps); the order of operations
+// and the scalars (computed in f64 as Python computes floats) are the same, so the rounding is.
+// tch's in-place ops hand back a second handle to the tensor they changed: `let _ =` drops it.
+
+/// torch.optim.SGD.
+fn sgd(
+    s: &OptimizerSettings,
+    param: &mut Tensor,
+    grad: &Tensor,
+    momentum_buffer: &mut Option<Tensor>,
+) -> Result<()> {
+    let decayed;
+    let mut grad = grad;
+    if s.weight_decay != 0.0 {
+        // grad = grad.add(param, alpha=weight_decay)
+        decayed = ops::add(grad, param, s.weight_decay)?;
+        grad = &decayed;
+    }
+    let nesterov;
+    if s.momentum != 0.0 {
+        let buf = match momentum_buffer {
+            Some(buf) => {
+                // buf.mul_(momentum).add_(grad, alpha=1 - dampening)
+                let _ = buf.f_mul_scalar_(s.momentum)?;
+                ops::add_(buf, grad, 1.0 - s.dampening)?;
+                buf
+            }
+            // buf = grad.detach().clone()
+            None => momentum_buffer.insert(grad.f_detach_copy()?),
+        };
+        if s.nesterov {
+            // grad = grad.add(buf, alpha=momentum)
+            nesterov = ops::add(grad, buf, s.momentum)?;
+            grad = &nesterov;
+        } else {
+            grad = buf;
+        }
+    }
+    // param.add_(grad, alpha=-lr)
+    ops::add_(param, grad, -s.lr)
+}
+
+/// torch.optim.Adam and AdamW (Adam with `decoupled_weight_decay=True` in 2.11).
+fn adam(
+    s: &OptimizerSettings,
+    param: &mut Tensor,
+    grad: &Tensor,
+    step: &mut f32,
+    exp_avg: &mut Tensor,
+    exp_avg_sq: &mut Tensor,
+    max_exp_avg_sq: Option<&mut Tensor>,
+) -> Result<()> {
+    let (beta1, beta2) = s.betas;
+    // step_t += 1
+    *step += 1.0;
+    let decayed;
+    let mut grad = grad;
+    if s.weight_decay != 0.0 {
+        if s.kind == OptimizerKind::Adamw {
+            // param.mul_(1 - lr * weight_decay)
+            let _ = param.f_mul_scalar_(1.0 - s.lr * s.weight_decay)?;
+        } else {
+            // grad = grad.add(param, alpha=weight_decay)
+            decayed = ops::add(grad, param, s.weight_decay)?;
+            grad = &decayed;
+        }
+    }
+    // exp_avg.lerp_(grad, 1 - beta1)
+    let _ = exp_avg.f_lerp_(grad, 1.0 - beta1)?;
+    // exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+    let _ = exp_avg_sq.f_mul_scalar_(beta2)?;
+    ops::addcmul_(exp_avg_sq, grad, grad, 1.0 - beta2)?;
+    // step = _get_value(step_t): the float32 count as a Python float.
+    let step = f64::from(*step);
+    let bias_correction1 = 1.0 - python_pow(beta1, step);
+    let bias_correction2 = 1.0 - python_pow(beta2, step);
+    let step_size = s.lr / bias_correction1;
+    // bias_correction2_sqrt = bias_correction2**0.5
+    let bias_correction2_sqrt = python_pow(bias_correction2, 0.5);
+    let second_moment: &Tensor = match max_exp_avg_sq {
+        Some(max) => {
+            // torch.maximum(max_exp_avg_sqs[i], exp_avg_sq, out=max_exp_avg_sqs[i])
+            let _ = max.f_maximum_out(max, exp_avg_sq)?;
+            max
+        }
+        None => exp_avg_sq,
+    };
+    // denom = (exp_avg_sq.sqrt() / bias_correction2_sqrt).add_(eps)
+    let mut denom = second_moment
+        .f_sqrt()?
+        .f_div_scalar(bias_correction2_sqrt)?;
+    let _ = denom.f_add_scalar_(s.eps)?;
+    // param.addcdiv_(exp_avg, denom, value=-step_size)
+    ops::addcdiv_(param, exp_avg, &denom, -step_size)
+}
+
+/// Python's `base ** exponent` on floats: C's pow(). The exponent goes through black_box
+/// because LLVM rewrites pow(x, 0.5) as sqrt(x), and libm's pow(x, 0.5) is not always the
+/// correctly rounded square root (it is one ulp off for about 1 x in 2000).
+fn python_pow(base: f64, exponent: f64) -> f64 {
+    base.powf(std::hint::black_box(exponent))
+}
+
+/// torch.optim.RMSprop.
+fn rmsprop(
+    s: &OptimizerSettings,
+    param: &mut Tensor,
+    grad: &Tensor,
+    step: &mut f32,
+    square_avg: &mut Tensor,
+    momentum_buffer: Option<&mut Tensor>,
+    grad_avg: Option<&mut Tensor>,
+) -> Result<()> {
+    let alpha = s.alpha;
+    // step += 1
+    *step += 1.0;
+    let decayed;
+    let mut grad = grad;
+    if s.weight_decay != 0.0 {
+        // grad = grad.add(param, alpha=weight_decay)
+        decayed = ops::add(grad, param, s.weight_decay)?;
+        grad = &decayed;
+    }
+    // square_avg.mul_(alpha).addcmul_(grad, grad, value=1 - alpha)
+    let _ = square_avg.f_mul_scalar_(alpha)?;
+    ops::addcmul_(square_avg, grad, grad, 1.0 - alpha)?;
+    let mut avg = match grad_avg {
+        Some(grad_avg) => {
+            // grad_avg.lerp_(grad, 1 - alpha)
+            let _ = grad_avg.f_lerp_(grad, 1.0 - alpha)?;
+            // avg = square_avg.addcmul(grad_avg, grad_avg, value=-1).sqrt_()
+            let mut avg = ops::addcmul(square_avg, grad_avg, grad_avg, -1.0)?;
+            let _ = avg.f_sqrt_()?;
+            avg
+        }
+        // avg = square_avg.sqrt()
+        None => square_avg.f_sqrt()?,
+    };
+    // avg = avg.add_(eps)
+    let _ = avg.f_add_scalar_(s.eps)?;
+    match momentum_buffer {
+        Some(buf) => {
+            // buf.mul_(momentum).addcdiv_(grad, avg)
+            let _ = buf.f_mul_scalar_(s.momentum)?;
+            let _ = buf.f_addcdiv_(grad, &avg)?;
+            // param.add_(buf, alpha=-lr)
+            ops::add_(param, buf, -s.lr)
+        }
+        // param.addcdiv_(grad, avg, value=-lr)
+        None => ops::addcdiv_(param, grad, &avg, -s.lr),
+    }
+}
+
+/// The ATen calls with a Scalar argument that tch's bindings leave out (src/optim_ops.cpp).
+mod ops {
+    use anyhow::{bail, Result};
+    use std::ffi::CStr;
+    use std::os::raw::c_char;
+    use tch::Tensor;
+    use torch_sys::C_tensor;
+
+    extern "C" {
+        fn regulab_add_(target: *const C_tensor, other: *const C_tensor, alpha: f64)
+            -> *mut c_char;
+        fn regulab_add(
+            out: *mut *mut C_tensor,
+            input: *const C_tensor,
+            other: *const C_tensor,
+            alpha: f64,
+        ) -> *mut c_char;
+        fn regulab_addcmul_(
+            target: *const C_tensor,
+            tensor1: *const C_tensor,
+            tensor2: *const C_tensor,
+            value: f64,
+        ) -> *mut c_char;
+        fn regulab_addcmul(
+            out: *mut *mut C_tensor,
+            input: *const C_tensor,
+            tensor1: *const C_tensor,
+            tensor2: *const C_tensor,
+            value: f64,
+        ) -> *mut c_char;
+        fn regulab_addcdiv_(
+            target: *const C_tensor,
+            tensor1: *const C_tensor,
+            tensor2: *const C_tensor,
+            value: f64,
+        ) -> *mut c_char;
+        fn regulab_clear_grad(target: *const C_tensor) -> *mut c_char;
+    }
+
+    /// Turns the C++ side's error (malloc'ed, or null for success) into a Result.
+    fn check(message: *mut c_char) -> Result<()> {
+        if message.is_null() {
+            return Ok(());
+        }
+        // SAFETY: a non-null result is a NUL-terminated string from strdup, owned by us.
+        let text = unsafe { CStr::from_ptr(message) }
+            .to_string_lossy()
+            .into_owned();
+        unsafe { libc::free(message.cast()) };
+        // libtorch appends a C++ backtrace after the first line.
+        bail!("{}", text.lines().next().unwrap_or("libtorch error"))
+    }
+
+    /// Wraps a tensor the C++ side allocated; tch frees it on drop.
+    fn owned(out: *mut C_tensor) -> Result<Tensor> {
+        if out.is_null() {
+            bail!("libtorch returned no tensor");
+        }
+        // SAFETY: `out` is a fresh heap at::Tensor, the type tch's handles point to.
+        Ok(unsafe { Tensor::from_ptr(out) })
+    }
+
+    // SAFETY (every call below): the pointers are live tch tensor handles borrowed for the
+    // call, and the C++ side only reads the handles (in-place ops write tensor data).
+
+    /// `target.add_(other, alpha=alpha)`
+    pub fn add_(target: &Tensor, other: &Tensor, alpha: f64) -> Result<()> {
+        check(unsafe { regulab_add_(target.as_ptr(), other.as_ptr(), alpha) })
+    }
+
+    /// `input.add(other, alpha=alpha)`
+    pub fn add(input: &Tensor, other: &Tensor, alpha: f64) -> Result<Tensor> {
+        let mut out = std::ptr::null_mut();
+        check(unsafe { regulab_add(&mut out, input.as_ptr(), other.as_ptr(), alpha) })?;
+        owned(out)
+    }
+
+    /// `target.addcmul_(tensor1, tensor2, value=value)`
+    pub fn addcmul_(target: &Tensor, tensor1: &Tensor, tensor2: &Tensor, value: f64) -> Result<()> {
+        check(unsafe {
+            regulab_addcmul_(target.as_ptr(), tensor1.as_ptr(), tensor2.as_ptr(), value)
+        })
+    }
+
+    /// `input.addcmul(tensor1, tensor2, value=value)`
+    pub fn addcmul(
+        input: &Tensor,
+        tensor1: &Tensor,
+        tensor2: &Tensor,
+        value: f64,
+    ) -> Result<Tensor> {
+        let mut out = std::ptr::null_mut();
+        check(unsafe {
+            regulab_addcmul(
+                &mut out,
+                input.as_ptr(),
+                tensor1.as_ptr(),
+                tensor2.as_ptr(),
+                value,
+            )
+        })?;
+        owned(out)
+    }
+
+    /// `target.addcdiv_(tensor1, tensor2, value=value)`
+    pub fn addcdiv_(target: &Tensor, tensor1: &Tensor, tensor2: &Tensor, value: f64) -> Result<()> {
+        check(unsafe {
+            regulab_addcdiv_(target.as_ptr(), tensor1.as_ptr(), tensor2.as_ptr(), value)
+        })
+    }
+
+    /// `target.grad = None`
+    pub fn clear_grad(target: &Tensor) -> Result<()> {
+        check(unsafe { regulab_clear_grad(target.as_ptr()) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A weight and a bias with fixed values, and a loss whose gradients change every step.
+    fn parameters() -> Vec<Parameter> {
+        let weight = Tensor::from_slice(&[0.5f32, -0.25, 0.125, 1.0, -0.75, 0.3])
+            .view([3, 2])
+            .set_requires_grad(true);
+        let bias = Tensor::from_slice(&[0.1f32, -0.2]).set_requires_grad(true);
+        vec![
+            Parameter::new("layer.weight", weight),
+            Parameter::new("layer.bias", bias),
+        ]
+    }
+
+    fn copies(parameters: &[Parameter]) -> Vec<Parameter> {
+        parameters
+            .iter()
+            .map(|p| {
+                // Outside autograd: detach_copy has no derivative, so it must not be recorded.
+                let copy = tch::no_grad(|| p.tensor.detach_copy());
+                Parameter::new(p.name.clone(), copy.set_requires_grad(true))
+            })
+            .collect()
+    }
+
+    fn loss(parameters: &[Parameter]) -> Tensor {
+        let x = Tensor::from_slice(&[1.0f32, -2.0, 0.5, 0.25, 1.5, -1.0]).view([2, 3]);
+        let y = Tensor::from_slice(&[0.3f32, -0.1, 0.7, 0.2]).view([2, 2]);
+        let out = (x.matmul(&parameters[0].tensor) + &parameters[1].tensor).tanh();
+        (out - y).pow_tensor_scalar(2).sum(Kind::Float)
+    }
+
+    fn train(optimizer: &mut Optimizer, parameters: &[Parameter], steps: usize) {
+        for _ in 0..steps {
+            optimizer.zero_grad().unwrap();
+            loss(parameters).backward();
+            optimizer.step().unwrap();
+        }
+    }
+
+    fn every_path() -> Vec<OptimizerSettings> {
+        use OptimizerKind::*;
+        let with = |kind, lr, edit: &dyn Fn(&mut OptimizerSettings)| {
+            let mut settings = OptimizerSettings::new(kind, lr);
+            edit(&mut settings);
+            settings
+        };
+        vec![
+            with(Sgd, 0.1, &|_| {}),
+            with(Sgd, 0.1, &|s| {
+                s.momentum = 0.9;
+                s.dampening = 0.3;
+                s.weight_decay = 0.01;
+            }),
+            with(Sgd, 0.1, &|s| {
+                s.momentum = 0.8;
+                s.nesterov = true;
+            }),
+            with(Adam, 0.01, &|_| {}),
+            with(Adam, 0.01, &|s| {
+                s.amsgrad = true;
+                s.weight_decay = 0.1;
+                s.betas = (0.8, 0.99);
+                s.eps = 1e-6;
+            }),
+            with(Adamw, 0.01, &|s| s.weight_decay = 0.1),
+            with(Rmsprop, 0.01, &|_| {}),
+            with(Rmsprop, 0.01, &|s| {
+                s.centered = true;
+                s.momentum = 0.5;
+                s.alpha = 0.9;
+                s.weight_decay = 0.01;
+            }),
+        ]
+    }
+
+    #[test]
+    fn loaded_state_steps_exactly_as_the_original() {
+        for settings in every_path() {
+            let original = parameters();
+            let mut optimizer = Optimizer::new(settings.clone(), &original).unwrap();
+            train(&mut optimizer, &original, 3);
+            let state = optimizer.state().unwrap();
+
+            // A fresh optimizer with other settings of the same kind takes the saved ones.
+            let resumed = copies(&original);
+            let mut fresh =
+                Optimizer::new(OptimizerSettings::new(settings.kind, 0.5), &resumed).unwrap();
+            fresh.load_state(&state).unwrap();
+            assert_eq!(fresh.settings(), &settings);
+
+            train(&mut optimizer, &original, 3);
+            train(&mut fresh, &resumed, 3);
+            for (a, b) in original.iter().zip(&resumed) {
+                assert!(
+                    a.tensor.equal(&b.tensor),
+                    "{settings:?}: {} differs",
+                    a.name
+                );
+            }
+            let before = original[0].tensor.detach_copy();
+            train(&mut optimizer, &original, 1);
+            assert!(
+                !original[0].tensor.equal(&before),
+                "{settings:?}: no update"
+            );
+        }
+    }
+
+    #[test]
+    fn state_is_a_snapshot_named_as_torch_optim() {
+        let parameters = parameters();
+        let mut settings = OptimizerSettings::new(OptimizerKind::Adam, 0.01);
+        settings.amsgrad = true;
+        let mut optimizer = Optimizer::new(settings, &parameters).unwrap();
+        train(&mut optimizer, &parameters, 2);
+        let state = optimizer.state().unwrap();
+        let names: Vec<&str> = state.tensors.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "layer.weight.step",
+                "layer.weight.exp_avg",
+                "layer.weight.exp_avg_sq",
+                "layer.weight.max_exp_avg_sq",
+                "layer.bias.step",
+                "layer.bias.exp_avg",
+                "layer.bias.exp_avg_sq",
+                "layer.bias.max_exp_avg_sq",
+            ]
+        );
+        let step = state.get("layer.bias.step").unwrap();
+        assert_eq!(
+            (step.kind(), step.dim(), step.double_value(&[])),
+            (Kind::Float, 0, 2.0)
+        );
+        let exp_avg = state.get("layer.weight.exp_avg").unwrap().detach_copy();
+        train(&mut optimizer, &parameters, 1);
+        assert!(state.get("layer.weight.exp_avg").unwrap().equal(&exp_avg));
+    }
+
+    #[test]
+    fn sgd_moves_by_lr_times_gradient_and_follows_set_lr() {
+        let p = Tensor::from_slice(&[1.0f32, 2.0]).set_requires_grad(true);
+        let parameters = vec![Parameter::new("p", p)];
+        let c = Tensor::from_slice(&[0.5f32, -0.25]);
+        let mut optimizer =
+            Optimizer::new(OptimizerSettings::new(OptimizerKind::Sgd, 0.5), &parameters).unwrap();
+        let step = |optimizer: &mut Optimizer| {
+            optimizer.zero_grad().unwrap();
+            (&parameters[0].tensor * &c).sum(Kind::Float).backward();
+            optimizer.step().unwrap();
+            Vec::<f32>::try_from(&parameters[0].tensor.detach()).unwrap()
+        };
+        assert_eq!(step(&mut optimizer), [0.75, 2.125]);
+        optimizer.set_lr(0.25).unwrap();
+        assert_eq!(optimizer.lr(), 0.25);
+        assert_eq!(step(&mut optimizer), [0.625, 2.1875]);
+        assert!(optimizer.set_lr(0.0).is_err());
+    }
+
+    #[test]
+    fn adam_first_step_is_lr_times_sign() {
+        let parameters = parameters();
+        let before: Vec<Tensor> = parameters.iter().map(|p| p.tensor.detach_copy()).collect();
+        let mut optimizer = Optimizer::new(
+            OptimizerSettings::new(OptimizerKind::Adam, 0.01),
+            &parameters,
+        )
+        .unwrap();
+        optimizer.zero_grad().unwrap();
+        loss(&parameters).backward();
+        let signs: Vec<Tensor> = parameters.iter().map(|p| p.tensor.grad().sign()).collect();
+        optimizer.step().unwrap();
+        for ((p, b), sign) in parameters.iter().zip(&before).zip(&signs) {
+            let moved = (b - &p.tensor.detach()) / 0.01 - sign;
+            assert!(moved.abs().max().double_value(&[]) < 1e-4, "{}", p.name);
+        }
+    }
+
+    #[test]
+    fn zero_grad_drops_gradients_and_a_step_without_them_changes_nothing() {
+        let parameters = parameters();
+        let mut optimizer = Optimizer::new(
+            OptimizerSettings::new(OptimizerKind::Adam, 0.01),
+            &parameters,
+        )
+        .unwrap();
+        loss(&parameters).backward();
+        assert!(parameters[0].tensor.grad().defined());
+        optimizer.zero_grad().unwrap();
+        assert!(!parameters[0].tensor.grad().defined());
+        let before = parameters[0].tensor.detach_copy();
+        optimizer.step().unwrap();
+        assert!(parameters[0].tensor.equal(&before));
+        let state = optimizer.state().unwrap();
+        assert_eq!(
+            state.get("layer.weight.step").unwrap().double_value(&[]),
+            0.0
+        );
+    }
+
+    #[test]
+    fn load_state_rejects_mismatches_and_changes_nothing_then() {
+        let parameters = parameters();
+        let mut settings = OptimizerSettings::new(OptimizerKind::Rmsprop, 0.01);
+        settings.centered = true;
+        let mut optimizer = Optimizer::new(settings.clone(), &parameters).unwrap();
+        train(&mut optimizer, &parameters, 1);
+        let good = optimizer.state().unwrap();
+        let edited = |edit: &dyn Fn(&mut OptimizerState)| {
+            let mut state = optimizer.state().unwrap();
+            edit(&mut state);
+            state
+        };
+        let mut other = Optimizer::new(settings.clone(), &copies(&parameters)).unwrap();
+        let cases = [
+            (
+                edited(&|s| s.settings.kind = OptimizerKind::Adam),
+                "optimizer state is for adam, this optimizer is rmsprop",
+            ),
+            (
+                edited(&|s| s.tensors.retain(|(n, _)| n != "layer.bias.grad_avg")),
+                "optimizer state lacks layer.bias.grad_avg",
+            ),
+            (
+                edited(&|s| s.tensors[1].1 = Tensor::zeros([2, 3], (Kind::Float, tch::Device::Cpu))),
+                "optimizer state: layer.weight.square_avg has shape [2, 3], the parameter [3, 2]",
+            ),
+            (
+                edited(&|s| {
+                    let extra = Tensor::zeros([2], (Kind::Float, tch::Device::Cpu));
+                    s.tensors.push(("layer.bias.exp_avg".into(), extra))
+                }),
+                "optimizer state has layer.bias.exp_avg, which matches no parameter and buffer here",
+            ),
+            (
+                edited(&|s| s.tensors[0].1 = Tensor::from(1.5f32)),
+                "optimizer state: layer.weight.step 1.5 is not a step count",
+            ),
+        ];
+        let before = other.state().unwrap();
+        for (state, message) in cases {
+            let error = other.load_state(&state).unwrap_err();
+            assert_eq!(format!("{error:#}"), message);
+            let after = other.state().unwrap();
+            assert_eq!(other.settings(), &settings);
+            for ((name, a), (_, b)) in before.tensors.iter().zip(&after.tensors) {
+                assert!(a.equal(b), "{name} changed by a rejected load");
+            }
+        }
+        other.load_state(&good).unwrap();
+    }
+
+    #[test]
+    fn invalid_settings_name_their_flag() {
+        use OptimizerKind::*;
+        type Edit = dyn Fn(&mut OptimizerSettings);
+        let cases: Vec<(OptimizerKind, &Edit, &str)> = vec![
+            (Adam, &|s| s.lr = 0.0, "--lr 0: must be a positive number"),
+            (
+                Adam,
+                &|s| s.betas = (1.2, 0.9),
+                "--betas 1.2,0.9: each beta must be in [0, 1)",
+            ),
+            (
+                Adam,
+                &|s| s.eps = -1.0,
+                "--eps -1: must be a non-negative number",
+            ),
+            (
+                Sgd,
+                &|s| s.amsgrad = true,
+                "--amsgrad applies to adam and adamw",
+            ),
+            (
+                Sgd,
+                &|s| s.betas = (0.8, 0.9),
+                "--betas applies to adam and adamw",
+            ),
+            (
+                Sgd,
+                &|s| s.eps = 1e-6,
+                "--eps applies to adam, adamw and rmsprop",
+            ),
+            (
+                Adam,
+                &|s| s.dampening = 0.1,
+                "--dampening applies to sgd only",
+            ),
+            (
+                Sgd,
+                &|s| s.dampening = 2.0,
+                "--dampening 2: must be in [0, 1]",
+            ),
+            (
+                Adam,
+                &|s| s.momentum = 0.9,
+                "--momentum applies to sgd and rmsprop only (adam/adamw have --betas)",
+            ),
+            (
+                Adamw,
+                &|s| s.centered = true,
+                "--centered applies to rmsprop only",
+            ),
+            (Sgd, &|s| s.alpha = 0.9, "--alpha applies to rmsprop only"),
+            (
+                Rmsprop,
+                &|s| s.alpha = 1.5,
+                "--alpha 1.5: must be in [0, 1]",
+            ),
+            (
+                Sgd,
+                &|s| s.nesterov = true,
+                "--nesterov needs --optimizer sgd with --momentum > 0 (as torch.optim.SGD)",
+            ),
+            (
+                Sgd,
+                &|s| {
+                    s.nesterov = true;
+                    s.momentum = 0.9;
+                    s.dampening = 0.1;
+                },
+                "--nesterov needs --dampening 0 (as torch.optim.SGD)",
+            ),
+        ];
+        for (kind, edit, message) in cases {
+            let mut settings = OptimizerSettings::new(kind, 0.1);
+            edit(&mut settings);
+            assert_eq!(settings.validate().unwrap_err().to_string(), message);
+        }
+        for kind in [Sgd, Adam, Adamw, Rmsprop] {
+            OptimizerSettings::new(kind, 0.1).validate().unwrap();
+        }
+    }
+
+    #[test]
+    fn bias_correction_uses_pow_as_python_does() {
+        // Adam's bias_correction2_sqrt at step 1270 with beta2 0.999: CPython's
+        // `(1 - 0.999 ** 1270.0) ** 0.5` is 0.8481431297801916 (glibc pow); the correctly
+        // rounded square root, which LLVM would substitute, is 0.8481431297801915.
+        let bias_correction2 = 1.0 - python_pow(0.999, 1270.0);
+        assert_eq!(bias_correction2, 0.7193467685933388);
+        assert_eq!(python_pow(bias_correction2, 0.5), 0.8481431297801916);
+    }
+
+    #[test]
+    fn betas_parse_as_two_numbers() {
+        assert_eq!(parse_betas("0.9,0.999"), Ok((0.9, 0.999)));
+        assert_eq!(parse_betas(" 0.5 , 0.75"), Ok((0.5, 0.75)));
+        for bad in ["0.9", "0.9,0.99,0.999", "a,0.9", ""] {
+            assert!(parse_betas(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -8,11 +8,12 @@
 
 use crate::interrupt::Interrupter;
 use crate::model::{Model, Split};
+use crate::optim::Optimizer;
 use crate::regularization::{implied_weight_decay_loss, weight_norms, Penalty};
 use crate::schema::{EpochRecord, SplitRecord, StepRecord};
 use anyhow::Result;
 use std::time::Instant;
-use tch::{nn, Device, Kind, Tensor};
+use tch::{Device, Kind, Tensor};
 
 #[derive(Debug, Clone)]
 pub struct LoopSettings {
@@ -84,7 +85,7 @@ struct EpochTraining {
 /// The model, its optimizer and penalty, and where events go.
 pub struct Trainer<'a> {
     pub model: &'a dyn Model,
-    pub optimizer: &'a mut nn::Optimizer,
+    pub optimizer: &'a mut Optimizer,
     pub penalty: &'a Penalty,
     pub settings: &'a LoopSettings,
     pub observers: Vec<&'a mut dyn Observer>,
@@ -95,7 +96,7 @@ pub struct Trainer<'a> {
 impl<'a> Trainer<'a> {
     pub fn new(
         model: &'a dyn Model,
-        optimizer: &'a mut nn::Optimizer,
+        optimizer: &'a mut Optimizer,
         penalty: &'a Penalty,
         settings: &'a LoopSettings,
         interrupter: &'a Interrupter,
@@ -185,7 +186,7 @@ impl<'a> Trainer<'a> {
             }
             let begin = step as i64 * batch_size;
             let indices = permutation.narrow(0, begin, batch_size.min(n_train - begin));
-            let losses = self.step(&indices).to_kind(Kind::Double);
+            let losses = self.step(&indices)?.to_kind(Kind::Double);
             sums += &losses;
             steps_done += 1;
             self.global_step += 1;
@@ -213,7 +214,7 @@ impl<'a> Trainer<'a> {
     }
 
     /// Forward, penalty, backward and update on one batch; returns [base, reg, total].
-    fn step(&mut self, indices: &Tensor) -> Tensor {
+    fn step(&mut self, indices: &Tensor) -> Result<Tensor> {
         let output = self.model.batch_loss(indices);
         let parameters = if self.penalty.kind.is_per_example() {
             Vec::new()
@@ -225,17 +226,17 @@ impl<'a> Trainer<'a> {
             .penalty
             .training_term(&parameters, &output.example_rows, batch_len);
         let total_loss = &output.base_loss + &reg_loss;
-        self.optimizer.zero_grad();
+        self.optimizer.zero_grad()?;
         total_loss.backward();
-        self.optimizer.step();
-        Tensor::stack(
+        self.optimizer.step()?;
+        Ok(Tensor::stack(
             &[
                 output.base_loss.detach(),
                 reg_loss.detach(),
                 total_loss.detach(),
             ],
             0,
-        )
+        ))
     }
 
     /// Reads the losses when an observer or the step log wants them; returns the total loss
@@ -334,9 +335,16 @@ impl<'a> Trainer<'a> {
 mod tests {
     use super::*;
     use crate::model::{BatchOutput, Evaluation, Metric};
+    use crate::optim::{OptimizerKind, OptimizerSettings};
     use crate::regularization::{named_parameters, Parameter, PenaltyKind};
     use std::collections::BTreeMap;
-    use tch::nn::OptimizerConfig;
+    use tch::nn;
+
+    fn sgd(model: &Line, lr: f64) -> Optimizer {
+        OptimizerSettings::new(OptimizerKind::Sgd, lr)
+            .build(&model.vs)
+            .unwrap()
+    }
 
     /// y = w x on 10 points of y = 2x: small enough to check the loop's arithmetic.
     struct Line {
@@ -426,7 +434,7 @@ mod tests {
     fn the_loop_learns_and_reports_every_epoch() {
         tch::manual_seed(0);
         let model = Line::new();
-        let mut optimizer = nn::Sgd::default().build(&model.vs, 0.5).unwrap();
+        let mut optimizer = sgd(&model, 0.5);
         let penalty = Penalty::new(PenaltyKind::None, 0.0, None, false, 10, 4).unwrap();
         let settings = settings(30);
         let interrupter = Interrupter::new();
@@ -445,7 +453,7 @@ mod tests {
     #[test]
     fn an_interrupt_stops_between_steps() {
         let model = Line::new();
-        let mut optimizer = nn::Sgd::default().build(&model.vs, 0.5).unwrap();
+        let mut optimizer = sgd(&model, 0.5);
         let penalty = Penalty::new(PenaltyKind::None, 0.0, None, false, 10, 4).unwrap();
         let settings = settings(5);
         let interrupter = Interrupter::new();
@@ -464,7 +472,7 @@ mod tests {
     #[test]
     fn a_huge_learning_rate_diverges() {
         let model = Line::new();
-        let mut optimizer = nn::Sgd::default().build(&model.vs, 1e30).unwrap();
+        let mut optimizer = sgd(&model, 1e30);
         let penalty = Penalty::new(PenaltyKind::None, 0.0, None, false, 10, 4).unwrap();
         let settings = settings(50);
         let interrupter = Interrupter::new();

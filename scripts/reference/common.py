@@ -2,7 +2,8 @@
 
 Everything here mirrors a decision of the Rust trainer, so that the Python run issues the
 same libtorch operations in the same order as `regulab`. The comments say which Rust rule
-each helper follows; changing one side without the other breaks parity.
+each helper follows; changing one side without the other breaks parity. The optimizers are
+plain torch.optim: it is regulab that replicates them (src/optim.rs).
 """
 
 import argparse
@@ -32,8 +33,19 @@ def sorted_params(params):
     return sorted(params.items(), key=lambda item: natural_key(item[0]))
 
 
+def betas(text):
+    """'0.9,0.999' -> (0.9, 0.999), as the Rust CLI's --betas."""
+    parts = text.split(",")
+    try:
+        if len(parts) != 2:
+            raise ValueError
+        return (float(parts[0]), float(parts[1]))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected two numbers B1,B2 (such as 0.9,0.999), got {text!r}")
+
+
 def add_optimizer_args(parser, default_lr):
-    """Optimizer flags, named as in the Rust CLI."""
+    """Optimizer flags, named as in the Rust CLI, with torch.optim's defaults."""
     group = parser.add_argument_group("optimizer")
     group.add_argument("--optimizer", choices=OPTIMIZERS, default="adam",
                        help="optimizer (default: %(default)s)")
@@ -41,111 +53,84 @@ def add_optimizer_args(parser, default_lr):
                        help="learning rate (default: %(default)s)")
     group.add_argument("--momentum", type=float, default=0.0,
                        help="momentum for sgd and rmsprop (default: %(default)s)")
+    group.add_argument("--dampening", type=float, default=0.0,
+                       help="dampening of the momentum buffer, sgd only (default: %(default)s)")
     group.add_argument("--nesterov", action="store_true",
                        help="Nesterov momentum (sgd only)")
     group.add_argument("--weight-decay", type=float, default=0.0,
                        help="optimizer weight decay: L2 added to the gradient for sgd, adam and "
                             "rmsprop, decoupled for adamw (default: %(default)s)")
-    group.add_argument("--optimizer-impl", choices=("libtorch", "torch", "torch-default"),
-                       default="libtorch",
-                       help="libtorch: Adam/AdamW replayed with the tensor ops of libtorch's C++ "
-                            "torch::optim, which regulab uses through tch (bit-identical runs). "
-                            "torch: torch.optim's single-tensor code, whose Adam updates the "
-                            "first moment with lerp_ instead of mul_+add_ and so drifts from "
-                            "libtorch by float rounding (about 1e-7 relative on MF). sgd and "
-                            "rmsprop are torch.optim in both, their op sequence being the same "
-                            "as C++. torch-default: torch.optim with its own foreach choice "
-                            "(foreach kernels on CUDA): for benchmarks, not parity "
+    group.add_argument("--betas", type=betas, default=(0.9, 0.999), metavar="B1,B2",
+                       help="running-average coefficients, adam and adamw (default: 0.9,0.999)")
+    group.add_argument("--eps", type=float, default=1e-8,
+                       help="denominator term, adam, adamw and rmsprop (default: %(default)s)")
+    group.add_argument("--amsgrad", action="store_true",
+                       help="AMSGrad variant (adam and adamw)")
+    group.add_argument("--alpha", type=float, default=0.99,
+                       help="smoothing constant, rmsprop only (default: %(default)s)")
+    group.add_argument("--centered", action="store_true",
+                       help="centered RMSprop (rmsprop only)")
+    group.add_argument("--optimizer-impl", choices=("torch", "torch-default"), default="torch",
+                       help="torch: torch.optim with foreach=False, the single-tensor code that "
+                            "regulab replicates (parity). torch-default: torch.optim with its own "
+                            "foreach choice (foreach kernels on CUDA): for benchmarks, not parity "
                             "(default: %(default)s)")
 
 
-class LibtorchAdam:
-    """Adam/AdamW stepped with the exact tensor operations of libtorch's C++ torch::optim
-    (torch/csrc/api/src/optim/adam.cpp and adamw.cpp in torch 2.x), for parity with Rust code
-    that uses tch's built-in optimizers.
-
-    The only numerical difference from torch.optim's single-tensor Adam is the first moment:
-    C++ computes `m.mul_(beta1).add_(g, 1 - beta1)`, Python `m.lerp_(g, 1 - beta1)`. Both agree
-    while m is zero (the first step) and then drift apart by float rounding.
-    """
-
-    def __init__(self, params, lr, betas, eps, weight_decay, decoupled):
-        self.params = list(params)
-        self.lr, self.eps, self.weight_decay = lr, eps, weight_decay
-        self.beta1, self.beta2 = betas
-        self.decoupled = decoupled
-        self.state = [None] * len(self.params)
-
-    def zero_grad(self):
-        # C++ Optimizer::zero_grad() defaults to set_to_none = true, like Python.
-        for p in self.params:
-            p.grad = None
-
-    @torch.no_grad()
-    def step(self):
-        for k, p in enumerate(self.params):
-            if p.grad is None:
-                continue
-            grad = p.grad
-            if self.state[k] is None:
-                self.state[k] = {"step": 0, "exp_avg": torch.zeros_like(p),
-                                 "exp_avg_sq": torch.zeros_like(p)}
-            state = self.state[k]
-            state["step"] += 1
-            step = state["step"]
-            # C++: 1 - std::pow(beta, step) in double.
-            bias_correction1 = 1 - math.pow(self.beta1, step)
-            bias_correction2 = 1 - math.pow(self.beta2, step)
-            if self.weight_decay != 0:
-                if self.decoupled:
-                    p.mul_(1 - self.lr * self.weight_decay)
-                else:
-                    grad = grad.add(p, alpha=self.weight_decay)
-            exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
-            exp_avg.mul_(self.beta1).add_(grad, alpha=1 - self.beta1)
-            exp_avg_sq.mul_(self.beta2).addcmul_(grad, grad, value=1 - self.beta2)
-            denom = (exp_avg_sq.sqrt() / math.sqrt(bias_correction2)).add_(self.eps)
-            step_size = self.lr / bias_correction1
-            p.addcdiv_(exp_avg, denom, value=-step_size)
-
-
 def build_optimizer(args, params):
-    """The optimizer over `params` (already in sorted name order).
+    """Plain torch.optim over `params` (already in sorted name order).
 
-    `foreach=False` pins torch.optim's single-tensor code path: the foreach/fused kernels
-    round differently, and the Rust side steps one parameter tensor at a time.
+    `foreach=False` pins torch.optim's single-tensor code path, which regulab's own optimizer
+    replicates op for op: the foreach/fused kernels round differently.
     """
-    if args.optimizer_impl == "libtorch" and args.optimizer in ("adam", "adamw"):
-        return LibtorchAdam(params, lr=args.lr, betas=(0.9, 0.999), eps=1e-8,
-                            weight_decay=args.weight_decay,
-                            decoupled=args.optimizer == "adamw")
-    if args.optimizer_impl == "torch-default":
-        foreach = None  # let torch pick, as an ordinary PyTorch script would
-    else:
-        foreach = False
+    foreach = None if args.optimizer_impl == "torch-default" else False
     if args.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=args.lr, momentum=args.momentum, dampening=0.0,
-                               weight_decay=args.weight_decay, nesterov=args.nesterov,
-                               foreach=foreach)
-    if args.optimizer == "adam":
-        return torch.optim.Adam(params, lr=args.lr, betas=(0.9, 0.999), eps=1e-8,
-                                weight_decay=args.weight_decay, foreach=foreach)
-    if args.optimizer == "adamw":
-        return torch.optim.AdamW(params, lr=args.lr, betas=(0.9, 0.999), eps=1e-8,
-                                 weight_decay=args.weight_decay, foreach=foreach)
+        return torch.optim.SGD(params, lr=args.lr, momentum=args.momentum,
+                               dampening=args.dampening, weight_decay=args.weight_decay,
+                               nesterov=args.nesterov, foreach=foreach)
+    if args.optimizer in ("adam", "adamw"):
+        # AdamW is Adam with decoupled weight decay; its own default weight_decay (0.01) is
+        # not used, the flag's value is passed as in regulab.
+        optimizer = torch.optim.Adam if args.optimizer == "adam" else torch.optim.AdamW
+        return optimizer(params, lr=args.lr, betas=args.betas, eps=args.eps,
+                         weight_decay=args.weight_decay, amsgrad=args.amsgrad, foreach=foreach)
     if args.optimizer == "rmsprop":
-        return torch.optim.RMSprop(params, lr=args.lr, alpha=0.99, eps=1e-8,
+        return torch.optim.RMSprop(params, lr=args.lr, alpha=args.alpha, eps=args.eps,
                                    weight_decay=args.weight_decay, momentum=args.momentum,
-                                   centered=False, foreach=foreach)
+                                   centered=args.centered, foreach=foreach)
     raise ValueError(f"unknown optimizer {args.optimizer}")
 
 
 def check_optimizer_args(parser, args):
-    """Reject flag combinations torch.optim would reject later with a less clear message."""
-    if args.nesterov and (args.optimizer != "sgd" or args.momentum <= 0):
-        parser.error("--nesterov needs --optimizer sgd and --momentum > 0")
+    """The Rust CLI's checks (src/optim.rs, validate), with the same messages."""
+    adam = args.optimizer in ("adam", "adamw")
+    b1, b2 = args.betas
+    if not (0.0 <= args.dampening <= 1.0):
+        parser.error(f"--dampening {args.dampening}: must be in [0, 1]")
+    if not (0.0 <= b1 < 1.0 and 0.0 <= b2 < 1.0):
+        parser.error(f"--betas {b1},{b2}: each beta must be in [0, 1)")
+    if not (math.isfinite(args.eps) and args.eps >= 0.0):
+        parser.error(f"--eps {args.eps}: must be a non-negative number")
+    if not (0.0 <= args.alpha <= 1.0):
+        parser.error(f"--alpha {args.alpha}: must be in [0, 1]")
     if args.momentum != 0 and args.optimizer not in ("sgd", "rmsprop"):
-        parser.error("--momentum applies to sgd and rmsprop only")
+        parser.error("--momentum applies to sgd and rmsprop only (adam/adamw have --betas)")
+    if args.dampening != 0 and args.optimizer != "sgd":
+        parser.error("--dampening applies to sgd only")
+    if args.nesterov and (args.optimizer != "sgd" or args.momentum <= 0):
+        parser.error("--nesterov needs --optimizer sgd with --momentum > 0 (as torch.optim.SGD)")
+    if args.nesterov and args.dampening != 0:
+        parser.error("--nesterov needs --dampening 0 (as torch.optim.SGD)")
+    if args.betas != (0.9, 0.999) and not adam:
+        parser.error("--betas applies to adam and adamw")
+    if args.amsgrad and not adam:
+        parser.error("--amsgrad applies to adam and adamw")
+    if args.eps != 1e-8 and args.optimizer == "sgd":
+        parser.error("--eps applies to adam, adamw and rmsprop")
+    if args.alpha != 0.99 and args.optimizer != "rmsprop":
+        parser.error("--alpha applies to rmsprop only")
+    if args.centered and args.optimizer != "rmsprop":
+        parser.error("--centered applies to rmsprop only")
 
 
 def check_penalty_args(parser, args):

@@ -33,6 +33,24 @@ pub struct CommonFlags {
     /// Nesterov momentum (sgd)
     #[arg(long)]
     pub nesterov: bool,
+    /// Dampening for momentum (sgd) [default: 0]
+    #[arg(long, allow_negative_numbers = true, value_name = "D")]
+    pub dampening: Option<String>,
+    /// Adam/AdamW coefficients of the running averages, B1,B2 [default: 0.9,0.999]
+    #[arg(long, allow_negative_numbers = true, value_name = "B1,B2")]
+    pub betas: Option<String>,
+    /// Term added to the denominator (adam, adamw, rmsprop) [default: 1e-8]
+    #[arg(long, allow_negative_numbers = true, value_name = "EPS")]
+    pub eps: Option<String>,
+    /// AMSGrad variant (adam, adamw)
+    #[arg(long)]
+    pub amsgrad: bool,
+    /// Smoothing constant (rmsprop) [default: 0.99]
+    #[arg(long, allow_negative_numbers = true, value_name = "ALPHA")]
+    pub alpha: Option<String>,
+    /// Centered RMSprop (normalize by the gradient's estimated variance)
+    #[arg(long)]
+    pub centered: bool,
     /// Optimizer weight decay: coupled L2 for sgd/adam/rmsprop, decoupled for adamw. Adds nothing
     /// to the loss; its implied term (wd/2)*sum||W||^2 is reported as implied_weight_decay_loss [default: 0]
     #[arg(long, allow_negative_numbers = true, value_name = "WD")]
@@ -381,8 +399,12 @@ fn parse_sweep_flags(
                 .cloned()
                 .with_context(|| format!("--{name} needs a value"))?,
         };
-        // --hidden is itself a comma list, so its alternatives are separated by '/'.
-        let separator = if name == "hidden" { '/' } else { ',' };
+        // --hidden and --betas are themselves comma lists: their alternatives use '/'.
+        let separator = if matches!(name.as_str(), "hidden" | "betas") {
+            '/'
+        } else {
+            ','
+        };
         let values: Vec<String> = value
             .split(separator)
             .map(|v| v.trim().to_string())

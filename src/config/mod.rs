@@ -169,7 +169,13 @@ impl From<RunConfig> for ConfigValues {
             optimizer: Some(config.optimizer.kind),
             lr: Some(config.optimizer.lr),
             momentum: Some(config.optimizer.momentum),
+            dampening: Some(config.optimizer.dampening),
             nesterov: Some(config.optimizer.nesterov),
+            betas: Some(config.optimizer.betas),
+            eps: Some(config.optimizer.eps),
+            amsgrad: Some(config.optimizer.amsgrad),
+            alpha: Some(config.optimizer.alpha),
+            centered: Some(config.optimizer.centered),
             weight_decay: Some(config.optimizer.weight_decay),
             penalty: Some(config.penalty.kind),
             lambda: Some(config.penalty.lambda),
@@ -274,12 +280,23 @@ impl Layer {
         };
         let config = RunConfig {
             task,
-            optimizer: OptimizerSettings {
-                kind: v.optimizer.unwrap_or(OptimizerKind::Adam),
-                lr: v.lr.unwrap_or(defaults.lr),
-                momentum: v.momentum.unwrap_or(0.0),
-                nesterov: v.nesterov.unwrap_or(false),
-                weight_decay: v.weight_decay.unwrap_or(0.0),
+            optimizer: {
+                let torch = OptimizerSettings::new(
+                    v.optimizer.unwrap_or(OptimizerKind::Adam),
+                    v.lr.unwrap_or(defaults.lr),
+                );
+                OptimizerSettings {
+                    momentum: v.momentum.unwrap_or(torch.momentum),
+                    dampening: v.dampening.unwrap_or(torch.dampening),
+                    nesterov: v.nesterov.unwrap_or(torch.nesterov),
+                    weight_decay: v.weight_decay.unwrap_or(torch.weight_decay),
+                    betas: v.betas.unwrap_or(torch.betas),
+                    eps: v.eps.unwrap_or(torch.eps),
+                    amsgrad: v.amsgrad.unwrap_or(torch.amsgrad),
+                    alpha: v.alpha.unwrap_or(torch.alpha),
+                    centered: v.centered.unwrap_or(torch.centered),
+                    ..torch
+                }
             },
             penalty: PenaltySettings {
                 kind: v.penalty.unwrap_or(PenaltyKind::None),

@@ -124,9 +124,7 @@ impl MatrixFactorization {
                     .users
                     .iter()
                     .zip(&ratings.items)
-                    .map(|(&u, &i)| {
-                        (seen_users[u as usize] && seen_items[i as usize]) as u8 as f32
-                    })
+                    .map(|(&u, &i)| (seen_users[u as usize] && seen_items[i as usize]) as u8 as f32)
                     .collect();
                 DeviceRatings::new(ratings, device, Some(known))
             })
