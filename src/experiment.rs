@@ -137,7 +137,8 @@ fn prepare_mf(
         dim: task.dim as u64,
         ratings: (dataset.train.len() + dataset.test.len()) as u64,
         batch_size: config.training.batch_size as u64,
-        eval_chunk: crate::model::mf::eval_chunk(task.dim) as u64,
+        eval_chunk: (crate::model::mf::eval_chunk(task.dim) as u64)
+            .min((dataset.train.len() + dataset.test.len()) as u64),
         optimizer_slots: config.optimizer.state_slots(),
     };
     check_memory(
@@ -395,8 +396,10 @@ fn train_and_record(
         batch_size: config.training.batch_size as i64,
         log_every: config.output.log_every,
         device,
-        lr: config.optimizer.lr,
         weight_decay: config.optimizer.weight_decay,
+        schedule: config.training.schedule,
+        early_stop: config.training.early_stop,
+        restore_best: config.training.restore_best,
     };
     // libtorch reports failures (out of memory, a device error) by panicking inside tch;
     // catching them here lets the run document record the failure instead of vanishing.
@@ -421,6 +424,26 @@ fn train_and_record(
         }
     };
     let (status, message, signal) = describe_outcome(&outcome);
+    if let LoopOutcome::Completed {
+        stopped_early,
+        restored,
+    } = outcome
+    {
+        let summary = &mut writer.document.summary;
+        summary.stop_reason = Some(
+            if stopped_early.is_some() {
+                "early_stop"
+            } else {
+                "epochs"
+            }
+            .into(),
+        );
+        summary.restored = restored.map(|r| crate::schema::RestoredWeights {
+            epoch: r.epoch,
+            validation: r.validation,
+            test: r.test,
+        });
+    }
     writer.finish(status, message.clone())?;
     let result = RunResult {
         path: out,
@@ -446,7 +469,7 @@ fn fail(writer: &mut RunWriter, message: String) -> Result<RunResult> {
 
 fn describe_outcome(outcome: &LoopOutcome) -> (RunStatus, Option<String>, Option<i32>) {
     match *outcome {
-        LoopOutcome::Completed => (RunStatus::Completed, None, None),
+        LoopOutcome::Completed { .. } => (RunStatus::Completed, None, None),
         LoopOutcome::Interrupted {
             signal,
             during_epoch,

@@ -9,7 +9,7 @@
 //! ```text
 //! main -> cli -> { experiment, sweep, plot, data::fetch, info }
 //!                   -> { config, train, progress, report, schema }
-//!                        -> { model, regularization, optim, data, device, interrupt, memory, setting }
+//!                        -> { model, regularization, optim, schedule, data, device, interrupt, memory, setting }
 //! ```
 //!
 //! * `cli` — the command-line definitions; turns flags into config layers and typed requests, maps
@@ -25,7 +25,8 @@
 //! * `schema` — the run document and sweep summary types every reader and writer uses.
 //! * `model` — the model trait, matrix factorization, the MLP.
 //! * `regularization` — every penalty form as data (formula, scale, computation).
-//! * `optim` — optimizer settings and construction.
+//! * `optim` — the optimizers regulab steps itself (torch.optim's rules); state as data.
+//! * `schedule` — learning-rate schedules with torch.optim.lr_scheduler's semantics.
 //! * `data` — ratings (MovieLens formats, splits, synthetic), MNIST-format images, fetching.
 //! * `device` — `--device auto|cpu|cuda|cuda:N`.
 //! * `interrupt` — SIGINT/SIGTERM/SIGHUP as a value the loops read.
@@ -47,6 +48,7 @@ pub mod plot;
 pub mod progress;
 pub mod regularization;
 pub mod report;
+pub mod schedule;
 pub mod schema;
 pub mod setting;
 pub mod sweep;

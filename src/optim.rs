@@ -1097,62 +1097,58 @@ mod tests {
         use OptimizerKind::*;
         type Edit = dyn Fn(&mut OptimizerSettings);
         let cases: Vec<(OptimizerKind, &Edit, &str)> = vec![
-            (Adam, &|s| s.lr = 0.0, "--lr 0: must be a positive number"),
+            (Adam, &|s| s.lr = 0.0, "--lr: must be a positive number"),
             (
                 Adam,
                 &|s| s.betas = (1.2, 0.9),
-                "--betas 1.2,0.9: each beta must be in [0, 1)",
+                "--betas: each beta must be in [0, 1)",
             ),
             (
                 Adam,
                 &|s| s.eps = -1.0,
-                "--eps -1: must be a non-negative number",
+                "--eps: must be a non-negative number",
             ),
             (
                 Sgd,
                 &|s| s.amsgrad = true,
-                "--amsgrad applies to adam and adamw",
+                "--amsgrad: applies to adam and adamw",
             ),
             (
                 Sgd,
                 &|s| s.betas = (0.8, 0.9),
-                "--betas applies to adam and adamw",
+                "--betas: applies to adam and adamw",
             ),
             (
                 Sgd,
                 &|s| s.eps = 1e-6,
-                "--eps applies to adam, adamw and rmsprop",
+                "--eps: applies to adam, adamw and rmsprop",
             ),
             (
                 Adam,
                 &|s| s.dampening = 0.1,
-                "--dampening applies to sgd only",
+                "--dampening: applies to sgd only",
             ),
             (
                 Sgd,
                 &|s| s.dampening = 2.0,
-                "--dampening 2: must be in [0, 1]",
+                "--dampening: must be in [0, 1]",
             ),
             (
                 Adam,
                 &|s| s.momentum = 0.9,
-                "--momentum applies to sgd and rmsprop only (adam/adamw have --betas)",
+                "--momentum: applies to sgd and rmsprop only (adam/adamw have --betas)",
             ),
             (
                 Adamw,
                 &|s| s.centered = true,
-                "--centered applies to rmsprop only",
+                "--centered: applies to rmsprop only",
             ),
-            (Sgd, &|s| s.alpha = 0.9, "--alpha applies to rmsprop only"),
-            (
-                Rmsprop,
-                &|s| s.alpha = 1.5,
-                "--alpha 1.5: must be in [0, 1]",
-            ),
+            (Sgd, &|s| s.alpha = 0.9, "--alpha: applies to rmsprop only"),
+            (Rmsprop, &|s| s.alpha = 1.5, "--alpha: must be in [0, 1]"),
             (
                 Sgd,
                 &|s| s.nesterov = true,
-                "--nesterov needs --optimizer sgd with --momentum > 0 (as torch.optim.SGD)",
+                "--nesterov: needs --optimizer sgd with --momentum > 0 (as torch.optim.SGD)",
             ),
             (
                 Sgd,
@@ -1161,7 +1157,7 @@ mod tests {
                     s.momentum = 0.9;
                     s.dampening = 0.1;
                 },
-                "--nesterov needs --dampening 0 (as torch.optim.SGD)",
+                "--nesterov: needs --dampening 0 (as torch.optim.SGD)",
             ),
         ];
         for (kind, edit, message) in cases {

@@ -152,11 +152,15 @@ impl RunWriter {
     }
 
     fn refresh_summary(&mut self) {
+        let stop_reason = self.document.summary.stop_reason.take();
+        let restored = self.document.summary.restored.take();
         self.document.summary = Summary::from_epochs(
             &self.document.epochs,
             &self.document.metric,
             self.started.elapsed().as_secs_f64(),
         );
+        self.document.summary.stop_reason = stop_reason;
+        self.document.summary.restored = restored;
         self.document.updated_at = now_utc();
     }
 }

@@ -163,6 +163,22 @@ pub struct Summary {
     /// The best test value over the epochs: chosen on the test set, so not a result.
     #[serde(default)]
     pub oracle_best_test: Option<EpochValue>,
+    /// Why a completed run stopped: `epochs` (all of them ran) or `early_stop`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_reason: Option<String>,
+    /// With `restore_best`: the epoch whose weights were put back, measured again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restored: Option<RestoredWeights>,
+}
+
+/// The weights a run ended with when it restored its best validation epoch.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RestoredWeights {
+    pub epoch: usize,
+    #[serde(default, deserialize_with = "optional_nan_map")]
+    pub validation: Option<SplitRecord>,
+    #[serde(default, deserialize_with = "optional_nan_map")]
+    pub test: Option<SplitRecord>,
 }
 
 impl Summary {
@@ -226,6 +242,8 @@ impl Summary {
             test_at_selected: selected.and_then(|e| e.test.clone()),
             final_test: whole.last().and_then(|e| e.test.clone()),
             oracle_best_test,
+            stop_reason: None,
+            restored: None,
         }
     }
 }

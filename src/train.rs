@@ -10,6 +10,7 @@ use crate::interrupt::Interrupter;
 use crate::model::{Model, Split};
 use crate::optim::Optimizer;
 use crate::regularization::{implied_weight_decay_loss, weight_norms, Penalty};
+use crate::schedule::{LrSchedule, Scheduler};
 use crate::schema::{EpochRecord, SplitRecord, StepRecord};
 use anyhow::Result;
 use std::time::Instant;
@@ -21,8 +22,28 @@ pub struct LoopSettings {
     pub batch_size: i64,
     pub log_every: Option<usize>,
     pub device: Device,
-    pub lr: f64,
     pub weight_decay: f64,
+    pub schedule: LrSchedule,
+    pub early_stop: Option<EarlyStop>,
+    /// Put the best validation epoch's weights back at the end.
+    pub restore_best: bool,
+}
+
+/// Stop when the validation metric has not improved by more than `min_delta` for
+/// `patience` epochs.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EarlyStop {
+    pub patience: usize,
+    pub min_delta: f64,
+}
+
+/// The weights of the best validation epoch, put back at the end with `restore_best`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Restored {
+    pub epoch: usize,
+    /// Validation and test measured again on the restored weights.
+    pub validation: Option<SplitRecord>,
+    pub test: Option<SplitRecord>,
 }
 
 /// What the loop tells its observers.
@@ -59,7 +80,11 @@ pub trait Observer {
 /// How the loop ended.
 #[derive(Debug, Clone, PartialEq)]
 pub enum LoopOutcome {
-    Completed,
+    /// Every epoch ran, or early stopping ended the run after `stopped_early` epochs.
+    Completed {
+        stopped_early: Option<usize>,
+        restored: Option<Restored>,
+    },
     /// A signal asked the loop to stop; `during_epoch` had `steps_done` steps.
     Interrupted {
         signal: i32,
@@ -67,10 +92,7 @@ pub enum LoopOutcome {
         steps_done: usize,
     },
     /// A loss became non-finite.
-    Diverged {
-        epoch: usize,
-        total_loss: f64,
-    },
+    Diverged { epoch: usize, total_loss: f64 },
 }
 
 /// Everything one epoch's training produced.
@@ -91,6 +113,16 @@ pub struct Trainer<'a> {
     pub observers: Vec<&'a mut dyn Observer>,
     pub interrupter: &'a Interrupter,
     global_step: usize,
+    best: BestEpoch,
+}
+
+/// The best validation epoch so far, for early stopping and restoring.
+#[derive(Default)]
+struct BestEpoch {
+    epoch: Option<usize>,
+    value: f64,
+    epochs_since: usize,
+    weights: Vec<Tensor>,
 }
 
 impl<'a> Trainer<'a> {
@@ -109,6 +141,7 @@ impl<'a> Trainer<'a> {
             observers: Vec::new(),
             interrupter,
             global_step: 0,
+            best: BestEpoch::default(),
         }
     }
 
@@ -130,8 +163,17 @@ impl<'a> Trainer<'a> {
 
     /// Trains for the configured epochs.
     pub fn run(&mut self) -> Result<LoopOutcome> {
+        let metric = self.model.headline_metric();
+        let mut scheduler = Scheduler::new(
+            self.settings.schedule,
+            self.optimizer.lr(),
+            self.settings.epochs,
+            metric.higher_is_better(),
+        );
+        let mut stopped_early = None;
         for epoch in 1..=self.settings.epochs {
             let steps = self.steps_per_epoch();
+            self.optimizer.set_lr(scheduler.lr())?;
             self.emit(Event::EpochStarted {
                 epoch,
                 epochs: self.settings.epochs,
@@ -152,6 +194,11 @@ impl<'a> Trainer<'a> {
             self.emit(Event::Evaluating { epoch })?;
             let record = self.evaluate(epoch, &training, training.steps_done < steps);
             self.emit(Event::EpochEnded(&record))?;
+            let validation = record
+                .validation
+                .as_ref()
+                .and_then(|v| v.get(metric.key()))
+                .copied();
             if !training.means[2].is_finite() {
                 return Ok(LoopOutcome::Diverged {
                     epoch,
@@ -165,8 +212,78 @@ impl<'a> Trainer<'a> {
                     steps_done: training.steps_done,
                 });
             }
+            scheduler.step(validation);
+            if self.track_best(epoch, validation)? {
+                stopped_early = Some(epoch);
+                break;
+            }
         }
-        Ok(LoopOutcome::Completed)
+        let restored = if self.settings.restore_best {
+            self.restore_best()?
+        } else {
+            None
+        };
+        Ok(LoopOutcome::Completed {
+            stopped_early,
+            restored,
+        })
+    }
+
+    /// Remembers the best validation epoch (and its weights when they will be restored);
+    /// returns whether early stopping should end the run now.
+    fn track_best(&mut self, epoch: usize, validation: Option<f64>) -> Result<bool> {
+        let wanted = self.settings.early_stop.is_some() || self.settings.restore_best;
+        let Some(value) = validation.filter(|v| v.is_finite() && wanted) else {
+            return Ok(false);
+        };
+        let metric = self.model.headline_metric();
+        let min_delta = self.settings.early_stop.map_or(0.0, |e| e.min_delta);
+        let improved = match self.best.epoch {
+            None => true,
+            Some(_) if metric.higher_is_better() => value > self.best.value + min_delta,
+            Some(_) => value < self.best.value - min_delta,
+        };
+        if improved {
+            self.best.epoch = Some(epoch);
+            self.best.value = value;
+            self.best.epochs_since = 0;
+            if self.settings.restore_best {
+                let _no_grad = tch::no_grad_guard();
+                self.best.weights = self
+                    .model
+                    .parameters()
+                    .iter()
+                    .map(|p| p.tensor.detach().copy())
+                    .collect();
+            }
+        } else {
+            self.best.epochs_since += 1;
+        }
+        Ok(self
+            .settings
+            .early_stop
+            .is_some_and(|e| self.best.epochs_since >= e.patience))
+    }
+
+    /// Puts the best validation epoch's weights back and measures them again.
+    fn restore_best(&mut self) -> Result<Option<Restored>> {
+        let Some(epoch) = self.best.epoch else {
+            return Ok(None);
+        };
+        {
+            let _no_grad = tch::no_grad_guard();
+            for (parameter, saved) in self.model.parameters().iter().zip(&self.best.weights) {
+                parameter.tensor.shallow_clone().copy_(saved);
+            }
+        }
+        let _no_grad = tch::no_grad_guard();
+        let parameters = self.model.parameters();
+        let weight_reg = self.penalty.on_parameters(&parameters).double_value(&[]);
+        Ok(Some(Restored {
+            epoch,
+            validation: self.evaluate_split(Split::Validation, weight_reg),
+            test: self.evaluate_split(Split::Test, weight_reg),
+        }))
     }
 
     /// One pass over a fresh permutation of the training examples (or fewer steps when
@@ -304,7 +421,7 @@ impl<'a> Trainer<'a> {
                 self.settings.weight_decay,
                 &parameters,
             ),
-            lr: self.settings.lr,
+            lr: self.optimizer.lr(),
             seconds: training.seconds,
             eval_seconds: start.elapsed().as_secs_f64(),
         }
@@ -425,8 +542,10 @@ mod tests {
             batch_size: 4,
             log_every: None,
             device: Device::Cpu,
-            lr: 0.5,
             weight_decay: 0.0,
+            schedule: LrSchedule::Constant,
+            early_stop: None,
+            restore_best: false,
         }
     }
 
@@ -441,7 +560,13 @@ mod tests {
         let mut recorder = Recorder::default();
         let mut trainer = Trainer::new(&model, &mut optimizer, &penalty, &settings, &interrupter);
         trainer.observe(&mut recorder);
-        assert_eq!(trainer.run().unwrap(), LoopOutcome::Completed);
+        assert_eq!(
+            trainer.run().unwrap(),
+            LoopOutcome::Completed {
+                stopped_early: None,
+                restored: None
+            }
+        );
         assert_eq!(recorder.epochs.len(), 30);
         assert_eq!(recorder.steps, 30 * 3, "ceil(10 / 4) steps an epoch");
         let first = recorder.epochs[0].test.as_ref().unwrap()["rmse"];
@@ -477,9 +602,11 @@ mod tests {
         let settings = settings(50);
         let interrupter = Interrupter::new();
         let mut trainer = Trainer::new(&model, &mut optimizer, &penalty, &settings, &interrupter);
-        assert!(matches!(
-            trainer.run().unwrap(),
-            LoopOutcome::Diverged { .. }
-        ));
+        let outcome = trainer.run().unwrap();
+
+        assert!(
+            matches!(outcome, LoopOutcome::Diverged { .. }),
+            "{outcome:?}"
+        );
     }
 }

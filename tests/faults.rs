@@ -60,6 +60,20 @@ fn wait_for_epochs(out: &Path, epochs: usize) {
     panic!("{}: no epoch written in time", out.display());
 }
 
+fn wait_for_lock(out: &Path) {
+    let name = out.file_name().unwrap().to_string_lossy();
+    let lock = out.with_file_name(format!(".{name}.lock"));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !lock.exists() && !out.exists() {
+        assert!(
+            Instant::now() < deadline,
+            "{}: never started",
+            out.display()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 fn finish(child: Child) -> Output {
     child.wait_with_output().expect("wait")
 }
@@ -129,8 +143,11 @@ fn repeated_interrupts_never_crash() {
             ],
             &out,
         );
-        // Spread the signals over loading, the first steps and later epochs.
-        std::thread::sleep(Duration::from_millis(300 + (attempt * 397) % 2500));
+        // Once the handlers are in place (the lock appears after them; before, the default
+        // action would end the process, as for any program), spread the signals over
+        // loading, the first steps and later epochs.
+        wait_for_lock(&out);
+        std::thread::sleep(Duration::from_millis((attempt * 397) % 2500));
         signal(&child, if attempt % 2 == 0 { "INT" } else { "TERM" });
         let output = finish(child);
         let stderr = String::from_utf8_lossy(&output.stderr).to_string();

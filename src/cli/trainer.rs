@@ -95,6 +95,20 @@ pub struct CommonFlags {
     /// Train even when the run's memory estimate exceeds the memory available
     #[arg(long)]
     pub force: bool,
+    /// Learning-rate schedule, stepped every epoch as torch.optim.lr_scheduler: constant,
+    /// step:EVERY:GAMMA (StepLR), cosine (CosineAnnealingLR over the epochs),
+    /// plateau:PATIENCE:FACTOR (ReduceLROnPlateau on the validation metric) [default: constant]
+    #[arg(long, value_name = "SCHEDULE")]
+    pub lr_schedule: Option<String>,
+    /// Stop when the validation metric has not improved for this many epochs (needs --val-split)
+    #[arg(long, allow_negative_numbers = true, value_name = "PATIENCE")]
+    pub early_stop: Option<String>,
+    /// Smallest change of the validation metric that counts as an improvement [default: 0]
+    #[arg(long, allow_negative_numbers = true, value_name = "D")]
+    pub min_delta: Option<String>,
+    /// At the end, put back the best validation epoch's weights and measure them again
+    #[arg(long)]
+    pub restore_best: bool,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -11,6 +11,7 @@ use crate::model::mf::MfVariant;
 use crate::model::mlp::{Activation, LossKind};
 use crate::optim::OptimizerKind;
 use crate::regularization::{PenaltyKind, PenaltyScale};
+use crate::schedule::LrSchedule;
 use crate::setting::flag_name;
 use anyhow::{bail, Result};
 use serde::de::DeserializeOwned;
@@ -98,6 +99,10 @@ config_keys! {
     quiet: bool,
     out: PathBuf,
     force: bool,
+    lr_schedule: LrSchedule,
+    early_stop: usize,
+    min_delta: f64,
+    restore_best: bool,
 }
 
 /// Keys that only one trainer understands.

@@ -19,7 +19,9 @@ use crate::model::mf::MfVariant;
 use crate::model::mlp::{Activation, LossKind};
 use crate::optim::{OptimizerKind, OptimizerSettings};
 use crate::regularization::{PenaltyKind, PenaltySettings};
+use crate::schedule::LrSchedule;
 use crate::setting::InvalidSetting;
+use crate::train::EarlyStop;
 use anyhow::{anyhow, bail, Result};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
@@ -120,6 +122,10 @@ pub struct TrainingSettings {
     pub threads: Option<usize>,
     /// Train even when the memory estimate exceeds what the machine has.
     pub force: bool,
+    pub schedule: LrSchedule,
+    pub early_stop: Option<EarlyStop>,
+    /// Put the best validation epoch's weights back at the end.
+    pub restore_best: bool,
 }
 
 /// Where and how much a run reports.
@@ -187,6 +193,10 @@ impl From<RunConfig> for ConfigValues {
             device: Some(config.training.device),
             threads: config.training.threads,
             force: Some(config.training.force),
+            lr_schedule: Some(config.training.schedule),
+            early_stop: config.training.early_stop.map(|e| e.patience),
+            min_delta: config.training.early_stop.map(|e| e.min_delta),
+            restore_best: Some(config.training.restore_best),
             log_every: config.output.log_every,
             quiet: Some(config.output.quiet),
             out: config.output.out,
@@ -311,6 +321,12 @@ impl Layer {
                 device: v.device.unwrap_or_default(),
                 threads: v.threads,
                 force: v.force.unwrap_or(false),
+                schedule: v.lr_schedule.unwrap_or_default(),
+                early_stop: v.early_stop.map(|patience| EarlyStop {
+                    patience,
+                    min_delta: v.min_delta.unwrap_or(0.0),
+                }),
+                restore_best: v.restore_best.unwrap_or(false),
             },
             output: OutputSettings {
                 out: v.out.clone(),
@@ -339,6 +355,7 @@ impl RunConfig {
             return Err(InvalidSetting::new("batch_size", "is too large"));
         }
         at_least_one("threads", t.threads)?;
+        self.validate_selection()?;
         at_least_one("log_every", self.output.log_every)?;
         self.optimizer.validate()?;
         self.penalty.validate()?;
@@ -362,6 +379,47 @@ impl RunConfig {
                 validate_mlp(task)
             }
         }
+    }
+}
+
+impl RunConfig {
+    /// The fraction of training data held out for validation, if any.
+    pub fn val_split(&self) -> Option<f64> {
+        match &self.task {
+            Task::Mf(task) => task.val_split,
+            Task::Mlp(task) => task.val_split,
+        }
+    }
+
+    /// Early stopping, restoring and plateau schedules choose on validation; without a
+    /// validation split they would have to choose on test.
+    fn validate_selection(&self) -> Result<(), InvalidSetting> {
+        let t = &self.training;
+        let needs = [
+            ("early_stop", t.early_stop.is_some()),
+            ("restore_best", t.restore_best),
+            ("lr_schedule", t.schedule.needs_validation()),
+        ];
+        if let Some((key, _)) = needs.iter().find(|(_, needed)| *needed) {
+            if self.val_split().is_none() {
+                return Err(InvalidSetting::new(
+                    key,
+                    "needs a validation split (--val-split F): choosing on the test set would make the test result optimistic",
+                ));
+            }
+        }
+        if let Some(early) = t.early_stop {
+            if early.patience == 0 {
+                return Err(InvalidSetting::new("early_stop", "must be at least 1"));
+            }
+            if !(early.min_delta.is_finite() && early.min_delta >= 0.0) {
+                return Err(InvalidSetting::new(
+                    "min_delta",
+                    "must be a non-negative number",
+                ));
+            }
+        }
+        Ok(())
     }
 }
 
