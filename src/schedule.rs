@@ -119,7 +119,7 @@ impl Scheduler {
         match self.schedule {
             LrSchedule::Constant => {}
             LrSchedule::Step { every, gamma } => {
-                if t % every == 0 {
+                if t.is_multiple_of(every) {
                     self.lr *= gamma;
                 }
             }

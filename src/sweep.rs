@@ -1,7 +1,8 @@
 //! Sweeps: a base configuration and lists of values for some keys; every combination is a
 //! [`RunConfig`] trained in turn, its document written into the sweep's folder under a name
 //! made of its values (`lambda=0.1,seed=2.json`), and `summary.json` / `summary.csv` collect
-//! each run's selected test metric with the mean and sample standard deviation over seeds.
+//! each run's selected test metric with the mean and sample standard deviation over seeds and
+//! folds (`split` lists: runs on other data of the same setting, like other seeds).
 
 use crate::config::{Layer, Origin, RunConfig, SweepAxis, Trainer};
 use crate::experiment::{self, RunContext};
@@ -210,7 +211,7 @@ pub fn run(plan: &SweepPlan, interrupter: &Interrupter, argv: &[String]) -> Resu
             }
         };
         summary.runs.push(run);
-        summary.groups = group_over_seeds(&summary.runs);
+        summary.groups = group_over_replicates(&summary.runs);
         write_summary(&plan.folder, &summary)?;
         if signal.is_some() {
             break;
@@ -263,12 +264,21 @@ fn mean_and_std(values: &[f64]) -> (Option<f64>, Option<f64>) {
     (Some(mean), Some(std))
 }
 
-/// Runs whose swept values differ only in `seed`, with the mean and spread of their metrics.
-pub fn group_over_seeds(runs: &[SweepRun]) -> Vec<SweepGroup> {
+/// Keys whose values repeat one setting rather than change it: seeds, and folds of the data.
+pub const REPLICATE_KEYS: [&str; 2] = ["seed", "split"];
+
+fn setting_of(values: &BTreeMap<String, Value>) -> BTreeMap<String, Value> {
+    let mut key = values.clone();
+    key.retain(|k, _| !REPLICATE_KEYS.contains(&k.as_str()));
+    key
+}
+
+/// Runs whose swept values differ only in seed or fold, with the mean and spread of their
+/// metrics.
+pub fn group_over_replicates(runs: &[SweepRun]) -> Vec<SweepGroup> {
     let mut groups: Vec<(BTreeMap<String, Value>, Vec<&SweepRun>)> = Vec::new();
     for run in runs {
-        let mut key = run.values.clone();
-        key.remove("seed");
+        let key = setting_of(&run.values);
         match groups.iter_mut().find(|(k, _)| *k == key) {
             Some((_, members)) => members.push(run),
             None => groups.push((key, vec![run])),
@@ -327,14 +337,13 @@ fn write_summary(dir: &Path, summary: &SweepSummary) -> Result<()> {
         "selected_epoch".to_string(),
         format!("test_{metric}_at_selected"),
         format!("final_test_{metric}"),
-        format!("seeds_test_{metric}_at_selected_mean"),
-        format!("seeds_test_{metric}_at_selected_std"),
+        format!("replicates_test_{metric}_at_selected_mean"),
+        format!("replicates_test_{metric}_at_selected_std"),
         "message".into(),
     ]);
     csv.write_record(&header)?;
     for run in &summary.runs {
-        let mut key = run.values.clone();
-        key.remove("seed");
+        let key = setting_of(&run.values);
         let group = summary.groups.iter().find(|g| g.values == key);
         let mut row: Vec<String> = vec![run.file.clone(), run.status.to_string()];
         row.extend(summary.swept.iter().map(|k| value_text(run.values.get(k))));
@@ -355,7 +364,7 @@ fn write_summary(dir: &Path, summary: &SweepSummary) -> Result<()> {
     write_atomic(&dir.join("summary.csv"), &bytes)
 }
 
-/// The results as a plain-text table (one row per run, then the groups over seeds).
+/// The results as a plain-text table (one row per run, then the groups over seeds and folds).
 pub fn results_table(summary: &SweepSummary) -> String {
     let metric = &summary.metric.name;
     let mut rows: Vec<Vec<String>> = Vec::new();
@@ -388,7 +397,7 @@ pub fn results_table(summary: &SweepSummary) -> String {
         let keys: Vec<String> = summary
             .swept
             .iter()
-            .filter(|k| *k != "seed")
+            .filter(|k| !REPLICATE_KEYS.contains(&k.as_str()))
             .cloned()
             .collect();
         let mut header = keys.clone();
@@ -414,7 +423,7 @@ pub fn results_table(summary: &SweepSummary) -> String {
             );
             groups.push(row);
         }
-        text += "\nover seeds:\n";
+        text += "\nover seeds and folds:\n";
         text += &align(&groups);
     }
     text
@@ -519,7 +528,7 @@ mod tests {
             final_test: Some(value),
             oracle_best_test: Some(value),
         };
-        let groups = group_over_seeds(&[run(0.0, 1, 1.0), run(0.0, 2, 3.0), run(0.1, 1, 5.0)]);
+        let groups = group_over_replicates(&[run(0.0, 1, 1.0), run(0.0, 2, 3.0), run(0.1, 1, 5.0)]);
         assert_eq!(groups.len(), 2);
         assert_eq!(groups[0].test_at_selected_mean, Some(2.0));
         assert!((groups[0].test_at_selected_std.unwrap() - 2f64.sqrt()).abs() < 1e-12);

@@ -56,6 +56,12 @@ fn assert_parity(rust: &Value, python: &Value, what: &str) {
             r["implied_weight_decay_loss"].as_f64().unwrap(),
             p["implied_weight_decay_loss"].as_f64().unwrap(),
         ));
+        // The rate each epoch trained with (schedules: torch.optim.lr_scheduler).
+        pairs.push((
+            format!("epoch {epoch} lr"),
+            r["lr"].as_f64().unwrap(),
+            p["lr"].as_f64().unwrap(),
+        ));
     }
     let exact = pairs.iter().filter(|(_, a, e)| a == e).count();
     let largest = pairs
@@ -401,4 +407,51 @@ fn mlp_rmsprop_centered_momentum_weight_decay() {
 #[test]
 fn mlp_rmsprop_plain() {
     mlp_parity("rmsprop", &["--optimizer", "rmsprop", "--lr", "0.0005"]);
+}
+
+#[test]
+fn mf_step_schedule() {
+    mf_parity(
+        "step-schedule",
+        &[
+            "--optimizer",
+            "sgd",
+            "--lr",
+            "0.05",
+            "--momentum",
+            "0.9",
+            "--lr-schedule",
+            "step:2:0.5",
+        ],
+    );
+}
+
+#[test]
+fn mf_cosine_schedule() {
+    mf_parity(
+        "cosine-schedule",
+        &[
+            "--optimizer",
+            "adam",
+            "--lr",
+            "0.01",
+            "--lr-schedule",
+            "cosine",
+        ],
+    );
+}
+
+#[test]
+fn mlp_cosine_schedule() {
+    mlp_parity(
+        "cosine-schedule",
+        &[
+            "--optimizer",
+            "sgd",
+            "--lr",
+            "0.1",
+            "--lr-schedule",
+            "cosine",
+        ],
+    );
 }

@@ -158,6 +158,24 @@ def add_common_run_args(parser, default_batch, default_epochs):
     group.add_argument("--out", metavar="FILE", default=None,
                        help="write the run as JSON to FILE (default: print to stdout)")
     group.add_argument("--quiet", action="store_true", help="no per-epoch lines on stderr")
+    group.add_argument("--lr-schedule", default="constant",
+                       help="constant, step:EVERY:GAMMA (StepLR) or cosine (CosineAnnealingLR "
+                            "over the epochs), stepped after every epoch as regulab does "
+                            "(default: %(default)s)")
+
+
+def build_scheduler(args, optimizer):
+    """torch.optim.lr_scheduler's own StepLR / CosineAnnealingLR, or None for constant."""
+    parts = args.lr_schedule.split(":")
+    if parts == ["constant"]:
+        return None
+    if parts == ["cosine"]:
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=args.epochs)
+    if parts[0] == "step" and len(parts) == 3:
+        return torch.optim.lr_scheduler.StepLR(optimizer, step_size=int(parts[1]),
+                                               gamma=float(parts[2]))
+    raise SystemExit(f"--lr-schedule {args.lr_schedule}: the reference supports constant, "
+                     "step:EVERY:GAMMA and cosine")
 
 
 def setup_torch(args):

@@ -218,8 +218,10 @@ def main(argv=None):
     mu = tr_r.mean() if args.model == "biased" else None
     opt = common.build_optimizer(args, [p for _, p in common.sorted_params(params)])
 
+    scheduler = common.build_scheduler(args, opt)
     epochs = []
     for epoch in range(1, args.epochs + 1):
+        lr = opt.param_groups[0]["lr"]
         common.synchronize(device)  # on GPUs, start the clock with an empty queue
         start = time.perf_counter()
         # Drawn on the CPU (the same batch order on every device), then moved.
@@ -242,6 +244,8 @@ def main(argv=None):
             sums += torch.stack([base.detach(), reg.detach(), loss.detach()]).double()
             steps += 1
         means = (sums / steps).tolist()
+        if scheduler is not None:
+            scheduler.step()
         common.synchronize(device)
         seconds = time.perf_counter() - start
 
@@ -261,6 +265,7 @@ def main(argv=None):
             "test": test,
             "weight_norms": common.weight_norms(params),
             "implied_weight_decay_loss": common.implied_weight_decay_loss(params, args.weight_decay),
+            "lr": lr,
             "seconds": seconds,
         })
         if not args.quiet:

@@ -54,6 +54,8 @@ pub enum Command {
     Rerun(RerunArgs),
     /// Train every combination of listed values (flags with comma lists, or a config file's [sweep] table)
     Sweep(trainer::SweepArgs),
+    /// Cross-validate one setting: train it on every fold (u1..u5, or seeded random splits) and report mean and std
+    Cv(trainer::CvArgs),
     /// Draw a run's curves (losses, train vs test metric, weight norms) to SVG or PNG
     Plot(PlotArgs),
 }
@@ -178,7 +180,8 @@ pub fn run(cli: Cli, matches: &clap::ArgMatches, argv: Vec<String>) -> Result<Ex
             }
             train(&layer, argv)
         }
-        Command::Sweep(args) => run_sweep(&args, argv),
+        Command::Sweep(args) => run_sweep(trainer::sweep_plan(&args)?, argv),
+        Command::Cv(args) => run_sweep(trainer::cv_plan(&args)?, argv),
         Command::Plot(args) => {
             crate::plot::run_plot(&crate::plot::PlotRequest {
                 runs: args.runs,
@@ -216,8 +219,7 @@ fn exit_of(result: &RunResult) -> Exit {
     }
 }
 
-fn run_sweep(args: &trainer::SweepArgs, argv: Vec<String>) -> Result<Exit> {
-    let plan = trainer::sweep_plan(args)?;
+fn run_sweep(plan: sweep::SweepPlan, argv: Vec<String>) -> Result<Exit> {
     let interrupter = Interrupter::from_signals()?;
     let outcome = sweep::run(&plan, &interrupter, &argv)?;
     print!("{}", sweep::results_table(&outcome.summary));

@@ -279,6 +279,66 @@ pub struct SweepArgs {
     pub args: Vec<String>,
 }
 
+#[derive(Debug, Clone, Args)]
+#[command(
+    after_help = "Examples:\n  regulab cv mf --data ml-100k --folds u1,u2,u3,u4,u5 --penalty batch-l2 --lambda 0.1 --val-split 0.1 --out cv/batch-l2\n  regulab cv mf --data ml-100k --folds random:0.8 --seed 1,2,3 --out cv/random\nEach fold's reported epoch is chosen on its own validation split (--val-split) or is its last epoch; the test split is only measured.\nExit status as for sweep."
+)]
+pub struct CvArgs {
+    /// mf or mlp, --folds LIST (u1,u2,u3,u4,u5; random:F or user:F with --seed LIST),
+    /// --out DIR, then trainer flags (single values; --seed may list several)
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        num_args = 0..,
+        value_name = "ARGS"
+    )]
+    pub args: Vec<String>,
+}
+
+/// Cross-validation: one setting trained on every fold (and seed), aggregated.
+pub fn cv_plan(args: &CvArgs) -> Result<SweepPlan> {
+    let mut rest = Vec::new();
+    let mut folds = None;
+    let mut tokens = args.args.iter();
+    while let Some(token) = tokens.next() {
+        let value = if token == "--folds" {
+            Some(tokens.next().cloned().context("--folds needs a list")?)
+        } else {
+            token.strip_prefix("--folds=").map(str::to_string)
+        };
+        match value {
+            Some(_) if folds.is_some() => bail!("--folds given twice"),
+            Some(value) => folds = Some(value),
+            None => rest.push(token.clone()),
+        }
+    }
+    if rest
+        .iter()
+        .any(|t| t == "--split" || t.starts_with("--split="))
+    {
+        bail!("--split: cv takes the splits as --folds LIST");
+    }
+    if let Some(folds) = &folds {
+        rest.push("--split".into());
+        rest.push(folds.clone());
+    }
+    let plan = sweep_plan(&SweepArgs { args: rest })?;
+    if let Some(axis) = plan
+        .axes
+        .iter()
+        .find(|axis| !crate::sweep::REPLICATE_KEYS.contains(&axis.key))
+    {
+        bail!(
+            "{}: cv trains one setting over folds and seeds; to compare settings use `regulab sweep`",
+            crate::setting::flag_name(axis.key)
+        );
+    }
+    if plan.swept().is_empty() {
+        bail!("--folds: give at least two folds (u1,u2,u3,u4,u5) or seeds (--seed 1,2,3)");
+    }
+    Ok(plan)
+}
+
 /// Splits `sweep`'s arguments into the target, the config file, the folder and trainer flags.
 struct SweepCommandLine {
     trainer: Option<Trainer>,
