@@ -1856,6 +1856,7 @@ mod tests {
             epochs,
             steps: Vec::new(),
             summary,
+            diagnostics: Vec::new(),
         }
     }
 
