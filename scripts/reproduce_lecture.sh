@@ -10,7 +10,7 @@ usage: scripts/reproduce_lecture.sh [--quick] [--movielens DIR] [--mnist DIR] [-
 
 Regenerates every lecture experiment (README.md, "Reproducing the lecture") into one folder: the run JSONs
 (OUT/runs), a lambda sweep (OUT/sweep-mf-batch-l2) and the figures (OUT/figures, PNG and
-SVG, drawn by scripts/plot_curves.py and scripts/seed003_cost.py). The commands it runs
+SVG, drawn by scripts/plot_curves.py and scripts/eval_divisor_cost.py). The commands it runs
 are printed and saved in OUT/commands.txt.
 
 options:
@@ -37,9 +37,10 @@ experiments:
      no decay, 1e-4 (the slide's "10e-5") and the slide code's lr 0.001
   c  MF: explicit L2 penalty versus weight decay, with SGD and with Adam (and AdamW)
   d  MLP: --penalty l2 versus --weight-decay; --penalty norm (`loss + torch.norm(param)`)
-  e  MF: seed 000's batch loss (--penalty batch-l2) per step: base, regularization, total
-  f  seed 003's quadratic-cost sigmoid network (784-30-10, SGD, L2 lambda=5, batch 10):
-     test accuracy and the test cost with the training divisor n versus seed 003's
+  e  MF: the per-batch loss of a common MovieLens question (--penalty batch-l2) per step:
+     base, regularization, total
+  f  the quadratic-cost question's sigmoid network (784-30-10, SGD, L2 lambda=5, batch 10):
+     test accuracy and the test cost with the training divisor n versus the question's
      evaluation-set divisor
   g  MF: sweep of the batch-l2 lambda over seeds (scripts/plot_curves.py --sweep)
 
@@ -131,7 +132,7 @@ commands="$out/commands.txt"
 start_seconds=$SECONDS
 
 plot_curves="$root/scripts/plot_curves.py"
-seed003_cost="$root/scripts/seed003_cost.py"
+eval_divisor_cost="$root/scripts/eval_divisor_cost.py"
 formats="png,svg"
 
 section() {
@@ -363,22 +364,22 @@ fi
 
 # ------------------------------------------------------------------------------ e
 
-section "e. MF: seed 000's batch loss, --penalty batch-l2 --lambda 0.1, per step, $ep_e epochs"
+section "e. MF: the MovieLens question's per-batch loss, --penalty batch-l2 --lambda 0.1, per step, $ep_e epochs"
 train mf "${mf_data[@]}" --optimizer adam --lr 0.01 --penalty batch-l2 --lambda 0.1 --log-every 5 \
     --epochs "$ep_e" --out "$runs/e-mf-batch-l2.json"
-plot e-mf-batch-l2 "e. MF, Adam lr 0.01, batch-l2 lambda 0.1 (seed 000)" --steps "$runs/e-mf-batch-l2.json"
+plot e-mf-batch-l2 "e. MF, Adam lr 0.01, batch-l2 lambda 0.1 (the per-batch loss)" --steps "$runs/e-mf-batch-l2.json"
 
 # ------------------------------------------------------------------------------ f
 
 if [ ${#mlp_data[@]} -gt 0 ]; then
-    section "f. Seed 003: 784-30-10 sigmoid, quadratic cost, SGD lr 0.5, batch 10, L2 lambda 5"
+    section "f. The quadratic-cost question: 784-30-10 sigmoid, quadratic cost, SGD lr 0.5, batch 10, L2 lambda 5"
     train mlp "${mlp_data[@]}" --hidden 30 --activation sigmoid --loss mse --optimizer sgd --lr 0.5 \
-        --penalty l2 --lambda 5 --batch-size 10 "${mlp_f[@]}" --out "$runs/f-seed003.json"
-    plot f-seed003 "f. 784-30-10 sigmoid, quadratic cost, SGD, L2 lambda 5" "$runs/f-seed003.json"
-    run_quietly "$py" "$seed003_cost" "$runs/f-seed003.json" -o "$figs/f-seed003" --format "$formats" \
-        --title "f. seed 003's reported cost vs the cost trained on"
-    mv "$figs/f-seed003-seed003.tsv" "$runs/f-seed003-costs.tsv"
-    "$py" - "$runs/f-seed003-costs.tsv" <<'EOF'
+        --penalty l2 --lambda 5 --batch-size 10 "${mlp_f[@]}" --out "$runs/f-quadratic-cost.json"
+    plot f-quadratic-cost "f. 784-30-10 sigmoid, quadratic cost, SGD, L2 lambda 5" "$runs/f-quadratic-cost.json"
+    run_quietly "$py" "$eval_divisor_cost" "$runs/f-quadratic-cost.json" -o "$figs/f-quadratic-cost" --format "$formats" \
+        --title "f. the cost divided by the test set's size vs the cost trained on"
+    mv "$figs/f-quadratic-cost-eval-divisor.tsv" "$runs/f-quadratic-cost-costs.tsv"
+    "$py" - "$runs/f-quadratic-cost-costs.tsv" <<'EOF'
 import sys
 rows = [l.split("\t") for l in open(sys.argv[1]) if not l.startswith("#")]
 head, rows = rows[0], rows[1:]
@@ -386,11 +387,11 @@ col = {k.strip(): i for i, k in enumerate(head)}
 first, last = rows[0], rows[-1]
 get = lambda r, k: float(r[col[k]])
 for k, name in (("test_accuracy", "test accuracy"), ("regulab_total", "regulab test total"),
-                ("seed003_cost", "seed 003's cost"), ("reg_n", "L2 term (divisor n)")):
+                ("reported_cost", "cost divided by the test set's size"), ("reg_n", "L2 term (divisor n)")):
     print(f"   {name}: epoch {first[0]} {get(first, k):.4f} -> epoch {last[0]} {get(last, k):.4f}")
 EOF
 else
-    section "f. Seed 003's network: skipped (no image data: pass --mnist DIR)"
+    section "f. The quadratic-cost question's network: skipped (no image data: pass --mnist DIR)"
 fi
 
 # ------------------------------------------------------------------------------ g

@@ -385,6 +385,7 @@ fn train_and_record(
         epochs: Vec::new(),
         steps: Vec::new(),
         summary: Summary::default(),
+        diagnostics: Vec::new(),
     };
     let mut writer = RunWriter::create(out.clone(), document, lock)?;
     let mut console = Console::new(
@@ -455,6 +456,14 @@ fn train_and_record(
     };
     if !config.output.quiet || status != RunStatus::Completed {
         eprintln!("{}", final_line(&result, &writer.document));
+    }
+    // The findings' titles only; `regulab explain` prints their evidence and advice.
+    if !config.output.quiet && !writer.document.diagnostics.is_empty() {
+        eprint!(
+            "regulab: findings (evidence and advice: regulab explain {}):\n{}",
+            result.path.display(),
+            crate::explain::render_titles(&writer.document.diagnostics)
+        );
     }
     Ok(result)
 }

@@ -8,7 +8,7 @@
 //!
 //! ```text
 //! main -> cli -> { experiment, sweep, plot, data::fetch, info }
-//!                   -> { config, train, progress, report, schema }
+//!                   -> { config, train, progress, report, explain, schema }
 //!                        -> { model, regularization, optim, schedule, data, device, interrupt, memory, setting }
 //! ```
 //!
@@ -19,6 +19,9 @@
 //! * `experiment` — runs one `RunConfig`: data, model, penalty, optimizer, document, loop.
 //! * `sweep` — expands a base config and lists of values into runs; summary and table.
 //! * `plot` — draws run documents to SVG/PNG.
+//! * `explain` — plain-language findings about a run document (overfitting, the penalty's
+//!   share and trade-off, weight norms, divergence, the cost's divisor, weight decay versus
+//!   penalty), stored in the document when a run ends and printed by `regulab explain`.
 //! * `train` — the one training loop; emits events to observers; stops on an interrupter.
 //! * `progress` — the console observer (progress bar, or one line per epoch).
 //! * `report` — the run document's writer (an observer; atomic writes).
@@ -39,6 +42,7 @@ pub mod config;
 pub mod data;
 pub mod device;
 pub mod experiment;
+pub mod explain;
 pub mod info;
 pub mod interrupt;
 pub mod memory;

@@ -143,11 +143,13 @@ impl RunWriter {
         &self.document.metric
     }
 
-    /// Records how the run ended and writes the final document.
+    /// Records how the run ended, with the findings about its curves, and writes the final
+    /// document.
     pub fn finish(&mut self, status: RunStatus, message: Option<String>) -> Result<()> {
         self.document.status = status;
         self.document.message = message;
         self.refresh_summary();
+        self.document.diagnostics = crate::explain::explain(&self.document);
         self.save()
     }
 

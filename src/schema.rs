@@ -290,6 +290,10 @@ pub struct RunDocument {
     pub steps: Vec<StepRecord>,
     #[serde(default)]
     pub summary: Summary,
+    /// Plain-language findings about the curves, computed when the run ends
+    /// (`crate::explain`; `regulab explain` recomputes them from the curves).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub diagnostics: Vec<crate::explain::Finding>,
 }
 
 impl RunDocument {

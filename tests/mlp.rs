@@ -124,9 +124,9 @@ fn sgd_weight_decay_equals_the_unscaled_explicit_l2() {
 
 #[test]
 fn penalty_reported_for_training_and_evaluation_uses_one_divisor() {
-    // Seed 003 trained with lambda/n but reported lambda/(2 * test size): here the evaluation's
-    // reg_loss is the same function of the weights as training's, so at the end of an epoch
-    // they agree up to the weights' change within the epoch.
+    // The quadratic-cost question trained with lambda/n but reported lambda/(2 * test size).
+    // Here the evaluation's reg_loss is the same function of the weights as training's, so at
+    // the end of an epoch they agree up to the weights' change within the epoch.
     let dir = tempfile::tempdir().unwrap();
     let run = train_mlp(
         dir.path(),

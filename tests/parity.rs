@@ -313,7 +313,7 @@ fn mlp_sgd_weight_decay() {
 
 #[test]
 fn mlp_quadratic_cost_sigmoid_l2_batch_scale() {
-    // Seed 003's network: sigmoid activations, quadratic cost, L2 on the weights.
+    // The quadratic-cost question's network: sigmoid units, quadratic cost, L2 on the weights.
     mlp_parity(
         "mse-sigmoid",
         &[

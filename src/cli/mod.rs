@@ -58,6 +58,18 @@ pub enum Command {
     Cv(trainer::CvArgs),
     /// Draw a run's curves (losses, train vs test metric, weight norms) to SVG or PNG
     Plot(PlotArgs),
+    /// Explain runs in plain language, with their numbers and what to do (overfitting, penalty, weight norms, divergence)
+    Explain(ExplainArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    /// Run documents written by `regulab mf`, `mlp`, `run`, `rerun` or a sweep
+    #[arg(required = true, value_name = "RUN.json")]
+    pub runs: Vec<PathBuf>,
+    /// Print the findings as JSON: [{"run", "status", "findings": [...]}]
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -191,7 +203,47 @@ pub fn run(cli: Cli, matches: &clap::ArgMatches, argv: Vec<String>) -> Result<Ex
             })?;
             Ok(Exit::Success)
         }
+        Command::Explain(args) => explain_runs(&args).map(|()| Exit::Success),
     }
+}
+
+/// Reads every run first (a bad file stops before any output), then prints its findings,
+/// recomputed from the curves so that older documents are explained too.
+fn explain_runs(args: &ExplainArgs) -> Result<()> {
+    let mut explained = Vec::new();
+    for path in &args.runs {
+        let document = crate::schema::load_run(path)?;
+        let findings = crate::explain::explain(&document);
+        explained.push((path, document, findings));
+    }
+    if args.json {
+        let out: Vec<serde_json::Value> = explained
+            .iter()
+            .map(|(path, document, findings)| {
+                serde_json::json!({
+                    "run": path.display().to_string(),
+                    "status": document.status,
+                    "findings": findings,
+                })
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(());
+    }
+    for (index, (path, document, findings)) in explained.iter().enumerate() {
+        if index > 0 {
+            println!();
+        }
+        println!(
+            "{}: {} run, {}, {} epochs",
+            path.display(),
+            document.command,
+            document.status,
+            document.summary.epochs_completed
+        );
+        print!("{}", crate::explain::render(findings));
+    }
+    Ok(())
 }
 
 fn sub(matches: &clap::ArgMatches) -> &clap::ArgMatches {

@@ -1,22 +1,26 @@
 #!/usr/bin/env python3
-"""Seed 003's cost next to regulab's: the L2 term with the evaluation set's size as divisor.
+"""The test cost with the L2 term divided by the evaluation set's size, next to regulab's.
 
-Seed 003 (a quadratic-cost sigmoid network a la Nielsen) trains with the L2 term
-lambda/(2n) * sum ||W||^2, n = the number of training examples, but its evaluate() adds
-lambda/(2 * len(data)) * sum ||W||^2 with len(data) = the size of the evaluation set. This
-script reads a regulab MLP run trained with `--penalty l2` (frobenius, divided by n) and
-recomputes, per epoch and from the recorded weight norms,
+The quadratic-cost question (a sigmoid network a la Nielsen whose L2-regularized cost climbs
+while accuracy rises) trains with the L2 term lambda/(2n) * sum ||W||^2, n = the number of
+training examples, but its evaluate() adds lambda/(2 * len(data)) * sum ||W||^2 with
+len(data) = the size of the evaluation set. This script reads a regulab MLP run trained with
+`--penalty l2` (frobenius, divided by n) and recomputes, per epoch and from the recorded
+weight norms,
 
-  regulab   test total = test base + lambda/(2 n)      * sum ||W||^2   (what was optimized)
-  seed 003  reported   = test base + lambda/(2 n_eval) * sum ||W||^2   (what seed 003 printed)
+  regulab    test total = test base + lambda/(2 n)      * sum ||W||^2   (what was optimized)
+  reported   cost       = test base + lambda/(2 n_eval) * sum ||W||^2   (what the question printed)
 
 where the sum runs over the penalized tensors (weight matrices; biases too when the run
 used --penalize-bias) and n_eval is the number of test images used (--eval-size to change).
 
-usage: seed003_cost.py RUN.json -o OUT_PREFIX [--format png,svg] [--eval-size N] [--title T]
+`regulab explain RUN.json` reports the same two costs (the eval-divisor finding) without
+Python; this script draws them.
+
+usage: eval_divisor_cost.py RUN.json -o OUT_PREFIX [--format png,svg] [--eval-size N] [--title T]
 writes
-  OUT_PREFIX-seed003.*    costs (left) and accuracy (right) per epoch
-  OUT_PREFIX-seed003.tsv  the numbers behind the figure
+  OUT_PREFIX-eval-divisor.*    costs (left) and accuracy (right) per epoch
+  OUT_PREFIX-eval-divisor.tsv  the numbers behind the figure
 """
 
 import argparse
@@ -31,7 +35,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import matplotlib.ticker  # noqa: E402
 
-PROG = "seed003_cost.py"
+PROG = "eval_divisor_cost.py"
 DPI = 100
 
 
@@ -50,7 +54,7 @@ def load(path):
     if not isinstance(doc, dict) or doc.get("kind") != "regulab-run":
         raise Error(f"{path}: not a regulab run JSON")
     if doc.get("command") != "mlp":
-        raise Error(f"{path}: an {doc.get('command')} run; seed 003's cost is defined for `regulab mlp` runs")
+        raise Error(f"{path}: an {doc.get('command')} run; this cost is defined for `regulab mlp` runs")
     reg = doc.get("regularization") or {}
     if reg.get("penalty") != "frobenius" or not reg.get("lambda"):
         raise Error(f"{path}: the run has no L2 penalty (train it with --penalty l2 --lambda L)")
@@ -92,7 +96,7 @@ def rows_of(doc, eval_size):
                 "reg_n": reg_n,
                 "reg_eval": reg_eval,
                 "regulab_total": base + reg_n,
-                "seed003_cost": base + reg_eval,
+                "reported_cost": base + reg_eval,
             }
         )
     if not rows:
@@ -103,8 +107,8 @@ def rows_of(doc, eval_size):
 def plot(rows, lam, n, eval_size, prefix, formats, title):
     ep = [r["epoch"] for r in rows]
     fig, (ax, bx) = plt.subplots(1, 2, figsize=(9.5, 3.4))
-    ax.plot(ep, [r["seed003_cost"] for r in rows], "o-", color="C3", ms=3,
-            label=f"seed 003's reported cost: base + λ/(2·{eval_size:g})·Σ‖W‖²")
+    ax.plot(ep, [r["reported_cost"] for r in rows], "o-", color="C3", ms=3,
+            label=f"cost divided by the test set's size: base + λ/(2·{eval_size:g})·Σ‖W‖²")
     ax.plot(ep, [r["regulab_total"] for r in rows], "o-", color="C0", ms=3,
             label=f"regulab test total: base + λ/(2·{n:g})·Σ‖W‖²")
     ax.plot(ep, [r["test_base"] for r in rows], "--", color="C2", label="base (quadratic cost, mean)")
@@ -131,7 +135,7 @@ def plot(rows, lam, n, eval_size, prefix, formats, title):
     fig.tight_layout()
     written = []
     for fmt in formats:
-        path = f"{prefix}-seed003.{fmt}"
+        path = f"{prefix}-eval-divisor.{fmt}"
         fig.savefig(path, dpi=DPI, bbox_inches="tight")
         written.append(path)
     plt.close(fig)
@@ -149,7 +153,7 @@ def main(argv=None):
     p.add_argument("-o", "--output", required=True, metavar="OUT_PREFIX", help="prefix of the output files")
     p.add_argument("--format", default="png", help="comma-separated figure formats: png, svg, pdf (default png)")
     p.add_argument("--eval-size", type=float, metavar="N",
-                   help="seed 003's divisor (default: the number of test images the run used)")
+                   help="the evaluation set's size (default: the number of test images the run used)")
     p.add_argument("--title", help="figure title")
     args = p.parse_args(sys.argv[1:] if argv is None else argv)
     formats = [f.strip().lower().lstrip(".") for f in args.format.split(",") if f.strip()]
@@ -169,7 +173,7 @@ def main(argv=None):
         if out_dir:
             os.makedirs(out_dir, exist_ok=True)
         written = plot(rows, lam, n, float(eval_size), args.output, formats, args.title)
-        tsv = f"{args.output}-seed003.tsv"
+        tsv = f"{args.output}-eval-divisor.tsv"
         keys = list(rows[0])
         with open(tsv, "w", encoding="utf-8") as f:
             f.write(f"# lambda={lam:g} n={n:g} n_eval={eval_size:g} ({args.run})\n")
