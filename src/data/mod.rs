@@ -4,10 +4,12 @@
 pub mod fetch;
 pub mod mnist;
 pub mod movielens;
+pub mod options;
 pub mod ratings;
 pub mod split;
 pub mod synthetic;
 
+pub use options::{DuplicatePolicy, LoadOptions, RatingRange};
 pub use ratings::{DatasetStats, IdMap, Ratings, RatingsDataset};
 pub use split::SplitSpec;
 pub use synthetic::SyntheticConfig;
