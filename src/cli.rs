@@ -370,7 +370,7 @@ fn data_info(args: &DataInfoArgs) -> Result<()> {
         _ => RatingsSourceSpec::Path(path),
     };
     let split = args.split.clone().unwrap_or(SplitSpec::None);
-    let dataset = data::load_ratings(&source, &split, args.seed)?;
+    let dataset = data::load_ratings(&source, &split, args.seed, &data::LoadOptions::default())?;
     let stats = dataset.stats();
     if args.json {
         println!("{}", serde_json::to_string_pretty(&stats)?);
