@@ -1,6 +1,7 @@
 //! Data sources: one file per format, and the entry point that turns a `--data` value
 //! and a `--split` into a loaded data set.
 
+pub mod duplicates;
 pub mod fetch;
 pub mod mnist;
 pub mod movielens;
@@ -102,7 +103,7 @@ fn load_official(
     })
 }
 
-/// Ratings of `N` files sharing one id space.
+/// Ratings of `N` files sharing one id space, after the duplicate check.
 struct CheckedFiles<const N: usize> {
     parts: [Ratings; N],
     user_ids: IdMap,
@@ -126,6 +127,7 @@ fn read_checked<const N: usize>(
             &mut item_ids,
         )?);
     }
+    duplicates::resolve(&mut files, options.duplicates, &user_ids, &item_ids)?;
     let mut files = files.into_iter();
     Ok(CheckedFiles {
         parts: std::array::from_fn(|_| files.next().map(|f| f.ratings).unwrap_or_default()),

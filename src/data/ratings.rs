@@ -82,12 +82,32 @@ impl Ratings {
         out
     }
 
+    /// Removes the ratings at `positions` (ascending, distinct), keeping the order of the rest.
+    pub fn remove_sorted(&mut self, positions: &[usize]) {
+        if !positions.is_empty() {
+            remove_at(&mut self.users, positions);
+            remove_at(&mut self.items, positions);
+            remove_at(&mut self.values, positions);
+        }
+    }
+
     pub fn mean(&self) -> f64 {
         if self.values.is_empty() {
             return f64::NAN;
         }
         self.values.iter().map(|&v| v as f64).sum::<f64>() / self.values.len() as f64
     }
+}
+
+fn remove_at<T>(column: &mut Vec<T>, positions: &[usize]) {
+    let mut next = positions.iter().peekable();
+    let mut position = 0;
+    // `retain` visits every element once, in order.
+    column.retain(|_| {
+        let removed = next.next_if_eq(&&position).is_some();
+        position += 1;
+        !removed
+    });
 }
 
 /// A loaded ratings data set, split into training and test parts that share one id space.
@@ -270,6 +290,18 @@ mod tests {
         assert_eq!(ids.len(), 2);
         assert_eq!(ids.raw_id(1), Some(7));
         assert_eq!(ids.index_of(99), None);
+    }
+
+    #[test]
+    fn remove_sorted_keeps_the_order_of_the_rest() {
+        let mut r = Ratings::default();
+        for k in 0..6 {
+            r.push(k, 10 + k, k as f32);
+        }
+        r.remove_sorted(&[0, 2, 5]);
+        assert_eq!(r.users, vec![1, 3, 4]);
+        assert_eq!(r.items, vec![11, 13, 14]);
+        assert_eq!(r.values, vec![1.0, 3.0, 4.0]);
     }
 
     #[test]
