@@ -8,6 +8,7 @@ pub mod movielens;
 pub mod options;
 pub mod ratings;
 pub mod split;
+pub mod synth;
 pub mod synthetic;
 
 pub use options::{DuplicatePolicy, LoadOptions, RatingRange};
