@@ -39,12 +39,7 @@ pub fn run_mf(args: &MfArgs) -> Result<PathBuf> {
     let train_args = args.train.resolve(MF_DEFAULTS)?;
     let device = prepare_torch(&train_args)?;
     let source = cli::ratings_source(&args.data, &args.synthetic, args.download)?;
-    let dataset = data::load_ratings(
-        &source,
-        &args.split,
-        train_args.seed,
-        &data::LoadOptions::default(),
-    )?;
+    let dataset = data::load_ratings(&source, &args.split, train_args.seed, &args.load.options())?;
     // torch's generator drives initial weights and batch order (see train.rs); seeding it
     // after loading keeps data preparation (its own seeded generator) out of that sequence.
     tch::manual_seed(train_args.seed as i64);
