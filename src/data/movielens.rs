@@ -444,22 +444,29 @@ fn split_into<'a>(text: &'a [u8], separator: &[u8], out: &mut [&'a [u8]; 4]) -> 
 /// Parses a raw id over the whole u64 range.
 fn parse_id(field: &[u8], what: &str, at: &Location) -> Result<u64> {
     let text = field.trim_ascii();
-    let problem = if text.is_empty() || !text.iter().all(u8::is_ascii_digit) {
-        "is not a non-negative integer"
-    } else {
-        match text.iter().try_fold(0u64, |value, &b| {
-            value.checked_mul(10)?.checked_add(u64::from(b - b'0'))
-        }) {
-            Some(value) => return Ok(value),
-            None => "is larger than the largest id 18446744073709551615",
+    let digits = text.iter().try_fold(0u64, |value, &b| {
+        let digit = b.wrapping_sub(b'0');
+        if digit > 9 {
+            return None;
         }
-    };
-    bail!(
-        "{}:{}: {what} {:?} {problem}",
-        at.path.display(),
-        at.line_number,
-        String::from_utf8_lossy(field)
-    )
+        value.checked_mul(10)?.checked_add(u64::from(digit))
+    });
+    match digits {
+        Some(value) if !text.is_empty() => Ok(value),
+        _ => {
+            let problem = if !text.is_empty() && text.iter().all(u8::is_ascii_digit) {
+                "is larger than the largest id 18446744073709551615"
+            } else {
+                "is not a non-negative integer"
+            };
+            bail!(
+                "{}:{}: {what} {:?} {problem}",
+                at.path.display(),
+                at.line_number,
+                String::from_utf8_lossy(field)
+            )
+        }
+    }
 }
 
 fn parse_rating(field: &[u8], at: &Location) -> Result<f32> {
