@@ -126,7 +126,7 @@ fn prepare_mf(
         RatingsSourceSpec::Path(path)
     };
     let seed = config.training.seed;
-    let mut dataset = data::load_ratings(&source, &task.split, seed)?;
+    let mut dataset = data::load_ratings(&source, &task.split, seed, &task.load)?;
     let validation = match task.val_split {
         Some(fraction) => Some(hold_out_validation(&mut dataset, fraction, seed)?),
         None => None,

@@ -1,7 +1,8 @@
 //! `regulab data info|fetch|list`.
 
 use crate::data::fetch::{self, parse_seconds, FetchRequest, ListRequest};
-use crate::data::{self, RatingsSourceSpec, SplitSpec};
+use crate::data::synth::SynthFormat;
+use crate::data::{self, DuplicatePolicy, LoadOptions, RatingRange, RatingsSourceSpec, SplitSpec};
 use crate::experiment::data_path;
 use anyhow::{bail, Result};
 use clap::{Args, Subcommand};
@@ -17,6 +18,42 @@ pub enum DataCommand {
     Fetch(FetchArgs),
     /// Known data sets, their download sizes, and which are cached (and where)
     List(ListArgs),
+    /// Write the synthetic ratings (as `--data synthetic` makes them) as a MovieLens folder
+    Synth(DataSynthArgs),
+}
+
+/// How ratings files are checked while loading.
+#[derive(Debug, Clone, Args)]
+pub struct LoadArgs {
+    /// Repeated (user, item) ratings: error, keep-first, keep-last or mean
+    #[arg(long, default_value_t = DuplicatePolicy::Error)]
+    pub duplicates: DuplicatePolicy,
+    /// Valid ratings, inclusive [default: the MovieLens scale, 1..5 for ml-100k, 0.5..5 for
+    /// ratings.dat and ratings.csv]
+    #[arg(long, value_name = "MIN,MAX", allow_hyphen_values = true)]
+    pub rating_range: Option<RatingRange>,
+}
+
+impl LoadArgs {
+    pub fn options(&self) -> LoadOptions {
+        LoadOptions {
+            duplicates: self.duplicates,
+            rating_range: self.rating_range,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct DataSynthArgs {
+    /// Folder to create (it may exist if empty)
+    #[arg(long)]
+    pub out: PathBuf,
+    /// ml-100k: u.data plus an 80/20 split u1.base/u1.test (seeded by --synthetic-seed);
+    /// csv: ratings.csv
+    #[arg(long, default_value_t = SynthFormat::Ml100k)]
+    pub format: SynthFormat,
+    #[command(flatten)]
+    pub synthetic: SyntheticArgs,
 }
 
 #[derive(Debug, Args)]
@@ -36,6 +73,8 @@ pub struct DataInfoArgs {
     /// Print JSON instead of text
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub load: LoadArgs,
     #[command(flatten)]
     pub synthetic: SyntheticArgs,
 }
@@ -116,6 +155,7 @@ pub fn run(command: DataCommand) -> Result<()> {
             cache: args.cache,
             json: args.json,
         }),
+        DataCommand::Synth(args) => data_synth(&args),
     }
 }
 
@@ -142,13 +182,21 @@ fn data_info(args: &DataInfoArgs) -> Result<()> {
         _ => RatingsSourceSpec::Path(path),
     };
     let split = args.split.clone().unwrap_or(SplitSpec::None);
-    let dataset = data::load_ratings(&source, &split, args.seed)?;
+    let dataset = data::load_ratings(&source, &split, args.seed, &args.load.options())?;
     let stats = dataset.stats();
     if args.json {
         println!("{}", serde_json::to_string_pretty(&stats)?);
     } else {
         print!("{}", format_stats(&stats));
     }
+    Ok(())
+}
+
+fn data_synth(args: &DataSynthArgs) -> Result<()> {
+    let config = args.synthetic.config();
+    let dataset = data::synthetic::generate(&config)?;
+    let written = data::synth::write(&dataset, &args.out, args.format, config.seed)?;
+    println!("{written}");
     Ok(())
 }
 

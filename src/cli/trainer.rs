@@ -120,6 +120,13 @@ pub struct MfFlags {
     /// Train/test split: u1..u5, ua, ub (ml-100k), random:F, user:F, none [default: random:0.8]
     #[arg(long, value_name = "SPLIT")]
     pub split: Option<String>,
+    /// Repeated (user, item) ratings: error, keep-first, keep-last or mean [default: error]
+    #[arg(long, value_name = "POLICY")]
+    pub duplicates: Option<String>,
+    /// Valid ratings, inclusive, MIN,MAX [default: the MovieLens scale, 1..5 for ml-100k,
+    /// 0.5..5 for ratings.dat and ratings.csv]
+    #[arg(long, value_name = "MIN,MAX", allow_hyphen_values = true)]
+    pub rating_range: Option<String>,
     /// biased: mu + b_u + b_i + p_u.q_i; plain: u_i.v_j [default: biased]
     #[arg(long, value_name = "VARIANT")]
     pub model: Option<String>,

@@ -5,7 +5,7 @@
 //! Layers stack: defaults < config file < flags < `--set`. [`Layer::resolve`] (in `mod.rs`)
 //! turns the merged layer into a typed [`super::RunConfig`].
 
-use crate::data::{SplitSpec, SyntheticConfig};
+use crate::data::{DuplicatePolicy, RatingRange, SplitSpec, SyntheticConfig};
 use crate::device::DeviceChoice;
 use crate::model::mf::MfVariant;
 use crate::model::mlp::{Activation, LossKind};
@@ -59,6 +59,8 @@ config_keys! {
     data: String,
     download: bool,
     split: SplitSpec,
+    duplicates: DuplicatePolicy,
+    rating_range: RatingRange,
     model: MfVariant,
     dim: i64,
     init_std: f64,
@@ -108,6 +110,8 @@ config_keys! {
 /// Keys that only one trainer understands.
 pub const MF_ONLY: &[&str] = &[
     "split",
+    "duplicates",
+    "rating_range",
     "model",
     "dim",
     "init_std",

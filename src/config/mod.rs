@@ -13,7 +13,7 @@ mod layer;
 pub use file::{load_file, ConfigFile, SweepAxis};
 pub use layer::{canonical_key, ConfigValues, Layer, Origin, MF_ONLY, MLP_ONLY};
 
-use crate::data::{SplitSpec, SyntheticConfig};
+use crate::data::{LoadOptions, SplitSpec, SyntheticConfig};
 use crate::device::DeviceChoice;
 use crate::model::mf::MfVariant;
 use crate::model::mlp::{Activation, LossKind};
@@ -82,6 +82,8 @@ pub struct MfTask {
     pub data: String,
     pub download: bool,
     pub split: SplitSpec,
+    /// How ratings files are checked: duplicates and the rating scale.
+    pub load: LoadOptions,
     pub synthetic: SyntheticConfig,
     pub variant: MfVariant,
     pub dim: i64,
@@ -216,6 +218,8 @@ impl From<RunConfig> for ConfigValues {
                 values.data = Some(task.data);
                 values.download = Some(task.download);
                 values.split = Some(task.split);
+                values.duplicates = Some(task.load.duplicates);
+                values.rating_range = task.load.rating_range;
                 values.model = Some(task.variant);
                 values.dim = Some(task.dim);
                 values.init_std = Some(task.init_std);
@@ -268,6 +272,10 @@ impl Layer {
                 data: v.data.clone().unwrap_or_else(|| "synthetic".into()),
                 download: v.download.unwrap_or(false),
                 split: v.split.clone().unwrap_or(SplitSpec::Random(0.8)),
+                load: LoadOptions {
+                    duplicates: v.duplicates.unwrap_or_default(),
+                    rating_range: v.rating_range,
+                },
                 synthetic: layer::synthetic_config(v),
                 variant: v.model.unwrap_or(MfVariant::Biased),
                 dim: v.dim.unwrap_or(16),

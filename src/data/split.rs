@@ -66,9 +66,22 @@ impl fmt::Display for SplitSpec {
 
 /// Splits `all` into (train, test) by a holdout spec, reproducibly for a given seed.
 pub fn holdout(all: &Ratings, spec: &SplitSpec, seed: u64) -> Result<(Ratings, Ratings)> {
+    if *spec == SplitSpec::None {
+        return Ok((all.clone(), Ratings::default()));
+    }
+    let (train, test) = holdout_positions(all, spec, seed)?;
+    Ok((all.select(&train), all.select(&test)))
+}
+
+/// The positions in `all` that [`holdout`] puts into (train, test), in that order.
+pub fn holdout_positions(
+    all: &Ratings,
+    spec: &SplitSpec,
+    seed: u64,
+) -> Result<(Vec<usize>, Vec<usize>)> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     match spec {
-        SplitSpec::None => Ok((all.clone(), Ratings::default())),
+        SplitSpec::None => Ok(((0..all.len()).collect(), Vec::new())),
         SplitSpec::Official(name) => {
             bail!("split {name} is a file split; it needs the ml-100k directory")
         }
@@ -76,28 +89,34 @@ pub fn holdout(all: &Ratings, spec: &SplitSpec, seed: u64) -> Result<(Ratings, R
             let mut order: Vec<usize> = (0..all.len()).collect();
             order.shuffle(&mut rng);
             let keep = ((all.len() as f64) * fraction).round() as usize;
-            let (train, test) = order.split_at(keep.min(all.len()));
-            Ok((all.select(train), all.select(test)))
+            let test = order.split_off(keep.min(all.len()));
+            Ok((order, test))
         }
-        SplitSpec::PerUser(fraction) => {
-            let users = all.users.iter().map(|&u| u as usize + 1).max().unwrap_or(0);
-            let mut by_user: Vec<Vec<usize>> = vec![Vec::new(); users];
-            for (position, &u) in all.users.iter().enumerate() {
-                by_user[u as usize].push(position);
-            }
-            let (mut train, mut test) = (Vec::new(), Vec::new());
-            for positions in &mut by_user {
-                if positions.is_empty() {
-                    continue;
-                }
-                positions.shuffle(&mut rng);
-                let keep = ((positions.len() as f64 * fraction).ceil() as usize).max(1);
-                train.extend_from_slice(&positions[..keep]);
-                test.extend_from_slice(&positions[keep..]);
-            }
-            Ok((all.select(&train), all.select(&test)))
-        }
+        SplitSpec::PerUser(fraction) => Ok(per_user_positions(all, *fraction, &mut rng)),
     }
+}
+
+fn per_user_positions(
+    all: &Ratings,
+    fraction: f64,
+    rng: &mut ChaCha8Rng,
+) -> (Vec<usize>, Vec<usize>) {
+    let users = all.users.iter().map(|&u| u as usize + 1).max().unwrap_or(0);
+    let mut by_user: Vec<Vec<usize>> = vec![Vec::new(); users];
+    for (position, &u) in all.users.iter().enumerate() {
+        by_user[u as usize].push(position);
+    }
+    let (mut train, mut test) = (Vec::new(), Vec::new());
+    for positions in &mut by_user {
+        if positions.is_empty() {
+            continue;
+        }
+        positions.shuffle(rng);
+        let keep = ((positions.len() as f64 * fraction).ceil() as usize).max(1);
+        train.extend_from_slice(&positions[..keep]);
+        test.extend_from_slice(&positions[keep..]);
+    }
+    (train, test)
 }
 
 #[cfg(test)]

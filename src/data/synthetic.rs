@@ -91,7 +91,17 @@ impl SyntheticConfig {
     }
 
     fn validate(&self) -> Result<()> {
-        self.check().map_err(|invalid| anyhow::anyhow!("{invalid}"))
+        self.check().map_err(|invalid| {
+            let value = match invalid.key {
+                "synthetic_users" => self.users.to_string(),
+                "synthetic_items" => self.items.to_string(),
+                "synthetic_ratings" => self.ratings.to_string(),
+                "synthetic_rank" => self.rank.to_string(),
+                _ => self.noise_std.to_string(),
+            };
+            let flag = crate::setting::flag_name(invalid.key);
+            anyhow::anyhow!("{flag} {value}: {}", invalid.reason)
+        })
     }
 }
 
