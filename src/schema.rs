@@ -187,6 +187,15 @@ impl Summary {
         finite(self.test_at_selected.as_ref()?.get(&metric.name).copied())
     }
 
+    pub fn selected_validation(&self, metric: &MetricInfo) -> Option<f64> {
+        finite(
+            self.validation_at_selected
+                .as_ref()?
+                .get(&metric.name)
+                .copied(),
+        )
+    }
+
     pub fn final_test_value(&self, metric: &MetricInfo) -> Option<f64> {
         finite(self.final_test.as_ref()?.get(&metric.name).copied())
     }
@@ -324,6 +333,9 @@ pub struct SweepRun {
     pub message: Option<String>,
     pub selection: Selection,
     pub selected_epoch: Option<usize>,
+    /// The headline metric on validation at the selected epoch: what to choose settings by.
+    #[serde(default)]
+    pub validation_at_selected: Option<f64>,
     /// The headline metric on test at the selected epoch.
     pub test_at_selected: Option<f64>,
     pub final_test: Option<f64>,
@@ -337,6 +349,8 @@ pub struct SweepGroup {
     pub values: BTreeMap<String, Value>,
     pub runs: usize,
     pub completed: usize,
+    #[serde(default)]
+    pub validation_at_selected_mean: Option<f64>,
     pub test_at_selected_mean: Option<f64>,
     pub test_at_selected_std: Option<f64>,
     pub final_test_mean: Option<f64>,

@@ -243,6 +243,7 @@ fn sweep_run(
         message,
         selection: summary.selection,
         selected_epoch: summary.selected_epoch,
+        validation_at_selected: summary.selected_validation(metric),
         test_at_selected: summary.selected_test(metric),
         final_test: summary.final_test_value(metric),
         oracle_best_test: summary.oracle_best_test.map(|best| best.value),
@@ -290,6 +291,11 @@ pub fn group_over_replicates(runs: &[SweepRun]) -> Vec<SweepGroup> {
             let selected: Vec<f64> = members.iter().filter_map(|r| r.test_at_selected).collect();
             let last: Vec<f64> = members.iter().filter_map(|r| r.final_test).collect();
             let (test_at_selected_mean, test_at_selected_std) = mean_and_std(&selected);
+            let validation: Vec<f64> = members
+                .iter()
+                .filter_map(|r| r.validation_at_selected)
+                .collect();
+            let (validation_at_selected_mean, _) = mean_and_std(&validation);
             let (final_test_mean, final_test_std) = mean_and_std(&last);
             SweepGroup {
                 values,
@@ -298,6 +304,7 @@ pub fn group_over_replicates(runs: &[SweepRun]) -> Vec<SweepGroup> {
                     .iter()
                     .filter(|r| r.status == RunStatus::Completed)
                     .count(),
+                validation_at_selected_mean,
                 test_at_selected_mean,
                 test_at_selected_std,
                 final_test_mean,
@@ -401,7 +408,12 @@ pub fn results_table(summary: &SweepSummary) -> String {
             .cloned()
             .collect();
         let mut header = keys.clone();
-        header.extend(["runs".into(), format!("test {metric} mean"), "std".into()]);
+        header.extend([
+            "runs".into(),
+            format!("validation {metric} mean"),
+            format!("test {metric} mean"),
+            "std".into(),
+        ]);
         groups.push(header);
         for group in &summary.groups {
             let mut row: Vec<String> = keys
@@ -409,6 +421,12 @@ pub fn results_table(summary: &SweepSummary) -> String {
                 .map(|k| value_text(group.values.get(k)))
                 .collect();
             row.push(group.runs.to_string());
+            row.push(
+                group
+                    .validation_at_selected_mean
+                    .map(|v| format!("{v:.5}"))
+                    .unwrap_or_default(),
+            );
             row.push(
                 group
                     .test_at_selected_mean
@@ -524,6 +542,7 @@ mod tests {
             message: None,
             selection: Selection::Last,
             selected_epoch: Some(1),
+            validation_at_selected: None,
             test_at_selected: Some(value),
             final_test: Some(value),
             oracle_best_test: Some(value),
