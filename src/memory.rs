@@ -122,19 +122,9 @@ pub fn check(
     Ok(())
 }
 
+/// Bytes in binary units, as the rest of regulab prints them.
 pub fn human(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KB", "MB", "GB", "TB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit + 1 < UNITS.len() {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
-    }
+    crate::data::fetch::human_bytes(bytes)
 }
 
 /// The first line of a libtorch failure, worded as an out-of-memory when it is one; never
@@ -195,7 +185,7 @@ mod tests {
     fn libtorch_failures_become_one_line() {
         let message = "[enforce fail at alloc_cpu.cpp:117] data. DefaultCPUAllocator: not enough memory: you tried to allocate 42949672960 bytes.\nframe #0: c10::ThrowEnforceNotMet(...)\nframe #1: ...";
         let line = describe_failure(message, "training");
-        assert_eq!(line, "out of memory while training: needed 40.0 GB");
+        assert_eq!(line, "out of memory while training: needed 40.0 GiB");
         let line = describe_failure(
             "CUDA out of memory. Tried to allocate 2.00 GiB\nframes",
             "building the model",
