@@ -439,11 +439,7 @@ fn train_and_record(
             }
             .into(),
         );
-        summary.restored = restored.map(|r| crate::schema::RestoredWeights {
-            epoch: r.epoch,
-            validation: r.validation,
-            test: r.test,
-        });
+        summary.restored = restored;
     }
     writer.finish(status, message.clone())?;
     let result = RunResult {

@@ -11,7 +11,7 @@ use crate::model::{Model, Split};
 use crate::optim::Optimizer;
 use crate::regularization::{implied_weight_decay_loss, weight_norms, Penalty};
 use crate::schedule::{LrSchedule, Scheduler};
-use crate::schema::{EpochRecord, SplitRecord, StepRecord};
+use crate::schema::{EpochRecord, RestoredWeights, SplitRecord, StepRecord};
 use anyhow::Result;
 use std::time::Instant;
 use tch::{Device, Kind, Tensor};
@@ -35,15 +35,6 @@ pub struct LoopSettings {
 pub struct EarlyStop {
     pub patience: usize,
     pub min_delta: f64,
-}
-
-/// The weights of the best validation epoch, put back at the end with `restore_best`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Restored {
-    pub epoch: usize,
-    /// Validation and test measured again on the restored weights.
-    pub validation: Option<SplitRecord>,
-    pub test: Option<SplitRecord>,
 }
 
 /// What the loop tells its observers.
@@ -83,7 +74,7 @@ pub enum LoopOutcome {
     /// Every epoch ran, or early stopping ended the run after `stopped_early` epochs.
     Completed {
         stopped_early: Option<usize>,
-        restored: Option<Restored>,
+        restored: Option<RestoredWeights>,
     },
     /// A signal asked the loop to stop; `during_epoch` had `steps_done` steps.
     Interrupted {
@@ -266,7 +257,7 @@ impl<'a> Trainer<'a> {
     }
 
     /// Puts the best validation epoch's weights back and measures them again.
-    fn restore_best(&mut self) -> Result<Option<Restored>> {
+    fn restore_best(&mut self) -> Result<Option<RestoredWeights>> {
         let Some(epoch) = self.best.epoch else {
             return Ok(None);
         };
@@ -279,7 +270,7 @@ impl<'a> Trainer<'a> {
         let _no_grad = tch::no_grad_guard();
         let parameters = self.model.parameters();
         let weight_reg = self.penalty.on_parameters(&parameters).double_value(&[]);
-        Ok(Some(Restored {
+        Ok(Some(RestoredWeights {
             epoch,
             validation: self.evaluate_split(Split::Validation, weight_reg),
             test: self.evaluate_split(Split::Test, weight_reg),

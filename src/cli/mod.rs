@@ -14,7 +14,7 @@ use crate::info::SystemInfo;
 use crate::interrupt::Interrupter;
 use crate::schema::RunStatus;
 use crate::sweep;
-use anyhow::{bail, Result};
+use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
@@ -77,7 +77,15 @@ pub struct RunFileArgs {
     /// The config file (`command = "mf"` or `"mlp"` and any trainer keys)
     #[arg(value_name = "FILE.toml")]
     pub file: PathBuf,
-    /// Run document path (overrides the file's `out`)
+    #[command(flatten)]
+    pub overrides: Overrides,
+}
+
+/// What `run` and `rerun` may change in the configuration they start from.
+#[derive(Debug, Args)]
+pub struct Overrides {
+    /// The run document [default: the file's `out`; for rerun runs/<time>-<command>.json,
+    /// never the recorded one]
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Override a key: --set lambda=0.1 (repeatable)
@@ -88,20 +96,26 @@ pub struct RunFileArgs {
     pub quiet: bool,
 }
 
+impl Overrides {
+    fn apply(&self, layer: &mut Layer) -> Result<()> {
+        if let Some(out) = &self.out {
+            layer.set("out", out.display().to_string().into(), Origin::Flag)?;
+        }
+        trainer::apply_sets(layer, &self.set)?;
+        if self.quiet {
+            layer.set("quiet", true.into(), Origin::Flag)?;
+        }
+        Ok(())
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct RerunArgs {
     /// A run document written by `regulab mf`, `mlp`, `run` or a sweep
     #[arg(value_name = "RUN.json")]
     pub run: PathBuf,
-    /// The new run document [default: runs/<time>-<command>.json; never the recorded one]
-    #[arg(long)]
-    pub out: Option<PathBuf>,
-    /// Override a recorded key: --set epochs=5 (repeatable)
-    #[arg(long, value_name = "KEY=VALUE")]
-    pub set: Vec<String>,
-    /// No progress bar or per-epoch lines
-    #[arg(long)]
-    pub quiet: bool,
+    #[command(flatten)]
+    pub overrides: Overrides,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -158,22 +172,8 @@ pub fn run(cli: Cli, matches: &clap::ArgMatches, argv: Vec<String>) -> Result<Ex
             train(&layer, argv)
         }
         Command::Run(args) => {
-            let file = config::load_file(&args.file)?;
-            if !file.sweep.is_empty() {
-                bail!(
-                    "{}: has a [sweep] table; run it with `regulab sweep --config {} --out DIR`",
-                    args.file.display(),
-                    args.file.display()
-                );
-            }
-            let mut layer = file.layer;
-            if let Some(out) = &args.out {
-                layer.set("out", out.display().to_string().into(), Origin::Flag)?;
-            }
-            trainer::apply_sets(&mut layer, &args.set)?;
-            if args.quiet {
-                layer.set("quiet", true.into(), Origin::Flag)?;
-            }
+            let mut layer = trainer::run_file_layer(&args.file)?;
+            args.overrides.apply(&mut layer)?;
             train(&layer, argv)
         }
         Command::Rerun(args) => {
@@ -183,13 +183,7 @@ pub fn run(cli: Cli, matches: &clap::ArgMatches, argv: Vec<String>) -> Result<Ex
             })?;
             // A re-run never overwrites the run it repeats.
             layer.remove("out")?;
-            if let Some(out) = &args.out {
-                layer.set("out", out.display().to_string().into(), Origin::Flag)?;
-            }
-            trainer::apply_sets(&mut layer, &args.set)?;
-            if args.quiet {
-                layer.set("quiet", true.into(), Origin::Flag)?;
-            }
+            args.overrides.apply(&mut layer)?;
             train(&layer, argv)
         }
         Command::Sweep(args) => run_sweep(trainer::sweep_plan(&args)?, argv),

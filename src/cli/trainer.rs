@@ -227,26 +227,31 @@ pub fn command_layer(
 ) -> Result<Layer> {
     let mut layer = Layer::default();
     if let Some(path) = &common.config {
-        let file = config::load_file(path)?;
-        if !file.sweep.is_empty() {
-            bail!(
-                "{}: has a [sweep] table; run it with `regulab sweep --config {} --out DIR`",
-                path.display(),
-                path.display()
-            );
-        }
-        if let Some(named) = file.layer.values.command.filter(|c| *c != trainer) {
+        layer = run_file_layer(path)?;
+        if let Some(named) = layer.values.command.filter(|c| *c != trainer) {
             bail!(
                 "{}: describes a `regulab {named}` run, not `regulab {trainer}`",
                 path.display()
             );
         }
-        layer = file.layer;
     }
     layer.set("command", Value::String(trainer.to_string()), Origin::Flag)?;
     layer.overlay(&flags_layer(matches)?);
     apply_sets(&mut layer, &common.set)?;
     Ok(layer)
+}
+
+/// A config file describing one run (a file with a `[sweep]` table is for `regulab sweep`).
+pub fn run_file_layer(path: &std::path::Path) -> Result<Layer> {
+    let file = config::load_file(path)?;
+    if !file.sweep.is_empty() {
+        bail!(
+            "{}: has a [sweep] table; run it with `regulab sweep --config {} --out DIR`",
+            path.display(),
+            path.display()
+        );
+    }
+    Ok(file.layer)
 }
 
 /// `--set key=value` overrides.
@@ -318,6 +323,9 @@ pub fn cv_plan(args: &CvArgs) -> Result<SweepPlan> {
             Some(value) => folds = Some(value),
             None => rest.push(token.clone()),
         }
+    }
+    if folds.is_some() && rest.first().is_some_and(|t| t == "mlp") {
+        bail!("--folds: the MLP's images ship one train/test split; repeat over seeds with --seed 1,2,3");
     }
     if rest
         .iter()

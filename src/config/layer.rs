@@ -273,11 +273,6 @@ impl Layer {
             None => flag_name(key),
         }
     }
-
-    /// The given keys, in key order.
-    pub fn given_keys(&self) -> impl Iterator<Item = &'static str> + '_ {
-        self.given.keys().copied()
-    }
 }
 
 fn value_text(value: &Value) -> String {

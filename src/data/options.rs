@@ -80,11 +80,13 @@ pub struct RatingRange {
     max: f64,
 }
 
-/// The unchecked serde form, so that deserializing validates like `new` does.
+/// The unchecked serde form, so that deserializing validates like `new` does; config files
+/// and flags may also give the text form `MIN,MAX`.
 #[derive(Serialize, Deserialize)]
-struct RangeFields {
-    min: f64,
-    max: f64,
+#[serde(untagged)]
+enum RangeFields {
+    Fields { min: f64, max: f64 },
+    Text(String),
 }
 
 impl RatingRange {
@@ -124,13 +126,16 @@ impl TryFrom<RangeFields> for RatingRange {
     type Error = String;
 
     fn try_from(fields: RangeFields) -> Result<Self, Self::Error> {
-        RatingRange::new(fields.min, fields.max)
+        match fields {
+            RangeFields::Fields { min, max } => RatingRange::new(min, max),
+            RangeFields::Text(text) => text.parse(),
+        }
     }
 }
 
 impl From<RatingRange> for RangeFields {
     fn from(range: RatingRange) -> Self {
-        RangeFields {
+        RangeFields::Fields {
             min: range.min,
             max: range.max,
         }
