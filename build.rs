@@ -5,7 +5,8 @@
 //!   symbol directly, so under the default `--as-needed` the linker drops the library and
 //!   torch never registers its CUDA backend (`cuda_available` would be false on a GPU machine).
 //! * `src/optim_ops.cpp`, the ATen calls with Scalar arguments that tch's bindings leave out
-//!   (the optimizer needs them to round as torch.optim does; see that file).
+//!   (the optimizer needs them to round as torch.optim does; see that file), and
+//!   `src/rng_state.cpp`, the CPU generator's state for checkpoints.
 
 use std::env;
 use std::path::PathBuf;
@@ -52,10 +53,11 @@ fn main() {
     println!("cargo:rustc-env=REGULAB_TORCH_VERSION={torch_version}");
 }
 
-/// Compiles src/optim_ops.cpp against the headers of the libtorch that tch linked, with the
-/// same C++ settings as torch-sys uses for its own wrapper.
+/// Compiles src/optim_ops.cpp and src/rng_state.cpp against the headers of the libtorch
+/// that tch linked, with the same C++ settings as torch-sys uses for its own wrapper.
 fn compile_optim_ops(lib_dir: &std::path::Path) {
     println!("cargo:rerun-if-changed=src/optim_ops.cpp");
+    println!("cargo:rerun-if-changed=src/rng_state.cpp");
     println!("cargo:rerun-if-env-changed=LIBTORCH_CXX11_ABI");
     let abi = env::var("LIBTORCH_CXX11_ABI").unwrap_or_else(|_| "1".to_string());
     let include = lib_dir.join("..").join("include");
@@ -66,7 +68,8 @@ fn compile_optim_ops(lib_dir: &std::path::Path) {
         .std("c++17")
         .warnings(false)
         .include(&include)
-        .file("src/optim_ops.cpp");
+        .file("src/optim_ops.cpp")
+        .file("src/rng_state.cpp");
     if !build.get_compiler().is_like_msvc() {
         build.flag(format!("-D_GLIBCXX_USE_CXX11_ABI={abi}"));
     }

@@ -10,7 +10,8 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 
 TORCH_VERSION="2.11.0"
-PY_PACKAGES=("torch==${TORCH_VERSION}" "numpy" "matplotlib")
+# safetensors: the tests load regulab's saved models in Python, as users would.
+PY_PACKAGES=("torch==${TORCH_VERSION}" "numpy" "matplotlib" "safetensors")
 venv="$root/.venv"
 python="$venv/bin/python"
 
@@ -34,7 +35,7 @@ import sys, importlib.metadata as md
 want = sys.argv[1]
 try:
     ok = md.version("torch").split("+")[0] == want
-    md.version("numpy"); md.version("matplotlib")
+    md.version("numpy"); md.version("matplotlib"); md.version("safetensors")
 except md.PackageNotFoundError:
     ok = False
 sys.exit(0 if ok else 1)
@@ -42,7 +43,7 @@ PY
 }
 
 if have_all; then
-  echo "setup: torch ${TORCH_VERSION}, numpy, matplotlib already in .venv"
+  echo "setup: torch ${TORCH_VERSION}, numpy, matplotlib, safetensors already in .venv"
 else
   echo "setup: installing ${PY_PACKAGES[*]} into .venv (about 5 GB with the CUDA libraries; a few minutes)"
   "$python" -m pip install --quiet --disable-pip-version-check "${PY_PACKAGES[@]}"

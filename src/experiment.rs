@@ -2,16 +2,22 @@
 //! run document and drives the training loop. One path serves every model; each task only
 //! prepares its data set and model.
 
+use crate::checkpoint::{self, Checkpoint, Checkpointer};
 use crate::config::{MfTask, MlpTask, RunConfig, Task};
+use crate::data::fingerprint::{DataFingerprint, Fingerprinter};
 use crate::data::{self, mnist, RatingsSourceSpec};
 use crate::interrupt::{signal_name, Interrupter};
 use crate::memory;
 use crate::model::mf::MatrixFactorization;
 use crate::model::mlp::{ImageSplits, Mlp, PixelScaling};
 use crate::model::Model;
+use crate::model_file::{self, ModelHeader, RowIds};
 use crate::progress::{Console, ConsoleMode};
 use crate::report::{self, RunWriter};
-use crate::schema::{MetricInfo, RunDocument, RunStatus, Summary, RUN_KIND, SCHEMA_VERSION};
+use crate::schema::{
+    load_run, CheckpointInfo, MetricInfo, ModelRole, ResumeRecord, RunDocument, RunFiles,
+    RunStatus, SavedModel, Summary, RUN_KIND, SCHEMA_VERSION,
+};
 use crate::train::{LoopOutcome, LoopSettings, Trainer};
 use anyhow::{anyhow, bail, Context, Result};
 use std::panic::AssertUnwindSafe;
@@ -41,6 +47,16 @@ struct Prepared {
     model: Box<dyn Model>,
     dataset: serde_json::Value,
     train_examples: usize,
+    fingerprint: DataFingerprint,
+    /// What a saved model needs besides its weights.
+    constants: std::collections::BTreeMap<String, f64>,
+    ids: Option<RowIds>,
+}
+
+/// A run continued from its checkpoint: the document so far and the checkpoint.
+struct Resume {
+    document: RunDocument,
+    checkpoint: Checkpoint,
 }
 
 /// Trains one run. A run that trains and ends (completed, interrupted, diverged) is `Ok`;
@@ -48,15 +64,79 @@ struct Prepared {
 pub fn run(config: &RunConfig, context: &RunContext) -> Result<RunResult> {
     let out = output_path(config)?;
     let lock = report::OutputLock::acquire(&out)?;
+    let (prepared, device) = prepare(config, &out)?;
+    train_and_record(config, context, prepared, (out, lock), device, None)
+}
+
+fn prepare(config: &RunConfig, out: &Path) -> Result<(Prepared, tch::Device)> {
     if let Some(threads) = config.training.threads {
         tch::set_num_threads(threads as i32);
     }
     let device = config.training.device.resolve()?;
     let prepared = match &config.task {
-        Task::Mf(task) => prepare_mf(task, config, device, &out)?,
-        Task::Mlp(task) => prepare_mlp(task, config, device, &out)?,
+        Task::Mf(task) => prepare_mf(task, config, device, out)?,
+        Task::Mlp(task) => prepare_mlp(task, config, device, out)?,
     };
-    train_and_record(config, context, prepared, out, lock, device)
+    Ok((prepared, device))
+}
+
+/// `regulab resume`: continues an interrupted, killed or failed run from its checkpoint and
+/// finishes the same document. `quiet` overrides the recorded setting.
+pub fn resume(path: &Path, context: &RunContext, quiet: Option<bool>) -> Result<RunResult> {
+    let document = load_run(path)?;
+    let checkpoint_path = resumable_checkpoint(path, &document)?;
+    let lock = report::OutputLock::acquire(path)?;
+    let checkpoint = Checkpoint::read(&checkpoint_path)?;
+    let mut config = document.config.clone();
+    config.output.out = Some(path.to_path_buf());
+    if let Some(quiet) = quiet {
+        config.output.quiet = quiet;
+    }
+    let (prepared, device) = prepare(&config, path)?;
+    if let Some(difference) = checkpoint.data.difference(&prepared.fingerprint) {
+        bail!(
+            "{}: the data changed since the run started ({difference}); start a new run instead",
+            path.display()
+        );
+    }
+    let resume = Resume {
+        document,
+        checkpoint,
+    };
+    train_and_record(
+        &config,
+        context,
+        prepared,
+        (path.to_path_buf(), lock),
+        device,
+        Some(resume),
+    )
+}
+
+/// The checkpoint a run can continue from, or the one-line reason it cannot.
+fn resumable_checkpoint(path: &Path, document: &RunDocument) -> Result<PathBuf> {
+    let shown = path.display();
+    match document.status {
+        RunStatus::Completed => bail!(
+            "{shown}: the run completed; nothing to resume (`regulab rerun {shown}` trains it again)"
+        ),
+        RunStatus::Diverged => bail!(
+            "{shown}: the run diverged; resuming would diverge again (rerun it with a lower learning rate: `regulab rerun {shown} --set lr=...`)"
+        ),
+        _ => {}
+    }
+    let Some(info) = &document.files.checkpoint else {
+        bail!("{shown}: has no checkpoint (it ran with --checkpoint-every 0)");
+    };
+    let checkpoint = RunDocument::beside(path, &info.file);
+    if !checkpoint.is_file() {
+        bail!(
+            "{shown}: its checkpoint {} is missing (the run stopped before its first checkpoint, after epoch {}, or the file was removed)",
+            checkpoint.display(),
+            info.every
+        );
+    }
+    Ok(checkpoint)
 }
 
 /// The run document's path: the configured one or `runs/<time>-<command>.json`, checked
@@ -165,11 +245,38 @@ fn prepare_mf(
         object.insert("validation_ratings".into(), validation.len().into());
         object.insert("train_ratings_used".into(), dataset.train.len().into());
     }
+    let mut fingerprint = Fingerprinter::default().ratings("train", &dataset.train);
+    if let Some(validation) = &validation {
+        fingerprint = fingerprint.ratings("validation", validation);
+    }
+    let fingerprint = fingerprint.ratings("test", &dataset.test).finish();
+    // The mean the model computes from its training ratings (same op, same data).
+    let global_mean = tch::Tensor::from_slice(&dataset.train.values)
+        .mean(tch::Kind::Float)
+        .double_value(&[]);
     Ok(Prepared {
         model: Box::new(model),
         dataset: stats,
         train_examples: dataset.train.len(),
+        fingerprint,
+        constants: [("global_mean".to_string(), global_mean)].into(),
+        ids: Some(row_ids(&dataset)),
     })
+}
+
+fn row_ids(dataset: &data::RatingsDataset) -> RowIds {
+    let (trained_users, trained_items) = dataset.seen_in_train();
+    let untrained = |trained: Vec<bool>| {
+        (0..trained.len() as u32)
+            .filter(|&i| !trained[i as usize])
+            .collect()
+    };
+    RowIds {
+        users: dataset.user_ids.raw_ids().to_vec(),
+        items: dataset.item_ids.raw_ids().to_vec(),
+        untrained_users: untrained(trained_users),
+        untrained_items: untrained(trained_items),
+    }
 }
 
 /// Moves a seeded `fraction` of the training ratings into a validation part; the test part
@@ -279,10 +386,21 @@ fn prepare_mlp(
         object.insert("pixel_mean".into(), scaling.mean.into());
         object.insert("pixel_std".into(), scaling.std.into());
     }
+    let mut fingerprint = Fingerprinter::default().images("train", &train);
+    if let Some(validation) = &validation {
+        fingerprint = fingerprint.images("validation", validation);
+    }
     Ok(Prepared {
         model: Box::new(model),
         dataset: stats,
         train_examples: train.count,
+        fingerprint: fingerprint.images("test", &test).finish(),
+        constants: [
+            ("pixel_mean".to_string(), scaling.mean),
+            ("pixel_std".to_string(), scaling.std),
+        ]
+        .into(),
+        ids: None,
     })
 }
 
@@ -348,24 +466,39 @@ fn metric_info(model: &dyn Model) -> MetricInfo {
     }
 }
 
-/// Builds the penalty, optimizer and document, then trains with the writer and console
-/// observing, and records how the run ended.
-fn train_and_record(
+/// The document a run starts with: a fresh one, or a resumed run's document with the epochs
+/// after its checkpoint (and any partial epoch) dropped, since they will be trained again.
+fn starting_document(
     config: &RunConfig,
     context: &RunContext,
-    prepared: Prepared,
-    out: PathBuf,
-    lock: report::OutputLock,
+    prepared: &Prepared,
+    out: &Path,
     device: tch::Device,
-) -> Result<RunResult> {
-    let model = prepared.model.as_ref();
-    let penalty = config
-        .penalty
-        .resolve(prepared.train_examples, config.training.batch_size)?;
-    let mut optimizer = config.optimizer.build(model.var_store())?;
+    penalty: &crate::regularization::Penalty,
+    resume: Option<&Resume>,
+) -> RunDocument {
+    if let Some(resume) = resume {
+        let done = resume.checkpoint.state.epochs_done;
+        let mut document = resume.document.clone();
+        document.status = RunStatus::Running;
+        document.message = None;
+        document.epochs.retain(|e| !e.partial && e.epoch <= done);
+        document.steps.retain(|s| s.epoch <= done);
+        document.diagnostics.clear();
+        document.summary = Summary::default();
+        document.files.resumed.push(ResumeRecord {
+            from_epoch: done,
+            at: report::now_utc(),
+        });
+        return document;
+    }
     let mut recorded = config.clone();
-    recorded.output.out = Some(out.clone());
-    let document = RunDocument {
+    recorded.output.out = Some(out.to_path_buf());
+    let checkpoint = (config.output.checkpoint_every > 0).then(|| CheckpointInfo {
+        file: file_name(&checkpoint::path_for(out)),
+        every: config.output.checkpoint_every,
+    });
+    RunDocument {
         schema_version: SCHEMA_VERSION,
         kind: RUN_KIND.into(),
         command: config.trainer(),
@@ -375,22 +508,72 @@ fn train_and_record(
         updated_at: report::now_utc(),
         argv: context.argv.clone(),
         config: recorded,
-        dataset: prepared.dataset,
+        dataset: prepared.dataset.clone(),
         environment: report::collect_environment(device),
         regularization: penalty.report(
             config.optimizer.weight_decay,
             config.optimizer.weight_decay_mode(),
         ),
-        metric: metric_info(model),
+        metric: metric_info(prepared.model.as_ref()),
         epochs: Vec::new(),
         steps: Vec::new(),
         summary: Summary::default(),
         diagnostics: Vec::new(),
-    };
+        files: RunFiles {
+            checkpoint,
+            data_fingerprint: Some(prepared.fingerprint.clone()),
+            ..Default::default()
+        },
+    }
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// Weights named as the model's parameters, with the epoch they belong to.
+type NamedWeights = (usize, Vec<(String, tch::Tensor)>);
+
+/// Builds the penalty, optimizer and document, then trains with the writer, console and
+/// checkpointer observing, and records how the run ended.
+fn train_and_record(
+    config: &RunConfig,
+    context: &RunContext,
+    prepared: Prepared,
+    (out, lock): (PathBuf, report::OutputLock),
+    device: tch::Device,
+    resume: Option<Resume>,
+) -> Result<RunResult> {
+    let model = prepared.model.as_ref();
+    let penalty = config
+        .penalty
+        .resolve(prepared.train_examples, config.training.batch_size)?;
+    let mut optimizer = config.optimizer.build(model.var_store())?;
+    let document = starting_document(
+        config,
+        context,
+        &prepared,
+        &out,
+        device,
+        &penalty,
+        resume.as_ref(),
+    );
     let mut writer = RunWriter::create(out.clone(), document, lock)?;
     let mut console = Console::new(
         ConsoleMode::detect(config.output.quiet),
         &writer.metric().name.clone(),
+    );
+    let prior_seconds = resume
+        .as_ref()
+        .map_or(0.0, |r| r.checkpoint.elapsed_seconds);
+    writer.set_prior_seconds(prior_seconds);
+    let mut checkpointer = Checkpointer::new(
+        checkpoint::path_for(&out),
+        config.output.checkpoint_every,
+        prepared.fingerprint.clone(),
+        prior_seconds,
     );
     let settings = LoopSettings {
         epochs: config.training.epochs,
@@ -404,7 +587,11 @@ fn train_and_record(
     };
     // libtorch reports failures (out of memory, a device error) by panicking inside tch;
     // catching them here lets the run document record the failure instead of vanishing.
-    let result = catch_failures(|| {
+    let result = catch_failures(|| -> Result<(LoopOutcome, Option<NamedWeights>)> {
+        let restored = match resume {
+            Some(resume) => Some(resume.checkpoint.restore(model, &mut optimizer)?),
+            None => None,
+        };
         let mut trainer = Trainer::new(
             model,
             &mut optimizer,
@@ -412,12 +599,17 @@ fn train_and_record(
             &settings,
             context.interrupter,
         );
+        if let Some((state, best_weights)) = restored {
+            trainer.resume(state, best_weights)?;
+        }
         trainer.observe(&mut writer);
         trainer.observe(&mut console);
-        trainer.run()
+        trainer.observe(&mut checkpointer);
+        let outcome = trainer.run()?;
+        Ok((outcome, trainer.best_weights()))
     });
-    let outcome = match result {
-        Ok(Ok(outcome)) => outcome,
+    let (outcome, best_weights) = match result {
+        Ok(Ok(ended)) => ended,
         Ok(Err(error)) => return fail(&mut writer, format!("{error:#}")),
         Err(payload) => {
             let message = memory::describe_failure(&panic_text(payload.as_ref()), "training");
@@ -430,6 +622,15 @@ fn train_and_record(
         restored,
     } = outcome
     {
+        let final_epoch = restored.as_ref().map(|r| r.epoch).or_else(|| {
+            writer
+                .document
+                .epochs
+                .iter()
+                .rev()
+                .find(|e| !e.partial)
+                .map(|e| e.epoch)
+        });
         let summary = &mut writer.document.summary;
         summary.stop_reason = Some(
             if stopped_early.is_some() {
@@ -440,6 +641,14 @@ fn train_and_record(
             .into(),
         );
         summary.restored = restored;
+        let saved = final_epoch.map_or(Ok(Vec::new()), |epoch| {
+            save_models(config, &prepared, &out, epoch, best_weights)
+        });
+        match saved {
+            Ok(models) => writer.document.files.models = models,
+            Err(error) => return fail(&mut writer, format!("{error:#}")),
+        }
+        checkpointer.remove();
     }
     writer.finish(status, message.clone())?;
     let result = RunResult {
@@ -462,6 +671,45 @@ fn train_and_record(
         );
     }
     Ok(result)
+}
+
+/// Writes the final weights and, with a validation split, the selected epoch's weights.
+fn save_models(
+    config: &RunConfig,
+    prepared: &Prepared,
+    out: &Path,
+    final_epoch: usize,
+    selected: Option<NamedWeights>,
+) -> Result<Vec<SavedModel>> {
+    let final_weights: Vec<(String, tch::Tensor)> = prepared
+        .model
+        .parameters()
+        .into_iter()
+        .map(|p| (p.name, p.tensor))
+        .collect();
+    let mut saved = Vec::new();
+    let mut models = vec![(ModelRole::Final, final_epoch, final_weights)];
+    if let Some((epoch, weights)) = selected {
+        models.push((ModelRole::Selected, epoch, weights));
+    }
+    for (role, epoch, weights) in models {
+        let path = model_file::path_for(out, role);
+        let header = ModelHeader {
+            format_version: model_file::FORMAT_VERSION,
+            role,
+            epoch,
+            config: config.clone(),
+            constants: prepared.constants.clone(),
+            ids: prepared.ids.clone(),
+        };
+        model_file::write(&path, &weights, &header)?;
+        saved.push(SavedModel {
+            role,
+            file: file_name(&path),
+            epoch,
+        });
+    }
+    Ok(saved)
 }
 
 fn fail(writer: &mut RunWriter, message: String) -> Result<RunResult> {

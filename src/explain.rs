@@ -1857,6 +1857,7 @@ mod tests {
             steps: Vec::new(),
             summary,
             diagnostics: Vec::new(),
+            files: Default::default(),
         }
     }
 

@@ -37,23 +37,28 @@
 //! * `setting` — the error naming a config key; enum names through serde.
 //! * `info` — versions and devices.
 
+pub mod checkpoint;
 pub mod cli;
 pub mod config;
 pub mod data;
 pub mod device;
 pub mod experiment;
 pub mod explain;
+pub mod inference;
 pub mod info;
 pub mod interrupt;
 pub mod memory;
 pub mod model;
+pub mod model_file;
 pub mod optim;
 pub mod plot;
 pub mod progress;
 pub mod regularization;
 pub mod report;
+pub mod rng;
 pub mod schedule;
 pub mod schema;
 pub mod setting;
 pub mod sweep;
+pub mod tensor_file;
 pub mod train;

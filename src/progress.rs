@@ -94,7 +94,7 @@ impl Observer for Console {
                     eprintln!("{}", epoch_line(record, self.epochs, &self.metric));
                 }
             }
-            Event::StepLogged(_) => {}
+            Event::StepLogged(_) | Event::Resumable(_) => {}
         }
         Ok(())
     }

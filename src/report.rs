@@ -119,6 +119,8 @@ pub struct RunWriter {
     pub path: PathBuf,
     pub document: RunDocument,
     started: Instant,
+    /// Training time before this process (a resumed run's earlier part).
+    prior_seconds: f64,
     _lock: OutputLock,
 }
 
@@ -129,6 +131,7 @@ impl RunWriter {
             path,
             document,
             started: Instant::now(),
+            prior_seconds: 0.0,
             _lock: lock,
         };
         writer.save()?;
@@ -137,6 +140,10 @@ impl RunWriter {
 
     pub fn save(&self) -> Result<()> {
         write_json_atomic(&self.path, &self.document)
+    }
+
+    pub fn set_prior_seconds(&mut self, seconds: f64) {
+        self.prior_seconds = seconds;
     }
 
     pub fn metric(&self) -> &MetricInfo {
@@ -159,7 +166,7 @@ impl RunWriter {
         self.document.summary = Summary::from_epochs(
             &self.document.epochs,
             &self.document.metric,
-            self.started.elapsed().as_secs_f64(),
+            self.prior_seconds + self.started.elapsed().as_secs_f64(),
         );
         self.document.summary.stop_reason = stop_reason;
         self.document.summary.restored = restored;

@@ -79,8 +79,9 @@ impl LrSchedule {
 const PLATEAU_THRESHOLD: f64 = 1e-4;
 const PLATEAU_EPS: f64 = 1e-8;
 
-/// A schedule being followed: the current rate and what the rule remembers.
-#[derive(Debug, Clone, PartialEq)]
+/// A schedule being followed: the current rate and what the rule remembers (saved in
+/// checkpoints, so a resumed run continues the same schedule).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Scheduler {
     schedule: LrSchedule,
     epochs: usize,

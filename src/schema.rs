@@ -303,6 +303,72 @@ pub struct RunDocument {
     /// (`crate::explain`; `regulab explain` recomputes them from the curves).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub diagnostics: Vec<crate::explain::Finding>,
+    /// Checkpoint, data fingerprint, resumes and saved models.
+    #[serde(flatten)]
+    pub files: RunFiles,
+}
+
+/// What a run keeps beside its document, and how it was continued.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RunFiles {
+    /// Where the run writes its checkpoint (`regulab resume` continues from it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoint: Option<CheckpointInfo>,
+    /// Sizes and a checksum of the data trained on; resuming checks the data is unchanged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_fingerprint: Option<crate::data::fingerprint::DataFingerprint>,
+    /// Each time the run was continued by `regulab resume`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resumed: Vec<ResumeRecord>,
+    /// The model files written when the run completed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub models: Vec<SavedModel>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CheckpointInfo {
+    /// The checkpoint's file name, in the run document's folder.
+    pub file: String,
+    /// Written after every `every`-th epoch; removed when the run completes.
+    pub every: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResumeRecord {
+    /// The checkpoint's epoch: training continued with the epoch after it.
+    pub from_epoch: usize,
+    pub at: String,
+}
+
+/// Which weights a model file holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ModelRole {
+    /// The weights the run ended with (the restored ones with `restore_best`).
+    Final,
+    /// The weights of the selected epoch (the best validation epoch).
+    Selected,
+}
+
+crate::named_enum!(ModelRole, ["final", "selected"]);
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SavedModel {
+    pub role: ModelRole,
+    /// The `.safetensors` file's name, in the run document's folder.
+    pub file: String,
+    /// The epoch whose weights it holds.
+    pub epoch: usize,
+}
+
+impl RunDocument {
+    /// A file named in the document, beside the document at `document_path`.
+    pub fn beside(document_path: &Path, file: &str) -> std::path::PathBuf {
+        document_path
+            .parent()
+            .unwrap_or_else(|| Path::new(""))
+            .join(file)
+    }
 }
 
 impl RunDocument {

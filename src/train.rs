@@ -5,6 +5,9 @@
 //! read once per epoch (or every `log_every` steps), then an evaluation under `no_grad`.
 //! The loop reports what happens as [`Event`]s to [`Observer`]s (progress display, the run
 //! document's writer) and stops between steps when its [`Interrupter`] asks.
+//!
+//! After every whole epoch the loop is at a point it can resume from: it announces a
+//! [`ResumePoint`] (what a checkpoint saves), and [`Trainer::resume`] continues from one.
 
 use crate::interrupt::Interrupter;
 use crate::model::{Model, Split};
@@ -12,7 +15,8 @@ use crate::optim::Optimizer;
 use crate::regularization::{implied_weight_decay_loss, weight_norms, Penalty};
 use crate::schedule::{LrSchedule, Scheduler};
 use crate::schema::{EpochRecord, RestoredWeights, SplitRecord, StepRecord};
-use anyhow::Result;
+use anyhow::{bail, Result};
+use serde::{Deserialize, Serialize};
 use std::time::Instant;
 use tch::{Device, Kind, Tensor};
 
@@ -56,6 +60,50 @@ pub enum Event<'a> {
         epoch: usize,
     },
     EpochEnded(&'a EpochRecord),
+    /// A whole epoch is done and recorded: the loop could resume from here.
+    Resumable(&'a ResumePoint<'a>),
+}
+
+/// What the loop needs, besides the model's and optimizer's tensors, to continue where it
+/// stopped.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LoopState {
+    /// Whole epochs trained.
+    pub epochs_done: usize,
+    /// Optimizer steps taken.
+    pub global_step: usize,
+    /// `None` until the first epoch starts.
+    pub scheduler: Option<Scheduler>,
+    pub best: BestEpoch,
+}
+
+/// The best validation epoch so far (the epoch the summary selects, restored by
+/// `restore_best` and saved as the selected model) and early stopping's count.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct BestEpoch {
+    pub epoch: Option<usize>,
+    pub value: Option<f64>,
+    /// The value early stopping last counted as an improvement (by more than min_delta).
+    pub reference: Option<f64>,
+    pub epochs_without_improvement: usize,
+}
+
+/// The loop between two epochs: everything a checkpoint saves.
+pub struct ResumePoint<'a> {
+    pub state: &'a LoopState,
+    pub model: &'a dyn Model,
+    pub optimizer: &'a Optimizer,
+    /// The best validation epoch's weights, in the model's parameter order (empty without
+    /// a validation split).
+    pub best_weights: &'a [Tensor],
+}
+
+impl std::fmt::Debug for ResumePoint<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResumePoint")
+            .field("state", self.state)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Receives the loop's events. Errors (a document that cannot be written) stop the run.
@@ -103,17 +151,8 @@ pub struct Trainer<'a> {
     pub settings: &'a LoopSettings,
     pub observers: Vec<&'a mut dyn Observer>,
     pub interrupter: &'a Interrupter,
-    global_step: usize,
-    best: BestEpoch,
-}
-
-/// The best validation epoch so far, for early stopping and restoring.
-#[derive(Default)]
-struct BestEpoch {
-    epoch: Option<usize>,
-    value: f64,
-    epochs_since: usize,
-    weights: Vec<Tensor>,
+    state: LoopState,
+    best_weights: Vec<Tensor>,
 }
 
 impl<'a> Trainer<'a> {
@@ -131,9 +170,55 @@ impl<'a> Trainer<'a> {
             settings,
             observers: Vec::new(),
             interrupter,
-            global_step: 0,
-            best: BestEpoch::default(),
+            state: LoopState {
+                epochs_done: 0,
+                global_step: 0,
+                scheduler: None,
+                best: BestEpoch::default(),
+            },
+            best_weights: Vec::new(),
         }
+    }
+
+    /// Continues from a checkpoint's state (the model's and optimizer's tensors are loaded
+    /// by the caller); `best_weights` as the checkpoint saved them.
+    pub fn resume(&mut self, state: LoopState, best_weights: Vec<Tensor>) -> Result<()> {
+        let expected = if state.best.epoch.is_some() && self.keeps_best_weights() {
+            self.model.parameters().len()
+        } else {
+            0
+        };
+        if best_weights.len() != expected {
+            bail!(
+                "the checkpoint has {} best-epoch tensors, this model needs {expected}",
+                best_weights.len()
+            );
+        }
+        self.state = state;
+        self.best_weights = best_weights;
+        Ok(())
+    }
+
+    /// The best validation epoch and its weights (named as the model's parameters), when
+    /// there is a validation split.
+    pub fn best_weights(&self) -> Option<(usize, Vec<(String, Tensor)>)> {
+        let epoch = self.state.best.epoch?;
+        if self.best_weights.is_empty() {
+            return None;
+        }
+        let names = self.model.parameters().into_iter().map(|p| p.name);
+        Some((
+            epoch,
+            names
+                .zip(self.best_weights.iter().map(Tensor::shallow_clone))
+                .collect(),
+        ))
+    }
+
+    /// With a validation split the best epoch's weights are kept, to restore them or to save
+    /// them as the selected model.
+    fn keeps_best_weights(&self) -> bool {
+        self.model.split_len(Split::Validation) > 0
     }
 
     pub fn observe(&mut self, observer: &'a mut dyn Observer) {
@@ -155,14 +240,16 @@ impl<'a> Trainer<'a> {
     /// Trains for the configured epochs.
     pub fn run(&mut self) -> Result<LoopOutcome> {
         let metric = self.model.headline_metric();
-        let mut scheduler = Scheduler::new(
-            self.settings.schedule,
-            self.optimizer.lr(),
-            self.settings.epochs,
-            metric.higher_is_better(),
-        );
+        let mut scheduler = self.state.scheduler.take().unwrap_or_else(|| {
+            Scheduler::new(
+                self.settings.schedule,
+                self.optimizer.lr(),
+                self.settings.epochs,
+                metric.higher_is_better(),
+            )
+        });
         let mut stopped_early = None;
-        for epoch in 1..=self.settings.epochs {
+        for epoch in self.state.epochs_done + 1..=self.settings.epochs {
             let steps = self.steps_per_epoch();
             self.optimizer.set_lr(scheduler.lr())?;
             self.emit(Event::EpochStarted {
@@ -204,7 +291,11 @@ impl<'a> Trainer<'a> {
                 });
             }
             scheduler.step(validation);
-            if self.track_best(epoch, validation)? {
+            let stop = self.track_best(epoch, validation)?;
+            self.state.epochs_done = epoch;
+            self.state.scheduler = Some(scheduler.clone());
+            self.announce_resume_point()?;
+            if stop {
                 stopped_early = Some(epoch);
                 break;
             }
@@ -220,50 +311,74 @@ impl<'a> Trainer<'a> {
         })
     }
 
-    /// Remembers the best validation epoch (and its weights when they will be restored);
-    /// returns whether early stopping should end the run now.
+    fn announce_resume_point(&mut self) -> Result<()> {
+        let point = ResumePoint {
+            state: &self.state,
+            model: self.model,
+            optimizer: self.optimizer,
+            best_weights: &self.best_weights,
+        };
+        for observer in self.observers.iter_mut() {
+            observer.on_event(&Event::Resumable(&point))?;
+        }
+        Ok(())
+    }
+
+    /// Remembers the best validation epoch (the one the summary selects: strictly better,
+    /// earliest on ties) with its weights, and counts epochs without an improvement larger
+    /// than min_delta; returns whether early stopping should end the run now.
     fn track_best(&mut self, epoch: usize, validation: Option<f64>) -> Result<bool> {
-        let wanted = self.settings.early_stop.is_some() || self.settings.restore_best;
-        let Some(value) = validation.filter(|v| v.is_finite() && wanted) else {
+        let Some(value) = validation.filter(|v| v.is_finite()) else {
             return Ok(false);
         };
         let metric = self.model.headline_metric();
-        let min_delta = self.settings.early_stop.map_or(0.0, |e| e.min_delta);
-        let improved = match self.best.epoch {
-            None => true,
-            Some(_) if metric.higher_is_better() => value > self.best.value + min_delta,
-            Some(_) => value < self.best.value - min_delta,
-        };
-        if improved {
-            self.best.epoch = Some(epoch);
-            self.best.value = value;
-            self.best.epochs_since = 0;
-            if self.settings.restore_best {
+        let keeps_weights = self.keeps_best_weights();
+        let best = &mut self.state.best;
+        if best.value.is_none_or(|b| metric.is_better(value, b)) {
+            best.epoch = Some(epoch);
+            best.value = Some(value);
+            if keeps_weights {
                 let _no_grad = tch::no_grad_guard();
-                self.best.weights = self
+                self.best_weights = self
                     .model
                     .parameters()
                     .iter()
                     .map(|p| p.tensor.detach().copy())
                     .collect();
             }
+        }
+        let best = &mut self.state.best;
+        let min_delta = self.settings.early_stop.map_or(0.0, |e| e.min_delta);
+        let improved = match best.reference {
+            None => true,
+            Some(reference) if metric.higher_is_better() => value > reference + min_delta,
+            Some(reference) => value < reference - min_delta,
+        };
+        if improved {
+            best.reference = Some(value);
+            best.epochs_without_improvement = 0;
         } else {
-            self.best.epochs_since += 1;
+            best.epochs_without_improvement += 1;
         }
         Ok(self
             .settings
             .early_stop
-            .is_some_and(|e| self.best.epochs_since >= e.patience))
+            .is_some_and(|e| best.epochs_without_improvement >= e.patience))
     }
 
     /// Puts the best validation epoch's weights back and measures them again.
     fn restore_best(&mut self) -> Result<Option<RestoredWeights>> {
-        let Some(epoch) = self.best.epoch else {
+        let Some(epoch) = self
+            .state
+            .best
+            .epoch
+            .filter(|_| !self.best_weights.is_empty())
+        else {
             return Ok(None);
         };
         {
             let _no_grad = tch::no_grad_guard();
-            for (parameter, saved) in self.model.parameters().iter().zip(&self.best.weights) {
+            for (parameter, saved) in self.model.parameters().iter().zip(&self.best_weights) {
                 parameter.tensor.shallow_clone().copy_(saved);
             }
         }
@@ -297,7 +412,7 @@ impl<'a> Trainer<'a> {
             let losses = self.step(&indices)?.to_kind(Kind::Double);
             sums += &losses;
             steps_done += 1;
-            self.global_step += 1;
+            self.state.global_step += 1;
             if let Some(total) = self.after_step(epoch, step, steps, &losses)? {
                 return Ok(EpochTraining {
                     means: [f64::NAN; 3],
@@ -359,7 +474,7 @@ impl<'a> Trainer<'a> {
         let log_now = self
             .settings
             .log_every
-            .is_some_and(|every| self.global_step.is_multiple_of(every));
+            .is_some_and(|every| self.state.global_step.is_multiple_of(every));
         let wanted = self.observers.iter().any(|o| o.wants_losses(step, steps));
         let values = if log_now || wanted {
             let v = Vec::<f64>::try_from(losses)?;
@@ -374,7 +489,7 @@ impl<'a> Trainer<'a> {
         if let (true, Some([base_loss, reg_loss, total_loss])) = (log_now, values) {
             let record = StepRecord {
                 epoch,
-                step: self.global_step,
+                step: self.state.global_step,
                 base_loss,
                 reg_loss,
                 total_loss,

@@ -52,6 +52,12 @@ pub enum Command {
     Run(RunFileArgs),
     /// Run a recorded run's configuration again (same seed, same numbers on CPU)
     Rerun(RerunArgs),
+    /// Continue an interrupted, killed or failed run from its last checkpoint, in the same document
+    Resume(ResumeArgs),
+    /// Measure a saved model (a .safetensors file or a run document) on any data and split
+    Eval(EvalArgs),
+    /// Predict with a saved model: top items for a user, ratings for pairs, classes of images
+    Predict(PredictArgs),
     /// Train every combination of listed values (flags with comma lists, or a config file's [sweep] table)
     Sweep(trainer::SweepArgs),
     /// Cross-validate one setting: train it on every fold (u1..u5, or seeded random splits) and report mean and std
@@ -116,6 +122,88 @@ pub struct RerunArgs {
     pub run: PathBuf,
     #[command(flatten)]
     pub overrides: Overrides,
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "The run continues from the checkpoint its document names (written every --checkpoint-every epochs) \
+                  with the recorded configuration, and finishes the same document; on the CPU its epochs \
+                  equal those of an uninterrupted run. A completed or diverged run, a missing checkpoint \
+                  or changed data is refused.\nExit status as for the run: 0 completed, 1 failed or diverged, 128+N stopped by signal N."
+)]
+pub struct ResumeArgs {
+    /// The run document of the run to continue
+    #[arg(value_name = "RUN.json")]
+    pub run: PathBuf,
+    /// No progress bar or per-epoch lines (default: as the run was started)
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  regulab eval runs/mf.json                      # the run's final model on its own test split\n  regulab eval runs/mf.final.safetensors --split u2\n  regulab eval runs/mlp.json --weights selected --json\nRatings whose user or item the model never trained are predicted from the biases and the mean (as in training)."
+)]
+pub struct EvalArgs {
+    /// A saved model (RUN.final.safetensors, RUN.selected.safetensors) or a run document
+    #[arg(value_name = "MODEL")]
+    pub model: PathBuf,
+    /// With a run document: final (the weights the run ended with) or selected (its best validation epoch) [default: final]
+    #[arg(long, value_name = "WHICH")]
+    pub weights: Option<String>,
+    /// Data set name or path [default: the data the model was trained on]
+    #[arg(long, value_name = "DATA")]
+    pub data: Option<String>,
+    /// Ratings: a split whose test part is measured (u1..u5, ua, ub, random:F, user:F; none: every rating);
+    /// images: test or train [default: the model's own split; test]
+    #[arg(long, value_name = "SPLIT")]
+    pub split: Option<String>,
+    /// Images: only the first N [default: the run's --limit-test on its own test images]
+    #[arg(long, value_name = "N")]
+    pub limit: Option<usize>,
+    /// auto, cpu, cuda or cuda:N [default: auto]
+    #[arg(long, value_name = "DEVICE", default_value = "auto")]
+    pub device: String,
+    /// Print a JSON object instead of text
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  regulab predict runs/mf.json --user 196 --top 10 --exclude-seen\n  regulab predict runs/mf.json --pairs pairs.txt > predictions.csv     # lines: USER ITEM\n  regulab predict runs/mlp.json --images t10k-images-idx3-ubyte.gz > classes.csv\nA user or item the model never trained is predicted from the biases (biased MF); plain MF refuses it."
+)]
+pub struct PredictArgs {
+    /// A saved model (RUN.final.safetensors, RUN.selected.safetensors) or a run document
+    #[arg(value_name = "MODEL")]
+    pub model: PathBuf,
+    /// With a run document: final or selected [default: final]
+    #[arg(long, value_name = "WHICH")]
+    pub weights: Option<String>,
+    /// MF: the raw user id to recommend items for
+    #[arg(long, value_name = "RAW_ID", conflicts_with_all = ["pairs", "images"])]
+    pub user: Option<u64>,
+    /// With --user: how many items
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    pub top: usize,
+    /// With --user: leave out items the user rated in the training data
+    #[arg(long, requires = "user")]
+    pub exclude_seen: bool,
+    /// MF: a file of USER ITEM pairs (raw ids, one pair per line); prints CSV
+    #[arg(long, value_name = "FILE", conflicts_with = "images")]
+    pub pairs: Option<PathBuf>,
+    /// MLP: an IDX images file (raw or .gz); prints each image's class and probabilities as CSV
+    #[arg(long, value_name = "FILE")]
+    pub images: Option<PathBuf>,
+    /// With --exclude-seen: where the training ratings are [default: the recorded data]
+    #[arg(long, value_name = "DATA")]
+    pub data: Option<String>,
+    /// auto, cpu, cuda or cuda:N [default: auto]
+    #[arg(long, value_name = "DEVICE", default_value = "auto")]
+    pub device: String,
+    /// Print JSON instead of a table or CSV
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -185,6 +273,62 @@ pub fn run(cli: Cli, matches: &clap::ArgMatches, argv: Vec<String>) -> Result<Ex
             layer.remove("out")?;
             args.overrides.apply(&mut layer)?;
             train(&layer, argv)
+        }
+        Command::Resume(args) => {
+            let interrupter = Interrupter::from_signals()?;
+            let context = RunContext {
+                argv,
+                interrupter: &interrupter,
+            };
+            let quiet = args.quiet.then_some(true);
+            let result = experiment::resume(&args.run, &context, quiet)?;
+            Ok(exit_of(&result))
+        }
+        Command::Eval(args) => {
+            let request = crate::inference::EvalRequest {
+                model: args.model,
+                weights: parse_flag("--weights", args.weights.as_deref())?,
+                data: args.data,
+                split: args.split,
+                limit: args.limit,
+                device: parse_flag("--device", Some(&args.device))?.unwrap_or_default(),
+            };
+            let report = crate::inference::eval(&request)?;
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print!("{}", report.to_text());
+            }
+            Ok(Exit::Success)
+        }
+        Command::Predict(args) => {
+            use crate::inference::PredictQuery;
+            let query = match (args.user, args.pairs, args.images) {
+                (Some(user), None, None) => PredictQuery::TopItems {
+                    user,
+                    top: args.top,
+                    exclude_seen: args.exclude_seen,
+                },
+                (None, Some(pairs), None) => PredictQuery::Pairs(pairs),
+                (None, None, Some(images)) => PredictQuery::Images(images),
+                _ => anyhow::bail!(
+                    "regulab predict: give one of --user RAW_ID, --pairs FILE or --images FILE"
+                ),
+            };
+            let request = crate::inference::PredictRequest {
+                model: args.model,
+                weights: parse_flag("--weights", args.weights.as_deref())?,
+                query,
+                data: args.data,
+                device: parse_flag("--device", Some(&args.device))?.unwrap_or_default(),
+            };
+            let predictions = crate::inference::predict(&request)?;
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&predictions)?);
+            } else {
+                print!("{}", predictions.to_text());
+            }
+            Ok(Exit::Success)
         }
         Command::Sweep(args) => run_sweep(trainer::sweep_plan(&args)?, argv),
         Command::Cv(args) => run_sweep(trainer::cv_plan(&args)?, argv),
@@ -285,4 +429,16 @@ fn run_sweep(plan: sweep::SweepPlan, argv: Vec<String>) -> Result<Exit> {
         (None, 0) => Exit::Success,
         (None, _) => Exit::Failure,
     })
+}
+
+/// A flag's text parsed into a setting type; the error names the flag.
+fn parse_flag<T: std::str::FromStr>(flag: &str, text: Option<&str>) -> Result<Option<T>>
+where
+    T::Err: std::fmt::Display,
+{
+    text.map(|t| {
+        t.parse::<T>()
+            .map_err(|e| anyhow::anyhow!("{flag} {t}: {e}"))
+    })
+    .transpose()
 }

@@ -109,6 +109,10 @@ pub struct CommonFlags {
     /// At the end, put back the best validation epoch's weights and measure them again
     #[arg(long)]
     pub restore_best: bool,
+    /// Write a checkpoint (weights, optimizer state, position) beside the run document every
+    /// N epochs, for `regulab resume`; 0 writes none. Removed when the run completes [default: 1]
+    #[arg(long, allow_negative_numbers = true, value_name = "N")]
+    pub checkpoint_every: Option<String>,
 }
 
 #[derive(Debug, Clone, Args)]

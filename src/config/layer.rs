@@ -105,6 +105,7 @@ config_keys! {
     early_stop: usize,
     min_delta: f64,
     restore_best: bool,
+    checkpoint_every: usize,
 }
 
 /// Keys that only one trainer understands.

@@ -222,6 +222,19 @@ pub fn load(dir: &Path) -> Result<ImageDataset> {
 }
 
 /// One split from its image and label files, with the image size (rows, cols).
+/// One IDX images file (raw or .gz) without labels, for predictions: the images (labels
+/// empty, zero-filled) and their (rows, cols).
+pub fn read_images(path: &Path) -> Result<(ImageSplit, (usize, usize))> {
+    let images = read_idx(path, IdxKind::Images)?;
+    let (count, rows, cols) = (images.sizes[0], images.sizes[1], images.sizes[2]);
+    let split = ImageSplit {
+        images: images.data,
+        labels: vec![0; count],
+        count,
+    };
+    Ok((split, (rows, cols)))
+}
+
 fn read_split(images_path: &Path, labels_path: &Path) -> Result<(ImageSplit, (usize, usize))> {
     let images = read_idx(images_path, IdxKind::Images)?;
     let labels = read_idx(labels_path, IdxKind::Labels)?;

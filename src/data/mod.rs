@@ -3,6 +3,7 @@
 
 pub mod duplicates;
 pub mod fetch;
+pub mod fingerprint;
 pub mod mnist;
 pub mod movielens;
 pub mod options;

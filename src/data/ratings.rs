@@ -62,6 +62,22 @@ impl IdMap {
         self.raw_ids.len()
     }
 
+    /// Raw ids in index order.
+    pub fn raw_ids(&self) -> &[u64] {
+        &self.raw_ids
+    }
+
+    /// The map whose index `i` is `raw_ids[i]`; `None` when an id repeats.
+    pub fn from_raw_ids(raw_ids: &[u64]) -> Option<Self> {
+        let mut map = IdMap::new();
+        for (position, &raw) in raw_ids.iter().enumerate() {
+            if map.index_or_insert(raw) as usize != position {
+                return None;
+            }
+        }
+        Some(map)
+    }
+
     pub fn is_empty(&self) -> bool {
         self.raw_ids.is_empty()
     }

@@ -144,6 +144,53 @@ impl MatrixFactorization {
         })
     }
 
+    /// A trained model's weights bound to ratings to evaluate (`regulab eval`, `predict`):
+    /// `weights` by parameter name, `known` 1.0 where the pair's user and item were trained.
+    /// The tables get one extra zero row, the row of ids the model never saw.
+    pub fn from_weights(
+        weights: &std::collections::BTreeMap<String, Tensor>,
+        global_mean: f64,
+        ratings: &Ratings,
+        known: Vec<f32>,
+        device: Device,
+    ) -> Result<Self> {
+        let vs = nn::VarStore::new(device);
+        let root = vs.root();
+        let table = |name: &str| -> Result<Option<Tensor>> {
+            let Some(saved) = weights.get(name) else {
+                return Ok(None);
+            };
+            let mut shape = saved.size();
+            shape[0] = 1;
+            let unseen_row = Tensor::zeros(shape.as_slice(), (saved.kind(), Device::Cpu));
+            let rows = Tensor::cat(&[saved.shallow_clone(), unseen_row], 0);
+            Ok(Some(root.var_copy(name, &rows.to_device(device))))
+        };
+        let (Some(user_factors), Some(item_factors)) =
+            (table("user_factors")?, table("item_factors")?)
+        else {
+            bail!("not a matrix factorization model (no user_factors and item_factors)");
+        };
+        let data = DeviceRatings::new(ratings, device, Some(known));
+        Ok(MatrixFactorization {
+            user_factors,
+            item_factors,
+            user_bias: table("user_bias")?,
+            item_bias: table("item_bias")?,
+            global_mean: Tensor::from(global_mean as f32).to_device(device),
+            train: DeviceRatings::new(ratings, device, None),
+            validation: None,
+            test: Some(data),
+            vs,
+        })
+    }
+
+    /// Predicted ratings for (user, item) index pairs; `known` as in [`Self::from_weights`].
+    pub fn predict_pairs(&self, users: &Tensor, items: &Tensor, known: &Tensor) -> Tensor {
+        let _no_grad = tch::no_grad_guard();
+        self.predict(users, items, Some(known)).0
+    }
+
     /// Predictions for (users, items) and the parameter rows they used, in canonical order.
     fn predict(
         &self,

@@ -156,6 +156,24 @@ impl Mlp {
         })
     }
 
+    /// Class probabilities for raw pixels (one image per row, 0..=255 as floats), scaled as
+    /// in training: softmax of the logits (cross-entropy) or the sigmoid outputs normalized
+    /// to sum to one (quadratic cost, whose outputs are independent sigmoids).
+    pub fn probabilities(&self, pixels: &Tensor, scaling: PixelScaling) -> Tensor {
+        let _no_grad = tch::no_grad_guard();
+        let device = self.train.pixels.device();
+        let scaled = (pixels.to_device(device) / 255.0 - scaling.mean) / scaling.std;
+        let logits = self.logits(&scaled);
+        match self.loss {
+            LossKind::Ce => logits.softmax(1, Kind::Float),
+            LossKind::Mse => {
+                let outputs = logits.sigmoid();
+                let total = outputs.sum_dim_intlist(1, true, Kind::Float);
+                outputs / total
+            }
+        }
+    }
+
     fn logits(&self, pixels: &Tensor) -> Tensor {
         let last = self.layers.len() - 1;
         let mut hidden = pixels.shallow_clone();

@@ -86,3 +86,27 @@ pub trait Model {
     fn evaluate(&self, split: Split, penalty: &crate::regularization::Penalty) -> Evaluation;
     fn headline_metric(&self) -> Metric;
 }
+
+/// Copies saved weights into a model's variables, by name; every variable must have a saved
+/// tensor of its shape (`source` names where they come from, for errors).
+pub fn load_weights(
+    vs: &tch::nn::VarStore,
+    weights: &BTreeMap<String, Tensor>,
+    source: &str,
+) -> anyhow::Result<()> {
+    let _no_grad = tch::no_grad_guard();
+    for (name, mut variable) in vs.variables() {
+        let Some(saved) = weights.get(&name) else {
+            anyhow::bail!("{source}: has no {name} tensor");
+        };
+        if saved.size() != variable.size() {
+            anyhow::bail!(
+                "{source}: {name} is {:?}, the model needs {:?}",
+                saved.size(),
+                variable.size()
+            );
+        }
+        variable.copy_(saved);
+    }
+    Ok(())
+}

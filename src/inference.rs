@@ -1,0 +1,661 @@
+//! `regulab eval` and `regulab predict`: a saved model (a `.safetensors` file, or the run
+//! document that lists it) measured on any data, or asked for predictions. Models are
+//! rebuilt from their files with the same code that trained them, so `eval` on a run's own
+//! test split gives the run's final test metrics.
+
+use crate::config::{MfTask, MlpTask, Task};
+use crate::data::{self, mnist, IdMap, Ratings, RatingsSourceSpec, SplitSpec};
+use crate::device::DeviceChoice;
+use crate::experiment::data_path;
+use crate::model::mf::MatrixFactorization;
+use crate::model::mlp::{ImageSplits, Mlp, PixelScaling};
+use crate::model::{load_weights, Model, Split};
+use crate::model_file::{RowIds, SavedModelFile};
+use crate::regularization::{Penalty, PenaltyKind};
+use crate::schema::{load_run, ModelRole, RunDocument};
+use anyhow::{anyhow, bail, Context, Result};
+use serde::Serialize;
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+use tch::{Device, Kind, Tensor};
+
+/// A model file, or a run document whose model is used (`role`: final unless asked).
+pub fn open_model(path: &Path, role: Option<ModelRole>) -> Result<SavedModelFile> {
+    let is_document = path.extension().is_some_and(|e| e == "json");
+    if !is_document {
+        if role.is_some() {
+            bail!(
+                "--weights: chooses among a run document's models; {} is a model file",
+                path.display()
+            );
+        }
+        return SavedModelFile::read(path);
+    }
+    let document = load_run(path)?;
+    let role = role.unwrap_or(ModelRole::Final);
+    let Some(saved) = document.files.models.iter().find(|m| m.role == role) else {
+        if document.files.models.is_empty() {
+            bail!(
+                "{}: lists no saved model (the run is {}; models are written when a run completes)",
+                path.display(),
+                document.status
+            );
+        }
+        bail!(
+            "{}: has no {role} model (a selected model needs a validation split, --val-split)",
+            path.display()
+        );
+    };
+    SavedModelFile::read(&RunDocument::beside(path, &saved.file))
+}
+
+fn no_penalty() -> Result<Penalty> {
+    Penalty::new(PenaltyKind::None, 0.0, None, false, 1, 1)
+}
+
+/// What `regulab eval` measures.
+#[derive(Debug, Clone)]
+pub struct EvalRequest {
+    pub model: PathBuf,
+    pub weights: Option<ModelRole>,
+    /// Default: the data the model was trained on.
+    pub data: Option<String>,
+    /// Default: the split the model was trained with (its test part is measured).
+    pub split: Option<String>,
+    /// Only the first N examples (MLP); default: the run's `limit_test` on its own test data.
+    pub limit: Option<usize>,
+    pub device: DeviceChoice,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct EvalReport {
+    pub model: String,
+    pub role: ModelRole,
+    pub epoch: usize,
+    pub data: String,
+    pub split: String,
+    pub examples: usize,
+    /// MF: ratings whose user or item the model never trained, predicted from the biases.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cold: Option<usize>,
+    pub metrics: BTreeMap<String, f64>,
+}
+
+impl EvalReport {
+    pub fn to_text(&self) -> String {
+        let metrics: Vec<String> = self
+            .metrics
+            .iter()
+            .map(|(k, v)| format!("{k} {v:.5}"))
+            .collect();
+        let cold = self.cold.map_or(String::new(), |c| {
+            format!(" ({c} cold, predicted from the biases)")
+        });
+        format!(
+            "{} ({} weights, epoch {}) on {} {}: {} examples{cold}\n  {}\n",
+            self.model,
+            self.role,
+            self.epoch,
+            self.data,
+            self.split,
+            self.examples,
+            metrics.join("  ")
+        )
+    }
+}
+
+pub fn eval(request: &EvalRequest) -> Result<EvalReport> {
+    let saved = open_model(&request.model, request.weights)?;
+    let device = request.device.resolve()?;
+    let header = &saved.header;
+    let (data, split, examples, cold, evaluation) = match &header.config.task {
+        Task::Mf(task) => {
+            let data = request.data.clone().unwrap_or_else(|| task.data.clone());
+            let split = match &request.split {
+                Some(text) => text
+                    .parse::<SplitSpec>()
+                    .map_err(|e| anyhow!("--split {text}: {e}"))?,
+                None => task.split.clone(),
+            };
+            let (model, ratings, cold) = mf_on(&saved, task, &data, &split, device)?;
+            let evaluation = model.evaluate(Split::Test, &no_penalty()?);
+            (
+                data,
+                split.to_string(),
+                ratings.len(),
+                Some(cold),
+                evaluation,
+            )
+        }
+        Task::Mlp(task) => {
+            let split = request.split.clone().unwrap_or_else(|| "test".into());
+            let own_test = request.data.is_none() && split == "test";
+            let limit = request
+                .limit
+                .or(if own_test { task.limit_test } else { None });
+            let data = request.data.clone().unwrap_or_else(|| task.data.clone());
+            let images = image_split(&data, &split, limit)?;
+            let model = mlp_for(&saved, task, &images.0, images.1, device)?;
+            let evaluation = model.evaluate(Split::Test, &no_penalty()?);
+            (data, split, images.0.count, None, evaluation)
+        }
+    };
+    let mut metrics = evaluation.metrics;
+    metrics.insert("loss".into(), evaluation.base_loss);
+    Ok(EvalReport {
+        model: saved.path.display().to_string(),
+        role: header.role,
+        epoch: header.epoch,
+        data,
+        split,
+        examples,
+        cold,
+        metrics,
+    })
+}
+
+/// The rows of the model's tables, as maps from raw ids.
+struct Rows {
+    users: IdMap,
+    items: IdMap,
+    untrained_users: HashSet<u32>,
+    untrained_items: HashSet<u32>,
+}
+
+impl Rows {
+    fn new(saved: &SavedModelFile) -> Result<Self> {
+        let ids: &RowIds = saved
+            .header
+            .ids
+            .as_ref()
+            .ok_or_else(|| anyhow!("{}: has no user and item ids", saved.path.display()))?;
+        let map = |raw: &[u64], what: &str| {
+            IdMap::from_raw_ids(raw).ok_or_else(|| {
+                anyhow!(
+                    "{}: a {what} id repeats in its metadata",
+                    saved.path.display()
+                )
+            })
+        };
+        Ok(Rows {
+            users: map(&ids.users, "user")?,
+            items: map(&ids.items, "item")?,
+            untrained_users: ids.untrained_users.iter().copied().collect(),
+            untrained_items: ids.untrained_items.iter().copied().collect(),
+        })
+    }
+
+    /// The table row of a raw user id and whether it was trained; unknown ids get the extra
+    /// (zero) row after the last.
+    fn user(&self, raw: u64) -> (u32, bool) {
+        match self.users.index_of(raw) {
+            Some(row) => (row, !self.untrained_users.contains(&row)),
+            None => (self.users.len() as u32, false),
+        }
+    }
+
+    fn item(&self, raw: u64) -> (u32, bool) {
+        match self.items.index_of(raw) {
+            Some(row) => (row, !self.untrained_items.contains(&row)),
+            None => (self.items.len() as u32, false),
+        }
+    }
+}
+
+fn ratings_source(task: &MfTask, data: &str) -> Result<RatingsSourceSpec> {
+    Ok(if data == "synthetic" {
+        RatingsSourceSpec::Synthetic(task.synthetic.clone())
+    } else {
+        RatingsSourceSpec::Path(data_path(data, false)?)
+    })
+}
+
+/// The model bound to the measured part of `data` under `split` (its test part, or every
+/// rating for `none`), with ratings in the model's rows; returns the count of cold ratings.
+fn mf_on(
+    saved: &SavedModelFile,
+    task: &MfTask,
+    data: &str,
+    split: &SplitSpec,
+    device: Device,
+) -> Result<(MatrixFactorization, Ratings, usize)> {
+    let seed = saved.header.config.training.seed;
+    let dataset = data::load_ratings(&ratings_source(task, data)?, split, seed, &task.load)?;
+    let measured = if dataset.test.is_empty() {
+        &dataset.train
+    } else {
+        &dataset.test
+    };
+    let rows = Rows::new(saved)?;
+    let mut mapped = Ratings::with_capacity(measured.len());
+    let mut known = Vec::with_capacity(measured.len());
+    for ((&u, &i), &value) in measured
+        .users
+        .iter()
+        .zip(&measured.items)
+        .zip(&measured.values)
+    {
+        let raw = |map: &IdMap, index: u32| map.raw_id(index).unwrap_or(u64::MAX);
+        let (user, user_trained) = rows.user(raw(&dataset.user_ids, u));
+        let (item, item_trained) = rows.item(raw(&dataset.item_ids, i));
+        mapped.users.push(user);
+        mapped.items.push(item);
+        mapped.values.push(value);
+        known.push((user_trained && item_trained) as u8 as f32);
+    }
+    let cold = known.iter().filter(|&&k| k == 0.0).count();
+    let global_mean = saved.header.constant("global_mean", &saved.path)?;
+    let model =
+        MatrixFactorization::from_weights(&saved.weights, global_mean, &mapped, known, device)
+            .with_context(|| saved.path.display().to_string())?;
+    Ok((model, mapped, cold))
+}
+
+/// The images of an MNIST-format directory's `split` (test or train), the first `limit`.
+fn image_split(
+    data: &str,
+    split: &str,
+    limit: Option<usize>,
+) -> Result<(mnist::ImageSplit, usize)> {
+    let dir = data_path(data, false)?;
+    let dataset = mnist::load(&dir)?;
+    let part = match split {
+        "test" => dataset.test,
+        "train" => dataset.train,
+        other => bail!("--split {other}: MNIST-format data has test and train"),
+    };
+    let pixels = dataset.rows * dataset.cols;
+    let count = limit.map_or(part.count, |l| l.min(part.count));
+    let images = mnist::ImageSplit {
+        images: part.images[..count * pixels].to_vec(),
+        labels: part.labels[..count].to_vec(),
+        count,
+    };
+    Ok((images, pixels))
+}
+
+fn mlp_for(
+    saved: &SavedModelFile,
+    task: &MlpTask,
+    images: &mnist::ImageSplit,
+    pixels_per_image: usize,
+    device: Device,
+) -> Result<Mlp> {
+    let header = &saved.header;
+    let source = saved.path.display().to_string();
+    let first = saved.weight("l_layers.0.weight")?;
+    if first.size()[1] != pixels_per_image as i64 {
+        bail!(
+            "{source}: the model takes {} pixels per image, these images have {pixels_per_image}",
+            first.size()[1]
+        );
+    }
+    let last = format!("l_layers.{}.weight", task.hidden.len());
+    let classes = saved.weight(&last)?.size()[0] as usize;
+    if images.count == 0 {
+        bail!("no images to measure");
+    }
+    let scaling = PixelScaling {
+        mean: header.constant("pixel_mean", &saved.path)?,
+        std: header.constant("pixel_std", &saved.path)?,
+    };
+    let splits = ImageSplits {
+        train: images,
+        validation: None,
+        test: Some(images),
+        pixels_per_image,
+        classes,
+        scaling,
+    };
+    let model = Mlp::new(&splits, &task.hidden, task.activation, task.loss, device)?;
+    load_weights(model.var_store(), &saved.weights, &source)?;
+    Ok(model)
+}
+
+/// What `regulab predict` answers.
+#[derive(Debug, Clone)]
+pub enum PredictQuery {
+    /// The `top` items with the highest predicted rating for a raw user id.
+    TopItems {
+        user: u64,
+        top: usize,
+        exclude_seen: bool,
+    },
+    /// Predictions for the (user, item) pairs of a file.
+    Pairs(PathBuf),
+    /// Classes of the images of an IDX file.
+    Images(PathBuf),
+}
+
+#[derive(Debug, Clone)]
+pub struct PredictRequest {
+    pub model: PathBuf,
+    pub weights: Option<ModelRole>,
+    pub query: PredictQuery,
+    /// Where the training ratings are for `exclude_seen` (default: the recorded data).
+    pub data: Option<String>,
+    pub device: DeviceChoice,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Recommendation {
+    pub rank: usize,
+    pub item: u64,
+    pub prediction: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PairPrediction {
+    pub user: u64,
+    pub item: u64,
+    pub prediction: f64,
+    /// False when the user or item was never trained (predicted from the biases).
+    pub trained: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ImagePrediction {
+    pub image: usize,
+    pub class: usize,
+    pub probabilities: Vec<f64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum Predictions {
+    TopItems {
+        user: u64,
+        /// False for a user the model never trained: ranked by the item biases alone.
+        trained: bool,
+        items: Vec<Recommendation>,
+    },
+    Pairs(Vec<PairPrediction>),
+    Images(Vec<ImagePrediction>),
+}
+
+pub fn predict(request: &PredictRequest) -> Result<Predictions> {
+    let saved = open_model(&request.model, request.weights)?;
+    let device = request.device.resolve()?;
+    match (&saved.header.config.task, &request.query) {
+        (
+            Task::Mf(task),
+            PredictQuery::TopItems {
+                user,
+                top,
+                exclude_seen,
+            },
+        ) => {
+            let seen = if *exclude_seen {
+                seen_items(&saved, task, request.data.as_deref(), *user)?
+            } else {
+                HashSet::new()
+            };
+            top_items(&saved, *user, *top, &seen, device)
+        }
+        (Task::Mf(_), PredictQuery::Pairs(file)) => pair_predictions(&saved, file, device),
+        (Task::Mlp(task), PredictQuery::Images(file)) => {
+            image_predictions(&saved, task, file, device)
+        }
+        (Task::Mf(_), PredictQuery::Images(_)) => {
+            bail!(
+                "--images: {} is a matrix factorization model; use --user or --pairs",
+                saved.path.display()
+            )
+        }
+        (Task::Mlp(_), _) => bail!(
+            "{}: is an image classifier; use --images FILE",
+            saved.path.display()
+        ),
+    }
+}
+
+/// A matrix factorization model with no ratings bound (predictions only).
+fn mf_model(saved: &SavedModelFile, device: Device) -> Result<MatrixFactorization> {
+    let global_mean = saved.header.constant("global_mean", &saved.path)?;
+    MatrixFactorization::from_weights(
+        &saved.weights,
+        global_mean,
+        &Ratings::default(),
+        Vec::new(),
+        device,
+    )
+    .with_context(|| saved.path.display().to_string())
+}
+
+fn is_biased(saved: &SavedModelFile) -> bool {
+    saved.weights.contains_key("user_bias")
+}
+
+fn top_items(
+    saved: &SavedModelFile,
+    user: u64,
+    top: usize,
+    seen: &HashSet<u64>,
+    device: Device,
+) -> Result<Predictions> {
+    let rows = Rows::new(saved)?;
+    let (row, trained) = rows.user(user);
+    if !trained && !is_biased(saved) {
+        bail!("--user {user}: the model never trained this user, and plain MF has no biases to predict from");
+    }
+    let candidates: Vec<u32> = (0..rows.items.len() as u32)
+        .filter(|i| !rows.untrained_items.contains(i))
+        .filter(|&i| !seen.contains(&rows.items.raw_id(i).unwrap_or(u64::MAX)))
+        .collect();
+    let model = mf_model(saved, device)?;
+    let n = candidates.len() as i64;
+    let items = Tensor::from_slice(&candidates.iter().map(|&i| i as i64).collect::<Vec<_>>())
+        .to_device(device);
+    let users = Tensor::full([n], row as i64, (Kind::Int64, device));
+    let known = Tensor::full([n], trained as u8 as f64, (Kind::Float, device));
+    let scores = Vec::<f64>::try_from(
+        model
+            .predict_pairs(&users, &items, &known)
+            .to_kind(Kind::Double),
+    )?;
+    let mut ranked: Vec<(u32, f64)> = candidates.into_iter().zip(scores).collect();
+    ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    let items = ranked
+        .into_iter()
+        .take(top)
+        .enumerate()
+        .map(|(rank, (item, prediction))| Recommendation {
+            rank: rank + 1,
+            item: rows.items.raw_id(item).unwrap_or_default(),
+            prediction,
+        })
+        .collect();
+    Ok(Predictions::TopItems {
+        user,
+        trained,
+        items,
+    })
+}
+
+/// The raw items `user` rated in the training part of the model's data.
+fn seen_items(
+    saved: &SavedModelFile,
+    task: &MfTask,
+    data: Option<&str>,
+    user: u64,
+) -> Result<HashSet<u64>> {
+    let data = data.unwrap_or(&task.data);
+    let seed = saved.header.config.training.seed;
+    let dataset = data::load_ratings(&ratings_source(task, data)?, &task.split, seed, &task.load)
+        .with_context(|| "--exclude-seen needs the training data (give --data)")?;
+    let Some(index) = dataset.user_ids.index_of(user) else {
+        return Ok(HashSet::new());
+    };
+    Ok(dataset
+        .train
+        .users
+        .iter()
+        .zip(&dataset.train.items)
+        .filter(|(&u, _)| u == index)
+        .filter_map(|(_, &i)| dataset.item_ids.raw_id(i))
+        .collect())
+}
+
+/// `USER ITEM` per line (space, tab or comma separated; `#` comments and blank lines skipped).
+fn read_pairs(file: &Path) -> Result<Vec<(u64, u64)>> {
+    let text = std::fs::read_to_string(file)
+        .with_context(|| format!("{}: cannot read", file.display()))?;
+    let mut pairs = Vec::new();
+    for (number, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let fields: Vec<&str> = line
+            .split(|c: char| c == ',' || c.is_whitespace())
+            .filter(|f| !f.is_empty())
+            .collect();
+        let parsed = match fields.as_slice() {
+            [user, item, ..] => user.parse::<u64>().ok().zip(item.parse::<u64>().ok()),
+            _ => None,
+        };
+        match parsed {
+            Some(pair) => pairs.push(pair),
+            // A header line such as `user,item` is allowed first.
+            None if pairs.is_empty() && number == 0 => {}
+            None => bail!(
+                "{}:{}: expected USER ITEM (raw ids), got {line:?}",
+                file.display(),
+                number + 1
+            ),
+        }
+    }
+    Ok(pairs)
+}
+
+fn pair_predictions(saved: &SavedModelFile, file: &Path, device: Device) -> Result<Predictions> {
+    let pairs = read_pairs(file)?;
+    let rows = Rows::new(saved)?;
+    let biased = is_biased(saved);
+    let mut users = Vec::with_capacity(pairs.len());
+    let mut items = Vec::with_capacity(pairs.len());
+    let mut known = Vec::with_capacity(pairs.len());
+    for &(user, item) in &pairs {
+        let (u, user_trained) = rows.user(user);
+        let (i, item_trained) = rows.item(item);
+        let trained = user_trained && item_trained;
+        if !trained && !biased {
+            bail!("{}: user {user}, item {item}: never trained, and plain MF has no biases to predict from", file.display());
+        }
+        users.push(u as i64);
+        items.push(i as i64);
+        known.push(trained as u8 as f32);
+    }
+    let model = mf_model(saved, device)?;
+    let to = |v: &[i64]| Tensor::from_slice(v).to_device(device);
+    let predictions = model.predict_pairs(
+        &to(&users),
+        &to(&items),
+        &Tensor::from_slice(&known).to_device(device),
+    );
+    let values = Vec::<f64>::try_from(predictions.to_kind(Kind::Double))?;
+    Ok(Predictions::Pairs(
+        pairs
+            .iter()
+            .zip(values)
+            .zip(known)
+            .map(|((&(user, item), prediction), known)| PairPrediction {
+                user,
+                item,
+                prediction,
+                trained: known == 1.0,
+            })
+            .collect(),
+    ))
+}
+
+fn image_predictions(
+    saved: &SavedModelFile,
+    task: &MlpTask,
+    file: &Path,
+    device: Device,
+) -> Result<Predictions> {
+    let (images, (rows, cols)) = mnist::read_images(file)?;
+    let pixels = rows * cols;
+    let model = mlp_for(saved, task, &images, pixels, device)?;
+    let scaling = PixelScaling {
+        mean: saved.header.constant("pixel_mean", &saved.path)?,
+        std: saved.header.constant("pixel_std", &saved.path)?,
+    };
+    let mut predictions = Vec::with_capacity(images.count);
+    for start in (0..images.count).step_by(10_000) {
+        let end = (start + 10_000).min(images.count);
+        let chunk = Tensor::from_slice(&images.images[start * pixels..end * pixels])
+            .view([(end - start) as i64, pixels as i64])
+            .to_kind(Kind::Float);
+        let probabilities = model
+            .probabilities(&chunk, scaling)
+            .to_kind(Kind::Double)
+            .to_device(Device::Cpu);
+        let classes = probabilities.size()[1] as usize;
+        let values = Vec::<f64>::try_from(probabilities.flatten(0, 1))?;
+        for (offset, row) in values.chunks(classes).enumerate() {
+            let class = row
+                .iter()
+                .enumerate()
+                .max_by(|a, b| a.1.total_cmp(b.1).then(b.0.cmp(&a.0)))
+                .map_or(0, |(c, _)| c);
+            predictions.push(ImagePrediction {
+                image: start + offset,
+                class,
+                probabilities: row.to_vec(),
+            });
+        }
+    }
+    Ok(Predictions::Images(predictions))
+}
+
+impl Predictions {
+    /// A table (top items) or CSV (pairs, images), as printed without `--json`.
+    pub fn to_text(&self) -> String {
+        match self {
+            Predictions::TopItems {
+                user,
+                trained,
+                items,
+            } => {
+                let mut text = if *trained {
+                    format!("top {} items for user {user}\n", items.len())
+                } else {
+                    format!(
+                        "top {} items for user {user} (never trained: ranked by item bias)\n",
+                        items.len()
+                    )
+                };
+                text += &format!("{:>4}  {:>10}  {:>10}\n", "rank", "item", "prediction");
+                for r in items {
+                    text += &format!("{:>4}  {:>10}  {:>10.4}\n", r.rank, r.item, r.prediction);
+                }
+                text
+            }
+            Predictions::Pairs(pairs) => {
+                let mut text = String::from("user,item,prediction,trained\n");
+                for p in pairs {
+                    text += &format!("{},{},{},{}\n", p.user, p.item, p.prediction, p.trained);
+                }
+                text
+            }
+            Predictions::Images(images) => {
+                let classes = images.first().map_or(0, |i| i.probabilities.len());
+                let mut text = String::from("image,class");
+                for c in 0..classes {
+                    text += &format!(",p{c}");
+                }
+                text.push('\n');
+                for image in images {
+                    text += &format!("{},{}", image.image, image.class);
+                    for p in &image.probabilities {
+                        text += &format!(",{p}");
+                    }
+                    text.push('\n');
+                }
+                text
+            }
+        }
+    }
+}
