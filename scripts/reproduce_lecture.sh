@@ -9,9 +9,10 @@ usage: scripts/reproduce_lecture.sh [--quick] [--movielens DIR] [--mnist DIR] [-
                                     [--regulab PATH] [--threads N]
 
 Regenerates every lecture experiment (README.md, "Reproducing the lecture") into one folder: the run JSONs
-(OUT/runs), a lambda sweep (OUT/sweep-mf-batch-l2) and the figures (OUT/figures, PNG and
-SVG, drawn by scripts/plot_curves.py and scripts/eval_divisor_cost.py). The commands it runs
-are printed and saved in OUT/commands.txt.
+(OUT/runs), a lambda sweep (OUT/sweep-mf-batch-l2), the figures (OUT/figures, PNG and
+SVG, drawn by scripts/plot_curves.py and scripts/eval_divisor_cost.py), every run's findings
+(OUT/explain.txt, regulab explain) and one interactive page with all of it (OUT/report.html,
+regulab report). The commands it runs are printed and saved in OUT/commands.txt.
 
 options:
   --quick          fewer epochs, and the MLP on a 10,000-image training subset: a few
@@ -401,6 +402,16 @@ run "$regulab" sweep mf "${mf_data[@]}" --optimizer adam --lr 0.01 --penalty bat
     --seed "$sweep_seeds" --epochs "$ep_g" --quiet "${mf_thread_args[@]}" --out "$sweep_dir"
 run_quietly "$py" "$plot_curves" --sweep "$sweep_dir/summary.json" -o "$figs/g-mf-lambda-sweep" --format "$formats" \
     --title "g. MF, Adam lr 0.01: test RMSE against the batch-l2 lambda"
+
+# ------------------------------------------------------------------------------ explain, report
+
+section "What the curves say (regulab explain) and one interactive page (regulab report)"
+show "$regulab" explain "$runs"/*.json
+"$regulab" explain "$runs"/*.json >"$out/explain.txt"
+warnings="$(grep -c '^warning' "$out/explain.txt" || true)"
+notes="$(grep -c '^note' "$out/explain.txt" || true)"
+echo "   $warnings warnings and $notes notes, each with its evidence and what to do: $out/explain.txt"
+run "$regulab" report "$runs" "$sweep_dir" -o "$out/report.html"
 
 # ------------------------------------------------------------------------------ done
 
