@@ -7,7 +7,7 @@
 //! the command-line parser):
 //!
 //! ```text
-//! main -> cli -> { experiment, sweep, plot, data::fetch, info }
+//! main -> cli -> { experiment, sweep, plot, html_report, data::fetch, info }
 //!                   -> { config, train, progress, report, explain, schema }
 //!                        -> { model, regularization, optim, schedule, data, device, interrupt, memory, setting }
 //! ```
@@ -19,6 +19,9 @@
 //! * `experiment` — runs one `RunConfig`: data, model, penalty, optimizer, document, loop.
 //! * `sweep` — expands a base config and lists of values into runs; summary and table.
 //! * `plot` — draws run documents to SVG/PNG.
+//! * `html_report` — `regulab report`: runs, sweep tables and findings as one self-contained
+//!   HTML page with interactive charts (uPlot, vendored under `assets/uplot/`); uses `plot`'s
+//!   legend labels and run titles.
 //! * `explain` — plain-language findings about a run document (overfitting, the penalty's
 //!   share and trade-off, weight norms, divergence, the cost's divisor, weight decay versus
 //!   penalty), stored in the document when a run ends and printed by `regulab explain`.
@@ -43,6 +46,7 @@ pub mod data;
 pub mod device;
 pub mod experiment;
 pub mod explain;
+pub mod html_report;
 pub mod info;
 pub mod interrupt;
 pub mod memory;

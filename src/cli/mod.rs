@@ -60,6 +60,19 @@ pub enum Command {
     Plot(PlotArgs),
     /// Explain runs in plain language, with their numbers and what to do (overfitting, penalty, weight norms, divergence)
     Explain(ExplainArgs),
+    /// Write one self-contained HTML page: every run's curves as interactive charts, the sweep table, the findings
+    Report(ReportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Run documents, sweep summaries (with the runs they list), or folders (every run
+    /// document in it, and its summary.json when it holds a sweep or cross-validation)
+    #[arg(required = true, value_name = "RUN.json|DIR")]
+    pub inputs: Vec<PathBuf>,
+    /// The HTML file to write (written whole or not at all; it opens without network)
+    #[arg(short, long, value_name = "REPORT.html")]
+    pub output: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -198,6 +211,24 @@ pub fn run(cli: Cli, matches: &clap::ArgMatches, argv: Vec<String>) -> Result<Ex
             Ok(Exit::Success)
         }
         Command::Explain(args) => explain_runs(&args).map(|()| Exit::Success),
+        Command::Report(args) => {
+            let outcome = crate::html_report::run_report(&crate::html_report::ReportRequest {
+                inputs: args.inputs,
+                output: args.output.clone(),
+            })?;
+            let tables = match outcome.tables {
+                0 => String::new(),
+                1 => ", 1 sweep table".to_string(),
+                n => format!(", {n} sweep tables"),
+            };
+            eprintln!(
+                "regulab report: wrote {} ({} runs, {} charts{tables})",
+                args.output.display(),
+                outcome.runs,
+                outcome.charts,
+            );
+            Ok(Exit::Success)
+        }
     }
 }
 

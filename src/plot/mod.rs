@@ -16,7 +16,7 @@ mod figure;
 mod font;
 mod legend;
 
-pub use document::{PlotView, Split};
+pub use document::{run_title, PlotView, Split};
 pub use font::FONT_ENV;
 pub use legend::legend_labels;
 
