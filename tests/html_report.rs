@@ -247,6 +247,16 @@ fn explain_number(value: f64) -> String {
 }
 
 #[test]
+fn a_named_summary_brings_the_runs_it_lists() {
+    let out = tempfile::tempdir().unwrap();
+    let page = out.path().join("summary.html");
+    let printed = report(&[&runs().join("sweep/summary.json")], &page);
+    let said = String::from_utf8_lossy(&printed.stderr);
+    assert!(said.contains("(4 runs"), "{said}");
+    assert!(said.contains("1 sweep table)"), "{said}");
+}
+
+#[test]
 fn every_runs_findings_are_in_the_page() {
     let out = tempfile::tempdir().unwrap();
     let page = out.path().join("findings.html");

@@ -81,9 +81,9 @@ pub(super) fn build_charts(runs: &Runs) -> Vec<Chart> {
         // The lecture's question: the test cost can climb while the accuracy still rises.
         charts.push(epoch_chart(
             runs,
-            "test cost (base loss)",
+            "test cost (total loss)",
             "loss",
-            |d, e| d.epochs[e].test.as_ref()?.get("base_loss").copied(),
+            |d, e| d.epochs[e].test.as_ref()?.get("total_loss").copied(),
         ));
     }
     for name in parameter_names(runs) {

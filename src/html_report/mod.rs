@@ -10,6 +10,7 @@
 mod charts;
 mod page;
 
+use crate::plot::document_kind;
 use crate::schema::{load_run, load_sweep, RunDocument, SweepSummary, RUN_KIND, SWEEP_KIND};
 use anyhow::{anyhow, bail, Result};
 use std::collections::HashSet;
@@ -155,16 +156,6 @@ fn add_folder(folder: &Path, inputs: &mut Inputs) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// The document's `kind`, or `None` when the file is not JSON with a string `kind`.
-fn document_kind(path: &Path) -> Option<String> {
-    #[derive(serde::Deserialize)]
-    struct Header {
-        kind: String,
-    }
-    let text = std::fs::read_to_string(path).ok()?;
-    serde_json::from_str::<Header>(&text).ok().map(|h| h.kind)
 }
 
 impl Inputs {

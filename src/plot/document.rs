@@ -118,3 +118,14 @@ pub fn run_title(doc: &RunDocument) -> String {
         doc.command, config.optimizer.kind, config.optimizer.lr
     )
 }
+
+/// The document's `kind` (`regulab-run`, `regulab-sweep`), or `None` when the file is not
+/// JSON with a string `kind`: which loader to use, before the loader's own checks.
+pub fn document_kind(path: &std::path::Path) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Header {
+        kind: String,
+    }
+    let text = std::fs::read_to_string(path).ok()?;
+    serde_json::from_str::<Header>(&text).ok().map(|h| h.kind)
+}
