@@ -140,7 +140,6 @@ fn run_table(inputs: &Inputs, labels: &[String], colors: &[String]) -> String {
             (Some(epoch), Selection::Last) => format!("{epoch} (last)"),
             (None, _) => "none".to_string(),
         };
-        let value = |v: Option<f64>| v.map_or("–".to_string(), |v| format_number(v));
         let mut status = doc.status.to_string();
         if let Some(message) = &doc.message {
             status += &format!(
@@ -161,8 +160,8 @@ fn run_table(inputs: &Inputs, labels: &[String], colors: &[String]) -> String {
             settings = escape(&crate::plot::run_title(doc)),
             status = escape(&status),
             epochs = doc.summary.epochs_completed,
-            validation = value(doc.summary.selected_validation(metric)),
-            test = value(doc.summary.selected_test(metric)),
+            validation = optional(doc.summary.selected_validation(metric)),
+            test = optional(doc.summary.selected_test(metric)),
             name = escape(&metric.name),
         );
     }
