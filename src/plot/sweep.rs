@@ -153,20 +153,27 @@ fn add_series(
             validation.push((x, mean));
         }
     }
-    test.sort_by(|a, b| a.0.total_cmp(&b.0));
-    validation.sort_by(|a, b| a.0.total_cmp(&b.0));
-    panel.lines.push(Line {
-        points: test,
-        color,
-        stroke: Stroke::Solid,
-        marker: Marker::Dot,
-    });
-    panel.lines.push(Line {
-        points: validation,
-        color,
-        stroke: Stroke::Dotted,
-        marker: Marker::OpenSquare,
-    });
+    for (points, stroke, marker) in [
+        (test, Stroke::Solid, Marker::Dot),
+        (validation, Stroke::Dotted, Marker::OpenSquare),
+    ] {
+        // No line crosses the break: zero stands apart from the log scale.
+        let (zero, mut scaled): (Vec<_>, Vec<_>) =
+            points.into_iter().partition(|p| Some(p.0) == axis.zero_at);
+        scaled.sort_by(|a, b| a.0.total_cmp(&b.0));
+        panel.lines.push(Line {
+            points: zero,
+            color,
+            stroke: Stroke::None,
+            marker,
+        });
+        panel.lines.push(Line {
+            points: scaled,
+            color,
+            stroke,
+            marker,
+        });
+    }
 }
 
 /// The group with the best validation mean: the setting the sweep chooses without the
