@@ -198,6 +198,76 @@ fn a_sweep_folder_and_a_run_draw_one_series_per_run_in_every_chart() {
     assert_eq!(total.2, 10, "5 runs x 2 epochs");
 }
 
+/// Runs in the page: ticks run 1's box off, then moves the mouse over the first chart at
+/// the second epoch; records how many charts hid run 1 and what the second chart's legend
+/// shows (the cursor is shared).
+const INTERACTION_PROBE: &str = r#"<script>(function () {
+  var out = {};
+  try {
+    var plots = window.reportCharts;
+    document.querySelector('input.run-toggle[data-run="1"]').click();
+    out.hidden = plots.filter(function (p) { return p.series[2].show === false; }).length;
+    var first = plots[0], rect = first.over.getBoundingClientRect();
+    var at = { clientX: rect.left + first.valToPos(first.data[0][1], "x"), clientY: rect.top + 10, bubbles: true };
+    first.over.dispatchEvent(new MouseEvent("mouseenter", at));
+    first.over.dispatchEvent(new MouseEvent("mousemove", at));
+    out.title = plots[1].root.parentNode.dataset.title;
+    out.values = Array.prototype.map.call(
+      plots[1].root.querySelectorAll(".u-legend .u-series td.u-value"),
+      function (cell) { return cell.textContent; });
+  } catch (error) { out.error = String(error); }
+  document.body.setAttribute("data-probe", JSON.stringify(out));
+})();</script>"#;
+
+#[test]
+fn a_toggle_hides_a_run_in_every_chart_and_hover_values_follow_the_cursor_everywhere() {
+    let out = tempfile::tempdir().unwrap();
+    let page = out.path().join("probe.html");
+    let sweep = runs().join("sweep");
+    report(&[&sweep], &page);
+    let html = std::fs::read_to_string(&page).unwrap();
+    std::fs::write(
+        &page,
+        html.replace("</body>", &format!("{INTERACTION_PROBE}</body>")),
+    )
+    .unwrap();
+    let dom = rendered_dom(&page);
+    let charts = drawn_charts(&dom).len();
+    let body = tags(&dom, "<body");
+    let probe = attribute(body[0], "data-probe").expect("the probe ran");
+    let probe: Value = serde_json::from_str(&probe.replace("&quot;", "\"")).unwrap();
+    assert!(probe["error"].is_null(), "{probe}");
+    assert_eq!(probe["hidden"].as_u64(), Some(charts as u64), "{probe}");
+    assert_eq!(probe["title"], "train base loss");
+    // The second chart shows epoch 2 and each run's base loss there, from the documents.
+    let values: Vec<&str> = probe["values"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(values[0], "2", "{values:?}");
+    let summary = read_json(&sweep.join("summary.json"));
+    let files: Vec<&str> = summary["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["file"].as_str().unwrap())
+        .collect();
+    assert_eq!(values.len(), 1 + files.len(), "{values:?}");
+    for (file, shown) in files.iter().zip(&values[1..]) {
+        let run = read_json(&sweep.join(file));
+        let expected = run["epochs"][1]["train"]["base_loss"].as_f64().unwrap();
+        let shown: f64 = shown
+            .parse()
+            .unwrap_or_else(|_| panic!("{file}: {shown:?}"));
+        assert!(
+            (shown - expected).abs() <= 1e-3 * expected.abs(),
+            "{file}: shows {shown}, the document has {expected}"
+        );
+    }
+}
+
 #[test]
 fn the_sweep_table_marks_the_group_chosen_on_validation() {
     let out = tempfile::tempdir().unwrap();

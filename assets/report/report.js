@@ -82,6 +82,8 @@
         setRunShown(Number(input.dataset.run), input.checked);
       });
     });
+    // For tests and the console: the uPlot instances, in the order of the charts.
+    window.reportCharts = plots;
     window.addEventListener("resize", function () {
       plots.forEach(function (plot) {
         plot.setSize({ width: chartWidth(plot.root.parentNode), height: 250 });
