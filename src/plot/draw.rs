@@ -403,8 +403,10 @@ fn draw_lines<DB: DrawingBackend>(
             Stroke::LongDash => area.draw(&DashedPathElement::new(pixels.clone(), 14, 4, style))?,
             Stroke::None => {}
         }
+        // Smaller markers on long runs, so that sixty epochs stay a line, not a bead chain.
+        let size = if pixels.len() > 30 { 2 } else { 3 };
         for &at in &pixels {
-            draw_marker(area, at, line.marker, line.color, 3)?;
+            draw_marker(area, at, line.marker, line.color, size)?;
         }
     }
     Ok(())

@@ -544,6 +544,13 @@ fn cost_accuracy_panel(
         "test cost (total loss)",
         epochs.clone(),
     );
+    // One run: a colour per axis. Several: the run's colour, a line style per axis.
+    let single = runs.len() == 1;
+    let (cost_key, accuracy_key) = if single {
+        (PALETTE[0], PALETTE[3])
+    } else {
+        (BLACK, BLACK)
+    };
     let mut accuracy = Vec::new();
     for ((_, doc), &color) in runs.iter().zip(colors) {
         let accuracies = doc.curve(Split::Test, "accuracy");
@@ -552,13 +559,13 @@ fn cost_accuracy_panel(
         }
         panel.lines.push(Line {
             points: doc.curve(Split::Test, "total_loss"),
-            color,
+            color: if single { cost_key } else { color },
             stroke: Stroke::Solid,
             marker: Marker::Dot,
         });
         accuracy.push(Line {
             points: accuracies,
-            color,
+            color: if single { accuracy_key } else { color },
             stroke: Stroke::Dashed,
             marker: Marker::Triangle,
         });
@@ -566,17 +573,16 @@ fn cost_accuracy_panel(
     if accuracy.is_empty() {
         return None;
     }
-    let key_color = if runs.len() == 1 { colors[0] } else { BLACK };
     panel.keys = vec![
         Key {
             label: "test cost (left axis)".to_string(),
-            color: key_color,
+            color: cost_key,
             stroke: Stroke::Solid,
             marker: Marker::Dot,
         },
         Key {
             label: "test accuracy (right axis)".to_string(),
-            color: key_color,
+            color: accuracy_key,
             stroke: Stroke::Dashed,
             marker: Marker::Triangle,
         },
