@@ -175,11 +175,24 @@ fn run_table(inputs: &Inputs, labels: &[String], colors: &[String]) -> String {
 fn sweep_table(path: &Path, summary: &SweepSummary) -> String {
     let metric = &summary.metric;
     let best = best_group_on_validation(summary);
+    // Folds and seeds repeat one setting: that is cross-validation, with nothing to choose.
+    let repeats_only = summary
+        .swept
+        .iter()
+        .all(|k| ["split", "seed", "fold", "folds"].contains(&k.as_str()));
+    let (what, guide) = if repeats_only || summary.groups.len() < 2 {
+        ("Cross-validation", "mean ± std over the runs.")
+    } else {
+        (
+            "Sweep",
+            "Choose by the validation column; the marked row is the best on validation, and \
+             its test value is the result.",
+        )
+    };
     let mut html = format!(
-        "<section class=\"sweep\"><h2>Sweep: {command}, {metric} ({direction} is better)</h2>\n\
-         <p class=\"meta\"><code>{file}</code>: {runs} runs in {groups} settings. Choose by the \
-         validation column; the marked row is the best on validation, and its test value is \
-         the result.</p>\n<table><thead><tr>",
+        "<section class=\"sweep\"><h2>{what}: {command}, {metric} ({direction} is better)</h2>\n\
+         <p class=\"meta\"><code>{file}</code>: {runs} runs in {groups}; {guide}</p>\n\
+         <table><thead><tr>",
         command = summary.command,
         metric = escape(&metric.name),
         direction = if metric.higher_is_better {
@@ -189,7 +202,10 @@ fn sweep_table(path: &Path, summary: &SweepSummary) -> String {
         },
         file = escape(&path.display().to_string()),
         runs = summary.runs.len(),
-        groups = summary.groups.len(),
+        groups = match summary.groups.len() {
+            1 => "1 setting".to_string(),
+            n => format!("{n} settings"),
+        },
     );
     let keys: Vec<&String> = summary
         .groups
