@@ -18,7 +18,7 @@
 //!   config files (TOML/JSON), `--set` and recorded runs; defaults and validation in one place.
 //! * `experiment` — runs one `RunConfig`: data, model, penalty, optimizer, document, loop.
 //! * `sweep` — expands a base config and lists of values into runs; summary and table.
-//! * `plot` — draws run documents to SVG/PNG.
+//! * `plot` — draws run documents or a sweep summary to SVG/PNG.
 //! * `html_report` — `regulab report`: runs, sweep tables and findings as one self-contained
 //!   HTML page with interactive charts (uPlot, vendored under `assets/uplot/`); uses `plot`'s
 //!   legend labels and run titles.
