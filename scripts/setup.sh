@@ -73,3 +73,19 @@ if ! have_font; then
     echo "setup: no TrueType font found; regulab plot needs one (install fonts-dejavu-core, or set REGULAB_FONT=/path/font.ttf)" >&2
   fi
 fi
+
+# tests/html_report.rs opens `regulab report` pages in a headless Chromium (Debian's package).
+have_chromium() {
+  command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 ||
+    command -v google-chrome >/dev/null 2>&1
+}
+if ! have_chromium; then
+  if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    echo "setup: installing chromium (headless, for the regulab report test; about 300 MB)"
+    (apt-get install -y -qq chromium >/dev/null 2>&1 ||
+      { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq chromium >/dev/null 2>&1; }) ||
+      echo "setup: could not install chromium; tests/html_report.rs needs it (apt-get install chromium)" >&2
+  else
+    echo "setup: no chromium found; tests/html_report.rs needs it (install Debian's chromium package)" >&2
+  fi
+fi

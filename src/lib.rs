@@ -7,7 +7,7 @@
 //! the command-line parser):
 //!
 //! ```text
-//! main -> cli -> { experiment, inference, sweep, plot, data::fetch, info }
+//! main -> cli -> { experiment, inference, sweep, plot, html_report, data::fetch, info }
 //!                   -> { config, train, progress, report, checkpoint, model_file, tensor_file,
 //!                        explain, schema }
 //!                        -> { model, regularization, optim, schedule, data, device, interrupt, memory,
@@ -22,7 +22,10 @@
 //!   resumes a run from its checkpoint; saves the finished run's models.
 //! * `inference` — `regulab eval` and `predict`: saved models on any data.
 //! * `sweep` — expands a base config and lists of values into runs; summary and table.
-//! * `plot` — draws run documents to SVG/PNG.
+//! * `plot` — draws run documents or a sweep summary to SVG/PNG.
+//! * `html_report` — `regulab report`: runs, sweep tables and findings as one self-contained
+//!   HTML page with interactive charts (uPlot, vendored under `assets/uplot/`); uses `plot`'s
+//!   legend labels and run titles.
 //! * `explain` — plain-language findings about a run document (overfitting, the penalty's
 //!   share and trade-off, weight norms, divergence, the cost's divisor, weight decay versus
 //!   penalty), stored in the document when a run ends and printed by `regulab explain`.
@@ -54,6 +57,7 @@ pub mod data;
 pub mod device;
 pub mod experiment;
 pub mod explain;
+pub mod html_report;
 pub mod inference;
 pub mod info;
 pub mod interrupt;

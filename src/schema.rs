@@ -521,7 +521,7 @@ pub fn check_header(value: &Value, kind: &str) -> std::result::Result<(), String
                 Some(found) => format!("kind is {found}, expected \"{kind}\""),
             };
             if kind == RUN_KIND && found.and_then(Value::as_str) == Some(SWEEP_KIND) {
-                detail += "; plot a sweep with regulab plot --sweep";
+                detail += "; a sweep summary: draw it with regulab plot SUMMARY.json or regulab report";
             }
             return Err(format!("not a {what} JSON ({detail})"));
         }

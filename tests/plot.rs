@@ -107,6 +107,8 @@ fn produce(dir: &Path) {
             "0,0.01,0.1",
             "--seed",
             "1,2",
+            "--val-split",
+            "0.1",
         ])
         .args(["--quiet", "--threads", "1", "--device", "cpu", "--out"])
         .arg(dir.join("sweep"))
@@ -223,13 +225,158 @@ fn malformed_and_foreign_json_are_one_line_errors() {
         stderr(&out)
     );
 
+    // A sweep summary is drawn on its own, never mixed with runs.
     let sweep = fixture("sweep/summary.json");
-    let out = regulab_plot(&[&sweep], &dir.path().join("c.svg"));
+    let out = regulab_plot(
+        &[&fixture("run-mf.json"), &sweep],
+        &dir.path().join("c.svg"),
+    );
     assert_one_line_error(&out, &sweep);
 
     let missing = dir.path().join("missing.json");
     let out = regulab_plot(&[&missing], &dir.path().join("d.svg"));
     assert_one_line_error(&out, &missing);
+}
+
+fn svg_text(runs: &[&Path], extra: &[&str]) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let svg = dir.path().join("fig.svg");
+    let out = Command::new(REGULAB)
+        .arg("plot")
+        .args(runs)
+        .args(extra)
+        .arg("-o")
+        .arg(&svg)
+        .output()
+        .expect("run regulab");
+    assert!(out.status.success(), "{}", stderr(&out));
+    std::fs::read_to_string(&svg).unwrap()
+}
+
+/// The words of every `<text>` element, in order.
+fn texts(svg: &str) -> Vec<String> {
+    svg.split("<text")
+        .skip(1)
+        .filter_map(|part| {
+            let start = part.find('>')? + 1;
+            let end = part.find("</text>")?;
+            let text = part[start..end].trim();
+            Some(
+                text.replace("&apos;", "'")
+                    .replace("&quot;", "\"")
+                    .replace("&lt;", "<")
+                    .replace("&gt;", ">")
+                    .replace("&amp;", "&"),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn titles_come_from_the_config_and_keys_name_every_line_style() {
+    let mf = texts(&svg_text(&[&fixture("run-mf.json")], &[]));
+    let title = &mf[0];
+    for part in [
+        "mf on",
+        "batch-l2 λ=0.05",
+        "no weight decay",
+        "adam lr=0.01",
+    ] {
+        assert!(title.contains(part), "{part:?} not in the title {title:?}");
+    }
+    assert!(
+        !title.contains("run-mf"),
+        "the title names the file: {title}"
+    );
+    for key in [
+        "total",
+        "base",
+        "regularization",
+        "train",
+        "test",
+        "penalty's share of the total",
+    ] {
+        assert!(
+            mf.iter().any(|t| t == key || t.contains(key)),
+            "no {key:?} in {mf:?}"
+        );
+    }
+    // No validation split, no validation key; no MLP, no cost-vs-accuracy panel.
+    assert!(!mf.iter().any(|t| t == "validation"), "{mf:?}");
+    assert!(!mf.iter().any(|t| t.contains("accuracy")), "{mf:?}");
+
+    let mlp = texts(&svg_text(&[&fixture("run-mlp.json")], &[]));
+    for key in [
+        "validation",
+        "test at the best validation epoch",
+        "test cost vs test accuracy",
+        "test cost (left axis)",
+        "test accuracy (right axis)",
+    ] {
+        assert!(mlp.iter().any(|t| t == key), "no {key:?} in {mlp:?}");
+    }
+}
+
+#[test]
+fn an_unregularized_run_draws_no_regularization_curve_or_share_panel() {
+    let plain = fixture("sweep/lambda=0.0,seed=1.json");
+    let text = texts(&svg_text(&[&plain], &[]));
+    assert!(text[0].contains("batch-l2 λ=0"), "{}", text[0]);
+    assert!(!text.iter().any(|t| t == "regularization"), "{text:?}");
+    assert!(!text.iter().any(|t| t.contains("share")), "{text:?}");
+    assert!(text.iter().any(|t| t == "total"), "{text:?}");
+}
+
+#[test]
+fn steps_draw_the_logged_losses_or_say_how_to_record_them() {
+    let text = texts(&svg_text(&[&fixture("run-mf.json")], &["--steps"]));
+    assert!(text.iter().any(|t| t == "optimizer step"), "{text:?}");
+    assert!(text.iter().any(|t| t.contains("logged steps")), "{text:?}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let mlp = fixture("run-mlp.json");
+    let out = Command::new(REGULAB)
+        .args(["plot", "--steps"])
+        .arg(&mlp)
+        .arg("-o")
+        .arg(dir.path().join("s.svg"))
+        .output()
+        .unwrap();
+    assert_one_line_error(&out, &mlp);
+    assert!(stderr(&out).contains("--log-every"), "{}", stderr(&out));
+}
+
+#[test]
+fn a_sweep_summary_draws_the_metric_against_lambda_with_the_validation_choice() {
+    let summary_path = fixture("sweep/summary.json");
+    let text = texts(&svg_text(&[&summary_path], &[]));
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&summary_path).unwrap()).unwrap();
+    let groups = summary["groups"].as_array().unwrap();
+    assert_eq!(groups.len(), 3, "lambda 0, 0.01, 0.1 over two seeds");
+    let chosen = groups
+        .iter()
+        .min_by(|a, b| {
+            let v = |g: &serde_json::Value| g["validation_at_selected_mean"].as_f64().unwrap();
+            v(a).total_cmp(&v(b))
+        })
+        .unwrap();
+    let lambda = chosen["values"]["lambda"].as_f64().unwrap();
+    let title = &text[0];
+    assert!(
+        title.contains(&format!("chosen on validation: lambda={lambda:?}")),
+        "{title}"
+    );
+    // 0.01 and 0.1 span a decade: a log axis, zero left of a break.
+    assert!(
+        text.iter()
+            .any(|t| t == "lambda (log scale; 0 left of the break)"),
+        "{text:?}"
+    );
+    for tick in ["0.0", "0.01", "0.1"] {
+        assert!(text.iter().any(|t| t == tick), "no tick {tick} in {text:?}");
+    }
+    assert!(text.iter().any(|t| t.contains("mean ± std")), "{text:?}");
 }
 
 #[test]

@@ -62,10 +62,23 @@ pub enum Command {
     Sweep(trainer::SweepArgs),
     /// Cross-validate one setting: train it on every fold (u1..u5, or seeded random splits) and report mean and std
     Cv(trainer::CvArgs),
-    /// Draw a run's curves (losses, train vs test metric, weight norms) to SVG or PNG
+    /// Draw runs' curves (losses, penalty share, train/validation/test metric, cost vs accuracy, weight norms) or a sweep's summary to SVG or PNG
     Plot(PlotArgs),
     /// Explain runs in plain language, with their numbers and what to do (overfitting, penalty, weight norms, divergence)
     Explain(ExplainArgs),
+    /// Write one self-contained HTML page: every run's curves as interactive charts, the sweep table, the findings
+    Report(ReportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Run documents, sweep summaries (with the runs they list), or folders (every run
+    /// document in it, and its summary.json when it holds a sweep or cross-validation)
+    #[arg(required = true, value_name = "RUN.json|DIR")]
+    pub inputs: Vec<PathBuf>,
+    /// The HTML file to write (written whole or not at all; it opens without network)
+    #[arg(short, long, value_name = "REPORT.html")]
+    pub output: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -209,22 +222,27 @@ pub struct PredictArgs {
 #[derive(Debug, Clone, Args)]
 #[command(
     after_help = "Labels use a system sans-serif TrueType/OpenType font (DejaVu Sans, Liberation Sans, ...); \
-                  set REGULAB_FONT=/path/to/font.ttf to choose one. For more figures, sweeps and \
-                  per-step losses: scripts/plot_curves.py --help"
+                  set REGULAB_FONT=/path/to/font.ttf to choose one. Interactive charts of many runs: \
+                  regulab report."
 )]
 pub struct PlotArgs {
-    /// Run JSON files (from `regulab mf` or `regulab mlp`); several are overlaid
-    #[arg(required = true, value_name = "RUN.json")]
+    /// Run documents (several are overlaid), or one sweep's summary.json (the metric
+    /// against the swept value, mean ± std over seeds or folds)
+    #[arg(required = true, value_name = "RUN.json|summary.json")]
     pub runs: Vec<PathBuf>,
     /// Output image: FIG.svg or FIG.png
     #[arg(short, long, value_name = "FIG.svg|png")]
     pub output: PathBuf,
-    /// Image width in pixels [default: 1350]
+    /// Image width in pixels [default: 1350; 1000 for a sweep]
     #[arg(long)]
     pub width: Option<u32>,
-    /// Image height in pixels [default: 820, more when a long legend needs room]
+    /// Image height in pixels [default: 820 (560 for a sweep), more when a long legend needs room]
     #[arg(long)]
     pub height: Option<u32>,
+    /// Draw the train losses at every logged step (recorded with --log-every N) instead of
+    /// epoch means
+    #[arg(long)]
+    pub steps: bool,
 }
 
 /// How the process should exit.
@@ -338,10 +356,29 @@ pub fn run(cli: Cli, matches: &clap::ArgMatches, argv: Vec<String>) -> Result<Ex
                 output: args.output,
                 width: args.width,
                 height: args.height,
+                steps: args.steps,
             })?;
             Ok(Exit::Success)
         }
         Command::Explain(args) => explain_runs(&args).map(|()| Exit::Success),
+        Command::Report(args) => {
+            let outcome = crate::html_report::run_report(&crate::html_report::ReportRequest {
+                inputs: args.inputs,
+                output: args.output.clone(),
+            })?;
+            let tables = match outcome.tables {
+                0 => String::new(),
+                1 => ", 1 sweep table".to_string(),
+                n => format!(", {n} sweep tables"),
+            };
+            eprintln!(
+                "regulab report: wrote {} ({} runs, {} charts{tables})",
+                args.output.display(),
+                outcome.runs,
+                outcome.charts,
+            );
+            Ok(Exit::Success)
+        }
     }
 }
 

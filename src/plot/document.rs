@@ -89,3 +89,43 @@ impl PlotView for RunDocument {
         self.dataset["name"].as_str().map(str::to_string)
     }
 }
+
+/// What a run is, from its recorded configuration (never its file name): command, data,
+/// penalty and lambda, weight decay, optimizer and learning rate.
+pub fn run_title(doc: &RunDocument) -> String {
+    let config = &doc.config;
+    let data = doc.dataset_name().unwrap_or_else(|| {
+        let data = match &config.task {
+            crate::config::Task::Mf(task) => &task.data,
+            crate::config::Task::Mlp(task) => &task.data,
+        };
+        std::path::Path::new(data)
+            .file_name()
+            .map_or_else(|| data.clone(), |n| n.to_string_lossy().into_owned())
+    });
+    let penalty = match config.penalty.kind {
+        crate::regularization::PenaltyKind::None => "no penalty".to_string(),
+        kind => format!("{kind} λ={}", config.penalty.lambda),
+    };
+    let decay = config.optimizer.weight_decay;
+    let weight_decay = if decay == 0.0 {
+        "no weight decay".to_string()
+    } else {
+        format!("weight decay {decay}")
+    };
+    format!(
+        "{} on {data} | {penalty} | {weight_decay} | {} lr={}",
+        doc.command, config.optimizer.kind, config.optimizer.lr
+    )
+}
+
+/// The document's `kind` (`regulab-run`, `regulab-sweep`), or `None` when the file is not
+/// JSON with a string `kind`: which loader to use, before the loader's own checks.
+pub fn document_kind(path: &std::path::Path) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Header {
+        kind: String,
+    }
+    let text = std::fs::read_to_string(path).ok()?;
+    serde_json::from_str::<Header>(&text).ok().map(|h| h.kind)
+}

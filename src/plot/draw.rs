@@ -1,7 +1,10 @@
 //! Drawing a [`Figure`] with plotters: the grid of panels, a log axis with round ticks,
 //! markers, panel keys and the legend strip.
 
-use plotters::coord::ranged1d::{DefaultFormatting, KeyPointHint, Ranged, ValueFormatter};
+use plotters::chart::DualCoordChartContext;
+use plotters::coord::ranged1d::{
+    DefaultFormatting, KeyPointHint, NoDefaultFormatting, Ranged, ValueFormatter,
+};
 use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::element::DashedPathElement;
@@ -9,12 +12,14 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 use std::ops::Range;
 
-use super::figure::{significant, Figure, Key, Marker, Panel, Stroke};
+use super::figure::{significant, Figure, Key, Line, Marker, Panel, Secondary, Stroke, XAxis};
 use super::font::FONT;
 
 pub(super) const TITLE_HEIGHT: u32 = 34;
 pub(super) const LEGEND_ROW_HEIGHT: u32 = 20;
 const LINE_WIDTH: u32 = 2;
+const PANEL_TITLE_HEIGHT: u32 = 22;
+const KEY_ROW_HEIGHT: u32 = 17;
 
 type DrawResult<DB> =
     std::result::Result<(), DrawingAreaErrorKind<<DB as DrawingBackend>::ErrorType>>;
@@ -30,40 +35,58 @@ pub(super) fn draw_figure<DB: DrawingBackend>(
     title_area.draw(&Text::new(
         figure.title.clone(),
         (width as i32 / 2, TITLE_HEIGHT as i32 / 2),
-        TextStyle::from((FONT, 18).into_font()).pos(Pos::new(HPos::Center, VPos::Center)),
+        TextStyle::from((FONT, 17).into_font()).pos(Pos::new(HPos::Center, VPos::Center)),
     ))?;
-    let legend_height = rows * LEGEND_ROW_HEIGHT + 12;
+    let legend_height = if rows == 0 {
+        0
+    } else {
+        rows * LEGEND_ROW_HEIGHT + 12
+    };
     let grid_height = height.saturating_sub(TITLE_HEIGHT + legend_height);
     let (grid, legend_area) = rest.split_vertically(grid_height);
-    let (upper, lower) = grid.split_vertically(grid_height / 2);
-    for (area, panel) in upper
-        .split_evenly((1, figure.loss_panels.len()))
-        .iter()
-        .zip(&figure.loss_panels)
-    {
-        draw_panel(area, panel, figure.epochs.clone())?;
-    }
-    for (area, panel) in lower
-        .split_evenly((1, figure.lower_panels.len()))
-        .iter()
-        .zip(&figure.lower_panels)
-    {
-        draw_panel(area, panel, figure.epochs.clone())?;
+    let row_count = figure.rows.len().max(1) as u32;
+    let mut remaining = grid;
+    for (index, row) in figure.rows.iter().enumerate() {
+        let row_height = grid_height / row_count;
+        let (row_area, below) = if index + 1 < figure.rows.len() {
+            remaining.split_vertically(row_height)
+        } else {
+            let empty = remaining.clone().shrink((0, 0), (0, 0));
+            (remaining, empty)
+        };
+        draw_row(&row_area, row)?;
+        remaining = below;
     }
     draw_legend(&legend_area, &figure.legend, width)?;
     root.present()
 }
 
-fn y_range(panel: &Panel) -> Range<f64> {
-    let (lo, hi) = panel
-        .points()
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), (_, y)| {
-            (lo.min(y), hi.max(y))
-        });
+/// The panels of a row side by side, each as wide as its weight says.
+fn draw_row<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, panels: &[Panel]) -> DrawResult<DB> {
+    let total: u32 = panels.iter().map(|p| p.weight).sum::<u32>().max(1);
+    let (width, _) = area.dim_in_pixel();
+    let mut remaining = area.clone();
+    for (index, panel) in panels.iter().enumerate() {
+        let (panel_area, rest) = if index + 1 < panels.len() {
+            remaining.split_horizontally(width * panel.weight / total)
+        } else {
+            let empty = remaining.clone().shrink((0, 0), (0, 0));
+            (remaining, empty)
+        };
+        draw_panel(&panel_area, panel)?;
+        remaining = rest;
+    }
+    Ok(())
+}
+
+fn y_range(points: impl Iterator<Item = (f64, f64)>, log: bool) -> Range<f64> {
+    let (lo, hi) = points.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), (_, y)| {
+        (lo.min(y), hi.max(y))
+    });
     if !lo.is_finite() {
         return 0.0..1.0;
     }
-    if panel.log_y {
+    if log {
         return (lo / 1.15)..(hi * 1.15);
     }
     let pad = if hi > lo {
@@ -74,24 +97,111 @@ fn y_range(panel: &Panel) -> Range<f64> {
     (lo - pad)..(hi + pad)
 }
 
-fn draw_panel<DB: DrawingBackend>(
-    area: &DrawingArea<DB, Shift>,
-    panel: &Panel,
-    epochs: Range<f64>,
-) -> DrawResult<DB> {
-    let mut builder = ChartBuilder::on(area);
+/// A panel: its title, its key (above the plotting area, so it never hides a curve), then
+/// the chart.
+fn draw_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, panel: &Panel) -> DrawResult<DB> {
+    let (width, _) = area.dim_in_pixel();
+    let (title_area, rest) = area.split_vertically(PANEL_TITLE_HEIGHT);
+    title_area.draw(&Text::new(
+        panel.title.clone(),
+        (width as i32 / 2, PANEL_TITLE_HEIGHT as i32 / 2 + 3),
+        TextStyle::from((FONT, 14).into_font()).pos(Pos::new(HPos::Center, VPos::Center)),
+    ))?;
+    let key_rows = key_rows(&panel.keys, width.saturating_sub(40));
+    let key_height = if key_rows.is_empty() {
+        0
+    } else {
+        key_rows.len() as u32 * KEY_ROW_HEIGHT + 4
+    };
+    let (key_area, chart_area) = rest.split_vertically(key_height);
+    draw_key_rows(&key_area, &key_rows, width)?;
+    let mut builder = ChartBuilder::on(&chart_area);
     builder
-        .caption(&panel.title, (FONT, 15))
-        .margin(10)
-        .x_label_area_size(38)
+        .margin_left(8)
+        .margin_right(if panel.secondary.is_some() { 4 } else { 14 })
+        .margin_top(4)
+        .margin_bottom(4)
+        .x_label_area_size(36)
         .y_label_area_size(62);
-    let y = y_range(panel);
-    if panel.log_y {
-        let chart = builder.build_cartesian_2d(epochs, LogAxis::new(y))?;
+    if panel.secondary.is_some() {
+        builder.right_y_label_area_size(62);
+    }
+    let x = TickAxis::new(&panel.x);
+    let y = y_range(panel.points(), panel.log_y);
+    if let Some(secondary) = &panel.secondary {
+        let y2 = y_range(
+            secondary
+                .lines
+                .iter()
+                .flat_map(|l| l.points.iter().copied()),
+            false,
+        );
+        let chart = builder
+            .build_cartesian_2d(x.clone(), y)?
+            .set_secondary_coord(x, y2);
+        draw_dual(chart, panel, secondary)
+    } else if panel.log_y {
+        let chart = builder.build_cartesian_2d(x, LogAxis::new(y))?;
         fill_panel(chart, panel)
     } else {
-        let chart = builder.build_cartesian_2d(epochs, y)?;
+        let chart = builder.build_cartesian_2d(x, y)?;
         fill_panel(chart, panel)
+    }
+}
+
+/// An x axis with the ticks (and their labels) the figure chose: whole epochs or steps,
+/// or a sweep's values.
+#[derive(Debug, Clone)]
+struct TickAxis {
+    range: Range<f64>,
+    ticks: Vec<(f64, String)>,
+}
+
+impl TickAxis {
+    fn new(axis: &XAxis) -> Self {
+        TickAxis {
+            range: axis.range.clone(),
+            ticks: axis.ticks.clone(),
+        }
+    }
+
+    fn label(&self, value: f64) -> String {
+        self.ticks
+            .iter()
+            .find(|(at, _)| (at - value).abs() < 1e-9 * (1.0 + at.abs()))
+            .map(|(_, label)| label.clone())
+            .unwrap_or_default()
+    }
+}
+
+impl Ranged for TickAxis {
+    type FormatOption = NoDefaultFormatting;
+    type ValueType = f64;
+
+    fn map(&self, value: &f64, limit: (i32, i32)) -> i32 {
+        let span = self.range.end - self.range.start;
+        let t = if span > 0.0 {
+            (value - self.range.start) / span
+        } else {
+            0.5
+        };
+        limit.0 + (t * f64::from(limit.1 - limit.0)).round() as i32
+    }
+
+    fn key_points<H: KeyPointHint>(&self, hint: H) -> Vec<f64> {
+        let most = hint.max_num_points().max(1);
+        let every = self.ticks.len().div_ceil(most).max(1);
+        self.ticks.iter().step_by(every).map(|t| t.0).collect()
+    }
+
+    fn range(&self) -> Range<f64> {
+        self.range.clone()
+    }
+}
+
+impl ValueFormatter<f64> for TickAxis {
+    fn format_ext(&self, value: &f64) -> String {
+        self.label(*value)
     }
 }
 
@@ -156,8 +266,8 @@ impl Ranged for LogAxis {
     }
 }
 
-fn fill_panel<DB, Y>(
-    mut chart: ChartContext<'_, DB, Cartesian2d<RangedCoordf64, Y>>,
+fn draw_mesh<DB, Y>(
+    chart: &mut ChartContext<'_, DB, Cartesian2d<TickAxis, Y>>,
     panel: &Panel,
 ) -> DrawResult<DB>
 where
@@ -166,86 +276,138 @@ where
 {
     chart
         .configure_mesh()
-        .x_desc("epoch")
+        .x_desc(panel.x.label.as_str())
         .y_desc(&panel.y_label)
         .x_labels(12)
         .y_labels(8)
-        // Epochs are whole numbers; fractional ticks stay unlabelled.
-        .x_label_formatter(&|x| {
-            if (x - x.round()).abs() < 1e-9 {
-                format!("{}", x.round())
-            } else {
-                String::new()
-            }
-        })
         .y_label_formatter(&|y| significant(*y, 3))
         .light_line_style(TRANSPARENT)
         .bold_line_style(RGBAColor(0, 0, 0, 0.12))
         .label_style((FONT, 12))
         .axis_desc_style((FONT, 13))
-        .draw()?;
-    let y_span = chart.y_range();
-    for &(epoch, _, color) in &panel.best {
-        chart.draw_series(std::iter::once(PathElement::new(
-            vec![(epoch, y_span.start), (epoch, y_span.end)],
-            color.mix(0.35).stroke_width(1),
-        )))?;
-    }
-    for line in &panel.lines {
-        let style = line.color.stroke_width(LINE_WIDTH);
-        let points = line.points.iter().copied();
-        match line.stroke {
-            Stroke::Solid => {
-                chart.draw_series(LineSeries::new(points, style))?;
-            }
-            Stroke::Dashed => {
-                chart.draw_series(DashedLineSeries::new(points, 8, 5, style))?;
-            }
-            Stroke::Dotted => {
-                chart.draw_series(DashedLineSeries::new(points, 2, 4, style))?;
-            }
-            Stroke::None => {}
-        }
-    }
-    // Markers, the best-epoch dots and the key are drawn in pixels on the plotting area.
+        .draw()
+}
+
+fn fill_panel<DB, Y>(
+    mut chart: ChartContext<'_, DB, Cartesian2d<TickAxis, Y>>,
+    panel: &Panel,
+) -> DrawResult<DB>
+where
+    DB: DrawingBackend,
+    Y: Ranged<ValueType = f64> + ValueFormatter<f64>,
+{
+    draw_mesh(&mut chart, panel)?;
+    // Everything is drawn in pixels on the plotting area, so that a second y axis draws
+    // the same way with its own mapping.
     let area = chart.plotting_area().strip_coord_spec();
     let (base_x, base_y) = area.get_base_pixel();
     let to_pixel = |point: &(f64, f64)| {
         let (x, y) = chart.backend_coord(point);
         (x - base_x, y - base_y)
     };
-    for line in &panel.lines {
-        for point in &line.points {
-            draw_marker(&area, to_pixel(point), line.marker, line.color, 3)?;
+    draw_content(&area, panel, &panel.lines, &to_pixel)
+}
+
+type Dual<'a, DB> = DualCoordChartContext<
+    'a,
+    DB,
+    Cartesian2d<TickAxis, RangedCoordf64>,
+    Cartesian2d<TickAxis, RangedCoordf64>,
+>;
+
+/// A panel with a second y axis on the right for `secondary`'s lines.
+fn draw_dual<DB: DrawingBackend>(
+    mut chart: Dual<'_, DB>,
+    panel: &Panel,
+    secondary: &Secondary,
+) -> DrawResult<DB> {
+    draw_mesh(&mut chart, panel)?;
+    chart
+        .configure_secondary_axes()
+        .y_desc(&secondary.y_label)
+        .y_labels(8)
+        .y_label_formatter(&|y| significant(*y, 3))
+        .label_style((FONT, 12))
+        .axis_desc_style((FONT, 13))
+        .draw()?;
+    let area = chart.plotting_area().strip_coord_spec();
+    let (base_x, base_y) = area.get_base_pixel();
+    let primary = |point: &(f64, f64)| {
+        let (x, y) = chart.backend_coord(point);
+        (x - base_x, y - base_y)
+    };
+    draw_content(&area, panel, &panel.lines, &primary)?;
+    let right = |point: &(f64, f64)| {
+        let (x, y) = chart.borrow_secondary().backend_coord(point);
+        (x - base_x, y - base_y)
+    };
+    draw_lines(&area, &secondary.lines, &right)
+}
+
+type ToPixel<'a> = dyn Fn(&(f64, f64)) -> (i32, i32) + 'a;
+
+/// Guides at the reported epochs, error bars, the lines, their markers, and the reported
+/// values' large dots, in that order (later ones on top).
+fn draw_content<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    panel: &Panel,
+    lines: &[Line],
+    to_pixel: &ToPixel<'_>,
+) -> DrawResult<DB> {
+    let (_, height) = area.dim_in_pixel();
+    if let Some(x) = panel.x_break {
+        let (px, _) = to_pixel(&(x, 0.0));
+        let grey = RGBColor(150, 150, 150).stroke_width(1);
+        for offset in [-2, 2] {
+            let path = vec![(px + offset, 0), (px + offset, height as i32)];
+            area.draw(&DashedPathElement::new(path, 4, 4, grey))?;
         }
     }
-    for &(epoch, value, color) in &panel.best {
-        let centre = to_pixel(&(epoch, value));
+    for &(x, y, color) in &panel.best {
+        let (px, _) = to_pixel(&(x, y));
+        area.draw(&PathElement::new(
+            vec![(px, 0), (px, height as i32)],
+            color.mix(0.35).stroke_width(1),
+        ))?;
+    }
+    for &(x, lo, hi, color) in &panel.bars {
+        let (px, top) = to_pixel(&(x, hi));
+        let (_, bottom) = to_pixel(&(x, lo));
+        let style = color.stroke_width(2);
+        area.draw(&PathElement::new(vec![(px, top), (px, bottom)], style))?;
+        for y in [top, bottom] {
+            area.draw(&PathElement::new(vec![(px - 5, y), (px + 5, y)], style))?;
+        }
+    }
+    draw_lines(area, lines, to_pixel)?;
+    for &(x, y, color) in &panel.best {
+        let centre = to_pixel(&(x, y));
         area.draw(&Circle::new(centre, 7, color.filled()))?;
         area.draw(&Circle::new(centre, 7, BLACK.stroke_width(1)))?;
     }
-    if panel.lines.iter().all(|l| l.points.is_empty()) {
-        let (w, h) = area.dim_in_pixel();
-        let grey = TextStyle::from((FONT, 14).into_font())
-            .color(&RGBColor(120, 120, 120))
-            .pos(Pos::new(HPos::Center, VPos::Center));
-        area.draw(&Text::new("no data", (w as i32 / 2, h as i32 / 2), grey))?;
-    }
-    if !panel.keys.is_empty() {
-        // Points along the lines too, not only the vertices: a line crossing a corner
-        // between two epochs counts against it.
-        let mut pixels: Vec<(i32, i32)> = panel.points().map(|p| to_pixel(&p)).collect();
-        for line in panel.lines.iter().filter(|l| l.stroke != Stroke::None) {
-            for pair in line.points.windows(2) {
-                let (a, b) = (to_pixel(&pair[0]), to_pixel(&pair[1]));
-                pixels.extend((1..8).map(|k| {
-                    let t = f64::from(k) / 8.0;
-                    let along = |u: i32, v: i32| u + (f64::from(v - u) * t).round() as i32;
-                    (along(a.0, b.0), along(a.1, b.1))
-                }));
-            }
+    Ok(())
+}
+
+fn draw_lines<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    lines: &[Line],
+    to_pixel: &ToPixel<'_>,
+) -> DrawResult<DB> {
+    for line in lines {
+        let style = line.color.stroke_width(LINE_WIDTH);
+        let pixels: Vec<(i32, i32)> = line.points.iter().map(to_pixel).collect();
+        match line.stroke {
+            Stroke::Solid => area.draw(&PathElement::new(pixels.clone(), style))?,
+            Stroke::Dashed => area.draw(&DashedPathElement::new(pixels.clone(), 8, 5, style))?,
+            Stroke::Dotted => area.draw(&DashedPathElement::new(pixels.clone(), 2, 4, style))?,
+            Stroke::LongDash => area.draw(&DashedPathElement::new(pixels.clone(), 14, 4, style))?,
+            Stroke::None => {}
         }
-        draw_key_box(&area, &panel.keys, &pixels)?;
+        // Smaller markers on long runs, so that sixty epochs stay a line, not a bead chain.
+        let size = if pixels.len() > 30 { 2 } else { 3 };
+        for &at in &pixels {
+            draw_marker(area, at, line.marker, line.color, size)?;
+        }
     }
     Ok(())
 }
@@ -290,61 +452,10 @@ fn draw_glyph<DB: DrawingBackend>(
         Stroke::Solid => area.draw(&PathElement::new(path, style))?,
         Stroke::Dashed => area.draw(&DashedPathElement::new(path, 6, 3, style))?,
         Stroke::Dotted => area.draw(&DashedPathElement::new(path, 2, 3, style))?,
+        Stroke::LongDash => area.draw(&DashedPathElement::new(path, 9, 3, style))?,
         Stroke::None => {}
     }
     draw_marker(area, (x + 10, y), key.marker, key.color, 3)
-}
-
-/// A panel's key, in whichever corner of the plotting area covers the fewest points.
-fn draw_key_box<DB: DrawingBackend>(
-    area: &DrawingArea<DB, Shift>,
-    keys: &[Key],
-    points: &[(i32, i32)],
-) -> DrawResult<DB> {
-    let font = TextStyle::from((FONT, 12).into_font()).pos(Pos::new(HPos::Left, VPos::Center));
-    let mut text_width = 0;
-    for key in keys {
-        let (w, _) = area.estimate_text_size(&key.label, &font)?;
-        text_width = text_width.max(w as i32);
-    }
-    let row = 17;
-    let (box_w, box_h) = (text_width + 42, row * keys.len() as i32 + 8);
-    let (w, h) = area.dim_in_pixel();
-    let (w, h) = (w as i32, h as i32);
-    let margin = 6;
-    let corners = [
-        (w - box_w - margin, margin),
-        (margin, margin),
-        (w - box_w - margin, h - box_h - margin),
-        (margin, h - box_h - margin),
-    ];
-    let covered = |&(x0, y0): &(i32, i32)| {
-        points
-            .iter()
-            .filter(|&&(x, y)| {
-                x >= x0 - 4 && x <= x0 + box_w + 4 && y >= y0 - 4 && y <= y0 + box_h + 4
-            })
-            .count()
-    };
-    let (x0, y0) = corners
-        .iter()
-        .copied()
-        .min_by_key(covered)
-        .unwrap_or(corners[0]);
-    area.draw(&Rectangle::new(
-        [(x0, y0), (x0 + box_w, y0 + box_h)],
-        WHITE.mix(0.9).filled(),
-    ))?;
-    area.draw(&Rectangle::new(
-        [(x0, y0), (x0 + box_w, y0 + box_h)],
-        RGBColor(200, 200, 200).stroke_width(1),
-    ))?;
-    for (i, key) in keys.iter().enumerate() {
-        let y = y0 + 4 + row * i as i32 + row / 2;
-        draw_glyph(area, (x0 + 8, y), key)?;
-        area.draw(&Text::new(key.label.clone(), (x0 + 34, y), font.clone()))?;
-    }
-    Ok(())
 }
 
 /// Approximate width in pixels of legend text at 12 px: enough to lay entries out in
@@ -372,6 +483,30 @@ pub(super) fn legend_rows(keys: &[Key], width: u32) -> Vec<Vec<&Key>> {
         }
     }
     rows
+}
+
+/// A panel's key entries in rows that fit `width`.
+fn key_rows(keys: &[Key], width: u32) -> Vec<Vec<&Key>> {
+    legend_rows(keys, width)
+}
+
+fn draw_key_rows<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    rows: &[Vec<&Key>],
+    width: u32,
+) -> DrawResult<DB> {
+    let font = TextStyle::from((FONT, 12).into_font()).pos(Pos::new(HPos::Left, VPos::Center));
+    for (r, row) in rows.iter().enumerate() {
+        let row_width: u32 = row.iter().map(|k| legend_entry_width(k)).sum();
+        let mut x = (width.saturating_sub(row_width) / 2) as i32;
+        let y = (r as i32) * KEY_ROW_HEIGHT as i32 + KEY_ROW_HEIGHT as i32 / 2 + 2;
+        for key in row {
+            draw_glyph(area, (x, y), key)?;
+            area.draw(&Text::new(key.label.clone(), (x + 28, y), font.clone()))?;
+            x += legend_entry_width(key) as i32;
+        }
+    }
+    Ok(())
 }
 
 fn draw_legend<DB: DrawingBackend>(

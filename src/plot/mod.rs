@@ -1,10 +1,16 @@
-//! `regulab plot`: a run document's curves drawn to one SVG or PNG image, for users
-//! without Python (`scripts/plot_curves.py` draws the same and more with matplotlib).
+//! `regulab plot`: run documents or a sweep summary drawn to one SVG or PNG image, for
+//! users without Python.
 //!
-//! The image is a grid: train base / regularization / total loss on top; below, train
-//! vs test metric (one panel per metric when MF and MLP runs are mixed) and weight
-//! norms. Several runs are overlaid, each in its own colour, and a legend strip at the
-//! bottom names them by the config values that differ between them.
+//! Runs: a grid with the train loss (total, base and regularization on one axis; per
+//! logged step with `--steps`) and the penalty's share of the total on top; below, train /
+//! validation / test metric with the reported epoch marked, the MLP's test cost against
+//! its test accuracy, and weight norms. Panels without data are left out. Colour stands
+//! for the run, line style for the quantity or split; each panel's key sits above it, and
+//! the colours' legend under the grid names runs by the config values that differ.
+//!
+//! A sweep summary (`summary.json`): the headline metric against the swept value (log
+//! scale with zero past a break), mean ± std over seeds or folds, the setting chosen on
+//! validation marked.
 //!
 //! Text is laid out and rasterized by plotters' pure-Rust `ab_glyph` backend from a
 //! TrueType/OpenType file found on the system at run time (or named by `REGULAB_FONT`),
@@ -15,19 +21,20 @@ mod draw;
 mod figure;
 mod font;
 mod legend;
+mod sweep;
 
-pub use document::{PlotView, Split};
+pub use document::{document_kind, run_title, PlotView, Split};
 pub use font::FONT_ENV;
 pub use legend::legend_labels;
 
-use crate::schema::load_run;
+use crate::schema::{load_run, load_sweep, RunDocument, SWEEP_KIND};
 use anyhow::{anyhow, bail, Result};
 use plotters::prelude::*;
 use plotters_backend::DrawingErrorKind;
 use std::path::{Path, PathBuf};
 
 use draw::{draw_figure, legend_rows, LEGEND_ROW_HEIGHT, TITLE_HEIGHT};
-use figure::{build_figure, one_line};
+use figure::{build_figure, one_line, Figure, FigureOptions};
 use font::ensure_font;
 
 /// What to draw and where.
@@ -39,19 +46,51 @@ pub struct PlotRequest {
     pub output: PathBuf,
     pub width: Option<u32>,
     pub height: Option<u32>,
+    /// The loss panel over the logged steps (`--log-every`) instead of epochs.
+    pub steps: bool,
 }
 
 const DEFAULT_WIDTH: u32 = 1350;
 const DEFAULT_HEIGHT: u32 = 820;
 
-/// `regulab plot`: loads every run, then draws them into one image whose format
-/// follows the output's extension.
+/// `regulab plot`: loads every run (or the one sweep summary), then draws them into one
+/// image whose format follows the output's extension.
 pub fn run_plot(args: &PlotRequest) -> Result<()> {
     let output = &args.output;
     let format = output_format(output)?;
+    let figure = match args.runs.as_slice() {
+        [path] if document_kind(path).as_deref() == Some(SWEEP_KIND) => {
+            if args.steps {
+                bail!(
+                    "{}: --steps draws run documents, not a sweep summary",
+                    path.display()
+                );
+            }
+            sweep::build_sweep_figure(path, &load_sweep(path)?)?
+        }
+        paths => {
+            if let Some(path) = paths
+                .iter()
+                .find(|p| document_kind(p).as_deref() == Some(SWEEP_KIND))
+            {
+                bail!(
+                    "{}: a sweep summary is plotted on its own (regulab plot {} -o FIG.png)",
+                    path.display(),
+                    path.display()
+                );
+            }
+            build_figure(&load_plottable(paths)?, FigureOptions { steps: args.steps })?
+        }
+    };
+    draw_to_file(&figure, output, format, args.width, args.height)
+}
+
+/// Every run document; those with no epochs are skipped with a warning, and if none is
+/// left that is the error.
+fn load_plottable(paths: &[PathBuf]) -> Result<Vec<(PathBuf, RunDocument)>> {
     let mut runs = Vec::new();
     let mut empty = Vec::new();
-    for path in &args.runs {
+    for path in paths {
         let doc = load_run(path)?;
         if doc.epochs.is_empty() {
             let mut status = doc.status.to_string();
@@ -72,13 +111,32 @@ pub fn run_plot(args: &PlotRequest) -> Result<()> {
     for line in &empty {
         eprintln!("regulab: warning: {line}; nothing drawn for it");
     }
-    let figure = build_figure(&runs);
-    let width = args.width.unwrap_or(DEFAULT_WIDTH).max(400);
+    Ok(runs)
+}
+
+fn draw_to_file(
+    figure: &Figure,
+    output: &Path,
+    format: ImageFormat,
+    width: Option<u32>,
+    height: Option<u32>,
+) -> Result<()> {
+    let panels = figure.rows.iter().map(Vec::len).max().unwrap_or(1) as u32;
+    let default_width = if panels == 1 { 1000 } else { DEFAULT_WIDTH };
+    let default_height = if figure.rows.len() == 1 {
+        560
+    } else {
+        DEFAULT_HEIGHT
+    };
+    let width = width.unwrap_or(default_width).max(400);
     let rows = legend_rows(&figure.legend, width).len() as u32;
-    let legend_height = rows * LEGEND_ROW_HEIGHT + 12;
-    let height = args
-        .height
-        .unwrap_or(DEFAULT_HEIGHT + legend_height.saturating_sub(2 * LEGEND_ROW_HEIGHT + 12))
+    let legend_height = if rows == 0 {
+        0
+    } else {
+        rows * LEGEND_ROW_HEIGHT + 12
+    };
+    let height = height
+        .unwrap_or(default_height + legend_height)
         .max(TITLE_HEIGHT + legend_height + 200);
     if let Some(parent) = output.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent)
@@ -92,11 +150,11 @@ pub fn run_plot(args: &PlotRequest) -> Result<()> {
     let drawn = match format {
         ImageFormat::Svg => {
             let root = SVGBackend::new(output, (width, height)).into_drawing_area();
-            draw_figure(root, &figure, rows).map_err(describe_drawing_error)
+            draw_figure(root, figure, rows).map_err(describe_drawing_error)
         }
         ImageFormat::Png => {
             let root = BitMapBackend::new(output, (width, height)).into_drawing_area();
-            draw_figure(root, &figure, rows).map_err(describe_drawing_error)
+            draw_figure(root, figure, rows).map_err(describe_drawing_error)
         }
     };
     drawn.map_err(|e| {
