@@ -159,6 +159,7 @@ fn prepare_mf(
             task.init_std,
             device,
         )
+        .map(|model| model.with_sparse_gradients(config.optimizer.sparse))
     })?;
     let mut stats = serde_json::to_value(dataset.stats()).context("data set statistics")?;
     if let (Some(object), Some(validation)) = (stats.as_object_mut(), &validation) {

@@ -11,6 +11,7 @@
 // caller frees.
 
 #include <ATen/core/Tensor.h>
+#include <ATen/ops/_sparse_coo_tensor_unsafe.h>
 
 #include <cstdlib>
 #include <cstring>
@@ -73,6 +74,43 @@ char* regulab_addcdiv_(const at::Tensor* self, const at::Tensor* tensor1, const 
 // accumulates into it rather than handing over a fresh tensor.
 char* regulab_clear_grad(const at::Tensor* self) {
   return guarded([&] { self->mutable_grad().reset(); });
+}
+
+// One step of torch.optim.SparseAdam on one parameter (torch/optim/_functional.py, sparse_adam,
+// PyTorch 2.11), op for op: the same ATen calls with the same Scalars, so the rounding is the
+// same. `step_size` is `lr * math.sqrt(1 - beta2**step) / (1 - beta1**step)`, computed by the
+// caller in double as Python does. One call instead of a dozen keeps the per-step cost of a
+// small batch down (each ATen call from Rust is a separate FFI crossing and allocation).
+char* regulab_sparse_adam_(const at::Tensor* param, const at::Tensor* grad_in,
+                           const at::Tensor* exp_avg, const at::Tensor* exp_avg_sq, double beta1,
+                           double beta2, double eps, double step_size) {
+  return guarded([&] {
+    // The update is non-linear, so duplicate indices are summed first.
+    const at::Tensor grad = grad_in->coalesce();
+    const at::Tensor grad_indices = grad._indices();
+    const at::Tensor grad_values = grad._values();
+    if (grad_values.numel() == 0) {
+      return;
+    }
+    const auto make_sparse = [&](const at::Tensor& values) {
+      return at::_sparse_coo_tensor_unsafe(grad_indices, values, grad.sizes(),
+                                           grad.options());
+    };
+    // old <- b * old + (1 - b) * new  <==>  old += (1 - b) * (new - old)
+    const at::Tensor old_exp_avg_values = exp_avg->sparse_mask(grad)._values();
+    at::Tensor exp_avg_update_values = grad_values.sub(old_exp_avg_values).mul_(1 - beta1);
+    exp_avg->add_(make_sparse(exp_avg_update_values));
+    const at::Tensor old_exp_avg_sq_values = exp_avg_sq->sparse_mask(grad)._values();
+    at::Tensor exp_avg_sq_update_values =
+        grad_values.pow(2).sub_(old_exp_avg_sq_values).mul_(1 - beta2);
+    exp_avg_sq->add_(make_sparse(exp_avg_sq_update_values));
+    // Dense additions again, as torch.optim does, instead of another sparse_mask.
+    at::Tensor numer = exp_avg_update_values.add_(old_exp_avg_values);
+    exp_avg_sq_update_values.add_(old_exp_avg_sq_values);
+    const at::Tensor denom = exp_avg_sq_update_values.sqrt_().add_(eps);
+    // param.add_(make_sparse(-step_size * numer.div_(denom)))
+    param->add_(make_sparse(numer.div_(denom).mul(-step_size)));
+  });
 }
 
 }  // extern "C"

@@ -136,6 +136,11 @@ pub struct MfFlags {
     /// Standard deviation of the initial factors (biases start at zero) [default: 0.1]
     #[arg(long, allow_negative_numbers = true, value_name = "STD")]
     pub init_std: Option<String>,
+    /// Row-sparse training, as nn.Embedding(sparse=True): gradients and updates only for the
+    /// rows a batch uses; sgd (no momentum) or adam as torch.optim.SparseAdam; penalty
+    /// batch-l2 or none, no weight decay
+    #[arg(long)]
+    pub sparse: bool,
     /// Synthetic: number of users [default: 1000]
     #[arg(long, allow_negative_numbers = true, value_name = "N")]
     pub synthetic_users: Option<String>,
