@@ -11,7 +11,9 @@ use crate::model::mlp::{ImageSplits, Mlp, PixelScaling};
 use crate::model::Model;
 use crate::progress::{Console, ConsoleMode};
 use crate::report::{self, RunWriter};
-use crate::schema::{MetricInfo, RunDocument, RunStatus, Summary, RUN_KIND, SCHEMA_VERSION};
+use crate::schema::{
+    Environment, MetricInfo, RunDocument, RunStatus, Summary, RUN_KIND, SCHEMA_VERSION,
+};
 use crate::train::{LoopOutcome, LoopSettings, Trainer};
 use anyhow::{anyhow, bail, Context, Result};
 use std::panic::AssertUnwindSafe;
@@ -48,15 +50,29 @@ struct Prepared {
 pub fn run(config: &RunConfig, context: &RunContext) -> Result<RunResult> {
     let out = output_path(config)?;
     let lock = report::OutputLock::acquire(&out)?;
-    if let Some(threads) = config.training.threads {
-        tch::set_num_threads(threads as i32);
-    }
+    let threads = thread_choice(config);
+    tch::set_num_threads(threads.threads as i32);
     let device = config.training.device.resolve()?;
     let prepared = match &config.task {
         Task::Mf(task) => prepare_mf(task, config, device, &out)?,
         Task::Mlp(task) => prepare_mlp(task, config, device, &out)?,
     };
     train_and_record(config, context, prepared, out, lock, device)
+}
+
+/// The CPU threads for this run: `--threads`, or the workload's default (src/device.rs).
+pub fn thread_choice(config: &RunConfig) -> crate::device::ThreadChoice {
+    let workload = match &config.task {
+        Task::Mf(task) => crate::device::Workload::MatrixFactorization {
+            batch_values: config.training.batch_size as u64 * task.dim.max(1) as u64,
+        },
+        Task::Mlp(_) => crate::device::Workload::Mlp,
+    };
+    crate::device::choose_threads(
+        config.training.threads,
+        workload,
+        crate::device::available_cores(),
+    )
 }
 
 /// The run document's path: the configured one or `runs/<time>-<command>.json`, checked
@@ -377,7 +393,10 @@ fn train_and_record(
         argv: context.argv.clone(),
         config: recorded,
         dataset: prepared.dataset,
-        environment: report::collect_environment(device),
+        environment: Environment {
+            cpu_threads_choice: thread_choice(config).reason,
+            ..report::collect_environment(device)
+        },
         regularization: penalty.report(
             config.optimizer.weight_decay,
             config.optimizer.weight_decay_mode(),

@@ -68,6 +68,9 @@ pub struct Environment {
     pub cuda_available: bool,
     #[serde(default)]
     pub cpu_threads: i32,
+    /// Why the run used `cpu_threads` threads: `--threads N`, or the default's reason.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub cpu_threads_choice: String,
 }
 
 /// Losses and metrics of one split after an epoch. Non-finite values are written as `null`

@@ -92,3 +92,28 @@ fn unsupported_settings_name_the_flag() {
         "{error}"
     );
 }
+
+#[test]
+fn mf_defaults_to_one_thread_and_records_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run.json");
+    let data = ml100k();
+    run_ok(
+        regulab()
+            .args([
+                "mf",
+                "--data",
+                data.as_str(),
+                "--split",
+                "u1",
+                "--epochs",
+                "1",
+            ])
+            .args(["--quiet", "--device", "cpu", "--out"])
+            .arg(&out),
+    );
+    let environment = &read_json(&out)["environment"];
+    assert_eq!(environment["cpu_threads"], 1);
+    let choice = environment["cpu_threads_choice"].as_str().unwrap();
+    assert!(choice.starts_with("default for mf: 1,"), "{choice}");
+}
