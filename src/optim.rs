@@ -231,7 +231,8 @@ impl OptimizerSettings {
 /// The optimizer's state as data: its settings (the learning rate included, as a schedule
 /// left it) and its tensors, each named `<parameter>.<buffer>` with torch.optim's buffer names
 /// (`step`, `exp_avg`, `exp_avg_sq`, `max_exp_avg_sq`, `square_avg`, `grad_avg`,
-/// `momentum_buffer`), in parameter order. `step` is a 0-dim float32 tensor as in torch.optim.
+/// `momentum_buffer`), in parameter order. `step` is a 0-dim float32 tensor as in torch.optim,
+/// except SparseAdam's (`sparse` adam), a 0-dim int64 tensor, as its count is a Python int.
 #[derive(Debug)]
 pub struct OptimizerState {
     pub settings: OptimizerSettings,
