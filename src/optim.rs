@@ -895,6 +895,13 @@ mod ops {
             step_size: f64,
             allow_fused: i32,
         ) -> *mut c_char;
+        #[cfg(test)]
+        fn regulab_sparse_adam_fuses(
+            param: *const C_tensor,
+            grad: *const C_tensor,
+            exp_avg: *const C_tensor,
+            exp_avg_sq: *const C_tensor,
+        ) -> i32;
     }
 
     /// Turns the C++ side's error (malloc'ed, or null for success) into a Result.
@@ -982,6 +989,24 @@ mod ops {
         pub step_size: f64,
         /// Take the fused CPU loop where it applies (the ATen op sequence otherwise).
         pub fused: bool,
+    }
+
+    /// Whether [`sparse_adam_`] takes the fused CPU loop for these tensors.
+    #[cfg(test)]
+    pub fn sparse_adam_fuses(
+        param: &Tensor,
+        grad: &Tensor,
+        exp_avg: &Tensor,
+        exp_avg_sq: &Tensor,
+    ) -> bool {
+        unsafe {
+            regulab_sparse_adam_fuses(
+                param.as_ptr(),
+                grad.as_ptr(),
+                exp_avg.as_ptr(),
+                exp_avg_sq.as_ptr(),
+            ) != 0
+        }
     }
 
     /// One torch.optim.SparseAdam update of `param` from its sparse `grad`.
@@ -1269,6 +1294,8 @@ mod tests {
                 );
                 let bias_correction1 = 1.0 - python_pow(0.9, step as f64);
                 let bias_correction2 = 1.0 - python_pow(0.999, step as f64);
+                let [param, exp_avg, exp_avg_sq] = &tables[0];
+                assert!(ops::sparse_adam_fuses(param, &grad, exp_avg, exp_avg_sq));
                 for (fused, [param, exp_avg, exp_avg_sq]) in [true, false].into_iter().zip(&tables)
                 {
                     let scalars = ops::SparseAdamScalars {

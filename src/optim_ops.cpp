@@ -54,9 +54,17 @@ bool fused_sparse_adam_applies(const at::Tensor& param, const at::Tensor& grad,
   const auto dense_float = [](const at::Tensor& t) {
     return t.device().is_cpu() && t.scalar_type() == at::kFloat && t.is_contiguous();
   };
-  return grad.is_sparse() && grad.device().is_cpu() && grad.sparse_dim() == 1 &&
-         grad._values().scalar_type() == at::kFloat && dense_float(param) &&
-         dense_float(exp_avg) && dense_float(exp_avg_sq);
+  if (!(grad.is_sparse() && grad.device().is_cpu() && grad.sparse_dim() == 1 &&
+        grad._values().scalar_type() == at::kFloat && dense_float(param) &&
+        dense_float(exp_avg) && dense_float(exp_avg_sq) && param.dim() >= 1 &&
+        grad.sizes() == param.sizes() && exp_avg.sizes() == param.sizes() &&
+        exp_avg_sq.sizes() == param.sizes())) {
+    return false;
+  }
+  // Each value row must be one parameter row.
+  const int64_t nnz = grad._indices().size(1);
+  const int64_t row_width = param.size(0) == 0 ? 0 : param.numel() / param.size(0);
+  return grad._values().numel() == nnz * row_width;
 }
 
 void fused_sparse_adam(const at::Tensor& param, const at::Tensor& grad,
@@ -220,6 +228,16 @@ char* regulab_sparse_adam_(const at::Tensor* param, const at::Tensor* grad_in,
     // param.add_(make_sparse(-step_size * numer.div_(denom)))
     param->add_(make_sparse(numer.div_(denom).mul(-step_size)));
   });
+}
+
+// Whether regulab_sparse_adam_ would take the fused loop for these tensors (1) or not (0).
+int regulab_sparse_adam_fuses(const at::Tensor* param, const at::Tensor* grad,
+                              const at::Tensor* exp_avg, const at::Tensor* exp_avg_sq) {
+  try {
+    return fused_sparse_adam_applies(*param, *grad, *exp_avg, *exp_avg_sq) ? 1 : 0;
+  } catch (...) {
+    return 0;
+  }
 }
 
 }  // extern "C"
