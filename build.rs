@@ -67,6 +67,8 @@ fn compile_optim_ops(lib_dir: &std::path::Path) {
         .pic(true)
         .std("c++17")
         .warnings(false)
+        // The fused SparseAdam must round each operation as ATen's kernels do (no fma).
+        .flag_if_supported("-ffp-contract=off")
         .include(&include)
         .file("src/optim_ops.cpp")
         .file("src/rng_state.cpp");

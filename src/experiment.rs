@@ -15,8 +15,8 @@ use crate::model_file::{self, ModelHeader, RowIds};
 use crate::progress::{Console, ConsoleMode};
 use crate::report::{self, RunWriter};
 use crate::schema::{
-    load_run, CheckpointInfo, MetricInfo, ModelRole, ResumeRecord, RunDocument, RunFiles,
-    RunStatus, SavedModel, Summary, RUN_KIND, SCHEMA_VERSION,
+    load_run, CheckpointInfo, Environment, MetricInfo, ModelRole, ResumeRecord, RunDocument,
+    RunFiles, RunStatus, SavedModel, Summary, RUN_KIND, SCHEMA_VERSION,
 };
 use crate::train::{LoopOutcome, LoopSettings, Trainer};
 use anyhow::{anyhow, bail, Context, Result};
@@ -69,9 +69,8 @@ pub fn run(config: &RunConfig, context: &RunContext) -> Result<RunResult> {
 }
 
 fn prepare(config: &RunConfig, out: &Path) -> Result<(Prepared, tch::Device)> {
-    if let Some(threads) = config.training.threads {
-        tch::set_num_threads(threads as i32);
-    }
+    let threads = thread_choice(config);
+    tch::set_num_threads(threads.threads as i32);
     let device = config.training.device.resolve()?;
     let prepared = match &config.task {
         Task::Mf(task) => prepare_mf(task, config, device, out)?,
@@ -137,6 +136,21 @@ fn resumable_checkpoint(path: &Path, document: &RunDocument) -> Result<PathBuf> 
         );
     }
     Ok(checkpoint)
+}
+
+/// The CPU threads for this run: `--threads`, or the workload's default (src/device.rs).
+pub fn thread_choice(config: &RunConfig) -> crate::device::ThreadChoice {
+    let workload = match &config.task {
+        Task::Mf(task) => crate::device::Workload::MatrixFactorization {
+            batch_values: config.training.batch_size as u64 * task.dim.max(1) as u64,
+        },
+        Task::Mlp(_) => crate::device::Workload::Mlp,
+    };
+    crate::device::choose_threads(
+        config.training.threads,
+        workload,
+        crate::device::available_cores(),
+    )
 }
 
 /// The run document's path: the configured one or `runs/<time>-<command>.json`, checked
@@ -239,6 +253,7 @@ fn prepare_mf(
             task.init_std,
             device,
         )
+        .map(|model| model.with_sparse_gradients(config.optimizer.sparse))
     })?;
     let mut stats = serde_json::to_value(dataset.stats()).context("data set statistics")?;
     if let (Some(object), Some(validation)) = (stats.as_object_mut(), &validation) {
@@ -509,7 +524,10 @@ fn starting_document(
         argv: context.argv.clone(),
         config: recorded,
         dataset: prepared.dataset.clone(),
-        environment: report::collect_environment(device),
+        environment: Environment {
+            cpu_threads_choice: thread_choice(config).reason,
+            ..report::collect_environment(device)
+        },
         regularization: penalty.report(
             config.optimizer.weight_decay,
             config.optimizer.weight_decay_mode(),

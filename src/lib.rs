@@ -38,11 +38,12 @@
 //! * `schema` — the run document and sweep summary types every reader and writer uses.
 //! * `model` — the model trait, matrix factorization, the MLP.
 //! * `regularization` — every penalty form as data (formula, scale, computation).
-//! * `optim` — the optimizers regulab steps itself (torch.optim's rules); state as data.
+//! * `optim` — the optimizers regulab steps itself (torch.optim's rules, SparseAdam for
+//!   `--sparse`); state as data.
 //! * `schedule` — learning-rate schedules with torch.optim.lr_scheduler's semantics.
 //! * `data` — ratings (MovieLens formats, splits, synthetic), MNIST-format images, fetching,
 //!   the fingerprint of what a run trained on.
-//! * `device` — `--device auto|cpu|cuda|cuda:N`.
+//! * `device` — `--device auto|cpu|cuda|cuda:N`; the default CPU thread count per workload.
 //! * `interrupt` — SIGINT/SIGTERM/SIGHUP as a value the loops read.
 //! * `memory` — a run's memory estimate, checked before allocating; out-of-memory messages.
 //! * `setting` — the error naming a config key; enum names through serde.

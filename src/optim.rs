@@ -7,6 +7,11 @@
 //!
 //! The state (moment buffers and step counts, named as in torch.optim's `state_dict`) is
 //! plain data: [`Optimizer::state`] takes it out and [`Optimizer::load_state`] puts it back.
+//!
+//! With `sparse` (`--sparse`, matrix factorization's row-sparse gradients, as from
+//! `nn.Embedding(sparse=True)`), sgd is torch.optim.SGD's plain update applied to the rows a
+//! batch used, and adam is torch.optim.SparseAdam: lazy moments, updated (like the parameter)
+//! only on the rows present, with a per-parameter step count for the bias correction.
 
 use crate::regularization::{named_parameters, Parameter};
 use crate::setting::InvalidSetting;
@@ -71,6 +76,9 @@ pub struct OptimizerSettings {
     pub alpha: f64,
     /// rmsprop
     pub centered: bool,
+    /// Row-sparse gradients: sgd without momentum or weight decay, adam as SparseAdam.
+    #[serde(default)]
+    pub sparse: bool,
 }
 
 /// Parses `--betas B1,B2`.
@@ -96,6 +104,7 @@ impl OptimizerSettings {
             amsgrad: false,
             alpha: DEFAULT_ALPHA,
             centered: false,
+            sparse: false,
         }
     }
 
@@ -157,7 +166,41 @@ impl OptimizerSettings {
         if self.centered && kind != OptimizerKind::Rmsprop {
             return invalid("centered", "applies to rmsprop only");
         }
+        if self.sparse {
+            self.validate_sparse()?;
+        }
         Ok(())
+    }
+
+    /// What `--sparse` supports: updates that leave the rows a batch did not use untouched.
+    fn validate_sparse(&self) -> std::result::Result<(), InvalidSetting> {
+        let invalid = |reason: &str| Err(InvalidSetting::new("sparse", reason));
+        match self.kind {
+            OptimizerKind::Adamw | OptimizerKind::Rmsprop => {
+                return invalid(&format!(
+                    "needs --optimizer sgd or adam (SparseAdam); {} has no row-sparse form",
+                    self.kind.name()
+                ))
+            }
+            OptimizerKind::Sgd if self.momentum != 0.0 => {
+                return invalid("needs sgd without --momentum (its buffer moves every row)")
+            }
+            OptimizerKind::Adam if self.amsgrad => return invalid("SparseAdam has no --amsgrad"),
+            OptimizerKind::Adam if self.eps <= 0.0 => return invalid("SparseAdam needs --eps > 0"),
+            _ => {}
+        }
+        if self.weight_decay != 0.0 {
+            return invalid(
+                "needs --weight-decay 0 (it touches every row); --penalty batch-l2 is the row-local L2",
+            );
+        }
+        Ok(())
+    }
+
+    /// The optimizer's name, with ` --sparse` for the row-sparse forms.
+    fn describe_kind(&self) -> String {
+        let sparse = if self.sparse { " --sparse" } else { "" };
+        format!("{}{sparse}", self.kind.name())
     }
 
     /// Buffers kept per parameter (moments, momentum), for memory estimates.
@@ -188,7 +231,8 @@ impl OptimizerSettings {
 /// The optimizer's state as data: its settings (the learning rate included, as a schedule
 /// left it) and its tensors, each named `<parameter>.<buffer>` with torch.optim's buffer names
 /// (`step`, `exp_avg`, `exp_avg_sq`, `max_exp_avg_sq`, `square_avg`, `grad_avg`,
-/// `momentum_buffer`), in parameter order. `step` is a 0-dim float32 tensor as in torch.optim.
+/// `momentum_buffer`), in parameter order. `step` is a 0-dim float32 tensor as in torch.optim,
+/// except SparseAdam's (`sparse` adam), a 0-dim int64 tensor, as its count is a Python int.
 #[derive(Debug)]
 pub struct OptimizerState {
     pub settings: OptimizerSettings,
@@ -221,6 +265,13 @@ enum Buffers {
         square_avg: Tensor,
         momentum_buffer: Option<Tensor>,
         grad_avg: Option<Tensor>,
+    },
+    /// torch.optim.SparseAdam: its `step` is a Python int, counted whenever the parameter
+    /// has a gradient; the moments change only on the rows a gradient names.
+    SparseAdam {
+        step: i64,
+        exp_avg: Tensor,
+        exp_avg_sq: Tensor,
     },
 }
 
@@ -312,6 +363,14 @@ impl Optimizer {
             if !grad.defined() {
                 continue;
             }
+            if grad.is_sparse() != settings.sparse {
+                bail!(
+                    "optimizer step on {}: a {} gradient, but the optimizer was built {} --sparse",
+                    slot.name,
+                    if grad.is_sparse() { "sparse" } else { "dense" },
+                    if settings.sparse { "with" } else { "without" }
+                );
+            }
             let param = &mut slot.param;
             let result = match &mut slot.buffers {
                 Buffers::Sgd { momentum_buffer } => sgd(settings, param, &grad, momentum_buffer),
@@ -343,6 +402,11 @@ impl Optimizer {
                     momentum_buffer.as_mut(),
                     grad_avg.as_mut(),
                 ),
+                Buffers::SparseAdam {
+                    step,
+                    exp_avg,
+                    exp_avg_sq,
+                } => sparse_adam(settings, param, &grad, step, exp_avg, exp_avg_sq),
             };
             result.with_context(|| format!("optimizer step on {}", slot.name))?;
         }
@@ -368,11 +432,11 @@ impl Optimizer {
     /// settings call for must be present with its parameter's shape; nothing changes on error.
     pub fn load_state(&mut self, state: &OptimizerState) -> Result<()> {
         let settings = &state.settings;
-        if settings.kind != self.settings.kind {
+        if (settings.kind, settings.sparse) != (self.settings.kind, self.settings.sparse) {
             bail!(
                 "optimizer state is for {}, this optimizer is {}",
-                settings.kind.name(),
-                self.settings.kind.name()
+                settings.describe_kind(),
+                self.settings.describe_kind()
             );
         }
         settings
@@ -410,6 +474,11 @@ impl Buffers {
             OptimizerKind::Sgd => Buffers::Sgd {
                 momentum_buffer: None,
             },
+            OptimizerKind::Adam if settings.sparse => Buffers::SparseAdam {
+                step: 0,
+                exp_avg: zeros()?,
+                exp_avg_sq: zeros()?,
+            },
             OptimizerKind::Adam | OptimizerKind::Adamw => Buffers::Adam {
                 step: 0.0,
                 exp_avg: zeros()?,
@@ -425,7 +494,8 @@ impl Buffers {
         })
     }
 
-    /// Copies of the buffers under torch.optim's names; `step` first, as a float32 0-dim tensor.
+    /// Copies of the buffers under torch.optim's names; `step` first, as a 0-dim tensor:
+    /// float32 as in torch.optim, int64 for SparseAdam (whose count is a Python int).
     fn named(&self) -> Result<Vec<(&'static str, Tensor)>> {
         let (step, buffers) = match self {
             Buffers::Sgd { momentum_buffer } => {
@@ -437,7 +507,7 @@ impl Buffers {
                 exp_avg_sq,
                 max_exp_avg_sq,
             } => (
-                Some(*step),
+                Some(Tensor::from(*step)),
                 vec![
                     ("exp_avg", Some(exp_avg)),
                     ("exp_avg_sq", Some(exp_avg_sq)),
@@ -450,17 +520,25 @@ impl Buffers {
                 momentum_buffer,
                 grad_avg,
             } => (
-                Some(*step),
+                Some(Tensor::from(*step)),
                 vec![
                     ("square_avg", Some(square_avg)),
                     ("momentum_buffer", momentum_buffer.as_ref()),
                     ("grad_avg", grad_avg.as_ref()),
                 ],
             ),
+            Buffers::SparseAdam {
+                step,
+                exp_avg,
+                exp_avg_sq,
+            } => (
+                Some(Tensor::from(*step)),
+                vec![("exp_avg", Some(exp_avg)), ("exp_avg_sq", Some(exp_avg_sq))],
+            ),
         };
         let mut named = Vec::with_capacity(buffers.len() + 1);
         if let Some(step) = step {
-            named.push(("step", Tensor::from(step)));
+            named.push(("step", step));
         }
         for (name, tensor) in buffers {
             if let Some(tensor) = tensor {
@@ -497,6 +575,11 @@ impl Buffers {
                 };
                 Buffers::Sgd { momentum_buffer }
             }
+            OptimizerKind::Adam if settings.sparse => Buffers::SparseAdam {
+                step: load_count(stored, slot)?,
+                exp_avg: required(stored, slot, "exp_avg")?,
+                exp_avg_sq: required(stored, slot, "exp_avg_sq")?,
+            },
             OptimizerKind::Adam | OptimizerKind::Adamw => Buffers::Adam {
                 step: load_step(stored, slot)?,
                 exp_avg: required(stored, slot, "exp_avg")?,
@@ -528,7 +611,8 @@ fn required(stored: &mut BTreeMap<&str, &Tensor>, slot: &Slot, buffer: &str) -> 
     }
 }
 
-fn load_step(stored: &mut BTreeMap<&str, &Tensor>, slot: &Slot) -> Result<f32> {
+/// The stored `step` as a number (any dtype), checked to be a single value.
+fn stored_step(stored: &mut BTreeMap<&str, &Tensor>, slot: &Slot) -> Result<f64> {
     let Some(tensor) = take(stored, slot, "step") else {
         bail!("optimizer state lacks {}.step", slot.name);
     };
@@ -539,7 +623,23 @@ fn load_step(stored: &mut BTreeMap<&str, &Tensor>, slot: &Slot) -> Result<f32> {
             tensor.size()
         );
     }
-    let value = tensor.f_double_value(&[])?;
+    Ok(tensor.f_double_value(&[])?)
+}
+
+/// SparseAdam's step count, an integer (2^53 bounds what a double carries exactly).
+fn load_count(stored: &mut BTreeMap<&str, &Tensor>, slot: &Slot) -> Result<i64> {
+    let value = stored_step(stored, slot)?;
+    if !(value >= 0.0 && value.fract() == 0.0 && value <= 2f64.powi(53)) {
+        bail!(
+            "optimizer state: {}.step {value} is not a step count",
+            slot.name
+        );
+    }
+    Ok(value as i64)
+}
+
+fn load_step(stored: &mut BTreeMap<&str, &Tensor>, slot: &Slot) -> Result<f32> {
+    let value = stored_step(stored, slot)?;
     // torch.optim counts in float32, which holds every count up to 2^24 exactly.
     if !(value >= 0.0 && value.fract() == 0.0 && value <= f64::from(1u32 << 24)) {
         bail!(
@@ -662,6 +762,34 @@ fn adam(
     ops::addcdiv_(param, exp_avg, &denom, -step_size)
 }
 
+/// torch.optim.SparseAdam (torch/optim/_functional.py, `sparse_adam`): the scalars here, the
+/// tensor ops in src/optim_ops.cpp.
+fn sparse_adam(
+    s: &OptimizerSettings,
+    param: &mut Tensor,
+    grad: &Tensor,
+    step: &mut i64,
+    exp_avg: &mut Tensor,
+    exp_avg_sq: &mut Tensor,
+) -> Result<()> {
+    let (beta1, beta2) = s.betas;
+    // state["step"] += 1 (an int; `beta ** step` is C's pow on the int as a double)
+    *step += 1;
+    let step = *step as f64;
+    let bias_correction1 = 1.0 - python_pow(beta1, step);
+    let bias_correction2 = 1.0 - python_pow(beta2, step);
+    // step_size = lr * math.sqrt(bias_correction2) / bias_correction1 (a correctly rounded sqrt)
+    let step_size = s.lr * bias_correction2.sqrt() / bias_correction1;
+    let scalars = ops::SparseAdamScalars {
+        beta1,
+        beta2,
+        eps: s.eps,
+        step_size,
+        fused: true,
+    };
+    ops::sparse_adam_(param, grad, exp_avg, exp_avg_sq, &scalars)
+}
+
 /// Python's `base ** exponent` on floats: C's pow(). The exponent goes through black_box
 /// because LLVM rewrites pow(x, 0.5) as sqrt(x), and libm's pow(x, 0.5) is not always the
 /// correctly rounded square root (it is one ulp off for about 1 x in 2000).
@@ -756,6 +884,24 @@ mod ops {
             value: f64,
         ) -> *mut c_char;
         fn regulab_clear_grad(target: *const C_tensor) -> *mut c_char;
+        fn regulab_sparse_adam_(
+            param: *const C_tensor,
+            grad: *const C_tensor,
+            exp_avg: *const C_tensor,
+            exp_avg_sq: *const C_tensor,
+            beta1: f64,
+            beta2: f64,
+            eps: f64,
+            step_size: f64,
+            allow_fused: i32,
+        ) -> *mut c_char;
+        #[cfg(test)]
+        fn regulab_sparse_adam_fuses(
+            param: *const C_tensor,
+            grad: *const C_tensor,
+            exp_avg: *const C_tensor,
+            exp_avg_sq: *const C_tensor,
+        ) -> i32;
     }
 
     /// Turns the C++ side's error (malloc'ed, or null for success) into a Result.
@@ -833,6 +979,57 @@ mod ops {
     /// `target.grad = None`
     pub fn clear_grad(target: &Tensor) -> Result<()> {
         check(unsafe { regulab_clear_grad(target.as_ptr()) })
+    }
+
+    /// The scalars of one SparseAdam step.
+    pub struct SparseAdamScalars {
+        pub beta1: f64,
+        pub beta2: f64,
+        pub eps: f64,
+        pub step_size: f64,
+        /// Take the fused CPU loop where it applies (the ATen op sequence otherwise).
+        pub fused: bool,
+    }
+
+    /// Whether [`sparse_adam_`] takes the fused CPU loop for these tensors.
+    #[cfg(test)]
+    pub fn sparse_adam_fuses(
+        param: &Tensor,
+        grad: &Tensor,
+        exp_avg: &Tensor,
+        exp_avg_sq: &Tensor,
+    ) -> bool {
+        unsafe {
+            regulab_sparse_adam_fuses(
+                param.as_ptr(),
+                grad.as_ptr(),
+                exp_avg.as_ptr(),
+                exp_avg_sq.as_ptr(),
+            ) != 0
+        }
+    }
+
+    /// One torch.optim.SparseAdam update of `param` from its sparse `grad`.
+    pub fn sparse_adam_(
+        param: &Tensor,
+        grad: &Tensor,
+        exp_avg: &Tensor,
+        exp_avg_sq: &Tensor,
+        scalars: &SparseAdamScalars,
+    ) -> Result<()> {
+        check(unsafe {
+            regulab_sparse_adam_(
+                param.as_ptr(),
+                grad.as_ptr(),
+                exp_avg.as_ptr(),
+                exp_avg_sq.as_ptr(),
+                scalars.beta1,
+                scalars.beta2,
+                scalars.eps,
+                scalars.step_size,
+                i32::from(scalars.fused),
+            )
+        })
     }
 }
 
@@ -977,6 +1174,196 @@ mod tests {
         let exp_avg = state.get("layer.weight.exp_avg").unwrap().detach_copy();
         train(&mut optimizer, &parameters, 1);
         assert!(state.get("layer.weight.exp_avg").unwrap().equal(&exp_avg));
+    }
+
+    /// A 4x2 table and a 4-vector, the rows of a matrix factorization's factors and biases.
+    fn tables() -> Vec<Parameter> {
+        let factors = Tensor::from_slice(&[0.5f32, -0.25, 0.125, 1.0, -0.75, 0.3, 0.2, -0.6])
+            .view([4, 2])
+            .set_requires_grad(true);
+        let bias = Tensor::from_slice(&[0.1f32, -0.2, 0.05, 0.3]).set_requires_grad(true);
+        vec![
+            Parameter::new("item_bias", bias),
+            Parameter::new("item_factors", factors),
+        ]
+    }
+
+    /// A step whose batch uses rows 0, 2 and 0 again (a duplicate): row-sparse gradients,
+    /// as `--sparse` gives them.
+    fn sparse_step(optimizer: &mut Optimizer, tables: &[Parameter], round: usize) {
+        let rows = Tensor::from_slice(&[0i64, 2, 0]);
+        let target = Tensor::from_slice(&[0.3f32, -0.1, 0.7]) * (round as f64 + 1.0);
+        optimizer.zero_grad().unwrap();
+        let factors = Tensor::embedding(&tables[1].tensor, &rows, -1, false, true);
+        let bias = tables[0].tensor.gather(0, &rows, true);
+        let prediction = factors.sum_dim_intlist(1, false, Kind::Float) + bias;
+        (prediction - target)
+            .pow_tensor_scalar(2)
+            .sum(Kind::Float)
+            .backward();
+        assert!(tables[0].tensor.grad().is_sparse() && tables[1].tensor.grad().is_sparse());
+        optimizer.step().unwrap();
+    }
+
+    fn sparse_adam_settings() -> OptimizerSettings {
+        let mut settings = OptimizerSettings::new(OptimizerKind::Adam, 0.05);
+        settings.sparse = true;
+        settings
+    }
+
+    #[test]
+    fn sparse_adam_moves_only_the_rows_used_and_its_state_round_trips() {
+        let tables = tables();
+        let untouched = tables[1].tensor.detach_copy().narrow(0, 1, 1);
+        let mut optimizer = Optimizer::new(sparse_adam_settings(), &tables).unwrap();
+        for round in 0..3 {
+            sparse_step(&mut optimizer, &tables, round);
+        }
+        assert!(tables[1].tensor.narrow(0, 1, 1).equal(&untouched));
+        let state = optimizer.state().unwrap();
+        let step = state.get("item_factors.step").unwrap();
+        assert_eq!(
+            (step.kind(), step.dim(), step.int64_value(&[])),
+            (Kind::Int64, 0, 3)
+        );
+        // Lazy moments: rows 1 and 3 were never in a batch.
+        let exp_avg = state.get("item_factors.exp_avg").unwrap();
+        assert_eq!(
+            exp_avg
+                .narrow(0, 1, 1)
+                .abs()
+                .sum(Kind::Float)
+                .double_value(&[]),
+            0.0
+        );
+        assert!(
+            exp_avg
+                .narrow(0, 0, 1)
+                .abs()
+                .sum(Kind::Float)
+                .double_value(&[])
+                > 0.0
+        );
+
+        // A copy restored from the state continues exactly as the original.
+        let copied = copies(&tables);
+        let mut restored = Optimizer::new(sparse_adam_settings(), &copied).unwrap();
+        restored.load_state(&state).unwrap();
+        for round in 3..5 {
+            sparse_step(&mut optimizer, &tables, round);
+            sparse_step(&mut restored, &copied, round);
+        }
+        for (a, b) in tables.iter().zip(&copied) {
+            assert!(a.tensor.equal(&b.tensor), "{}", a.name);
+        }
+        let (a, b) = (optimizer.state().unwrap(), restored.state().unwrap());
+        for ((name, x), (_, y)) in a.tensors.iter().zip(&b.tensors) {
+            assert!(x.equal(y), "{name}");
+        }
+        // Dense Adam's float32 step is not a SparseAdam state and vice versa.
+        let mut dense =
+            Optimizer::new(OptimizerSettings::new(OptimizerKind::Adam, 0.05), &copied).unwrap();
+        let error = dense.load_state(&state).unwrap_err();
+        assert!(
+            format!("{error:#}").contains("optimizer state"),
+            "{error:#}"
+        );
+    }
+
+    #[test]
+    fn fused_sparse_adam_gives_the_op_sequence_bits() {
+        // Many duplicates (600 occurrences over 40 rows), rows of width 16 and 1, 30 steps.
+        tch::manual_seed(7);
+        let cpu = tch::Device::Cpu;
+        for shape in [vec![40i64, 16], vec![40]] {
+            let start = Tensor::randn(shape.as_slice(), (Kind::Float, cpu));
+            let tables: Vec<[Tensor; 3]> = (0..2)
+                .map(|_| [start.copy(), start.zeros_like(), start.zeros_like()])
+                .collect();
+            for step in 1..=30 {
+                let rows = Tensor::randint(40, [1, 600], (Kind::Int64, cpu));
+                let mut values_shape = shape.clone();
+                values_shape[0] = 600;
+                let values = Tensor::randn(values_shape.as_slice(), (Kind::Float, cpu));
+                let grad = Tensor::sparse_coo_tensor_indices_size(
+                    &rows,
+                    &values,
+                    shape.as_slice(),
+                    (Kind::Float, cpu),
+                    false,
+                );
+                let bias_correction1 = 1.0 - python_pow(0.9, step as f64);
+                let bias_correction2 = 1.0 - python_pow(0.999, step as f64);
+                let [param, exp_avg, exp_avg_sq] = &tables[0];
+                assert!(ops::sparse_adam_fuses(param, &grad, exp_avg, exp_avg_sq));
+                for (fused, [param, exp_avg, exp_avg_sq]) in [true, false].into_iter().zip(&tables)
+                {
+                    let scalars = ops::SparseAdamScalars {
+                        beta1: 0.9,
+                        beta2: 0.999,
+                        eps: 1e-8,
+                        step_size: 0.01 * bias_correction2.sqrt() / bias_correction1,
+                        fused,
+                    };
+                    ops::sparse_adam_(param, &grad, exp_avg, exp_avg_sq, &scalars).unwrap();
+                }
+            }
+            for (a, b) in tables[0].iter().zip(&tables[1]) {
+                assert!(a.equal(b), "{shape:?}: fused and op-by-op results differ");
+            }
+            assert!(!tables[0][0].equal(&start));
+        }
+    }
+
+    #[test]
+    fn a_sparse_gradient_needs_a_sparse_optimizer() {
+        let tables = tables();
+        let mut optimizer =
+            Optimizer::new(OptimizerSettings::new(OptimizerKind::Adam, 0.05), &tables).unwrap();
+        let rows = Tensor::from_slice(&[1i64]);
+        Tensor::embedding(&tables[1].tensor, &rows, -1, false, true)
+            .sum(Kind::Float)
+            .backward();
+        let error = optimizer.step().unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "optimizer step on item_factors: a sparse gradient, but the optimizer was built without --sparse"
+        );
+    }
+
+    #[test]
+    fn sparse_sgd_equals_dense_sgd_without_duplicate_rows() {
+        let sparse_tables = tables();
+        let dense_tables = copies(&sparse_tables);
+        let mut settings = OptimizerSettings::new(OptimizerKind::Sgd, 0.1);
+        settings.sparse = true;
+        let mut sparse = Optimizer::new(settings, &sparse_tables).unwrap();
+        let mut dense = Optimizer::new(
+            OptimizerSettings::new(OptimizerKind::Sgd, 0.1),
+            &dense_tables,
+        )
+        .unwrap();
+        let rows = Tensor::from_slice(&[3i64, 1]);
+        for (optimizer, tables, is_sparse) in [
+            (&mut sparse, &sparse_tables, true),
+            (&mut dense, &dense_tables, false),
+        ] {
+            let factors = Tensor::embedding(&tables[1].tensor, &rows, -1, false, is_sparse);
+            (factors.pow_tensor_scalar(2).sum(Kind::Float)
+                + tables[0]
+                    .tensor
+                    .gather(0, &rows, is_sparse)
+                    .sum(Kind::Float))
+            .backward();
+            optimizer.step().unwrap();
+        }
+        for (a, b) in sparse_tables.iter().zip(&dense_tables) {
+            assert!(a.tensor.equal(&b.tensor), "{}", a.name);
+        }
+        assert!(
+            !sparse_tables[0].tensor.equal(&tables()[0].tensor),
+            "the step moved something"
+        );
     }
 
     #[test]
@@ -1160,6 +1547,31 @@ mod tests {
                 "--nesterov: needs --dampening 0 (as torch.optim.SGD)",
             ),
         ];
+        let sparse_cases: Vec<(OptimizerKind, &Edit, &str)> = vec![
+            (
+                Rmsprop,
+                &|_| {},
+                "--sparse: needs --optimizer sgd or adam (SparseAdam); rmsprop has no row-sparse form",
+            ),
+            (
+                Sgd,
+                &|s| s.momentum = 0.9,
+                "--sparse: needs sgd without --momentum (its buffer moves every row)",
+            ),
+            (Adam, &|s| s.amsgrad = true, "--sparse: SparseAdam has no --amsgrad"),
+            (Adam, &|s| s.eps = 0.0, "--sparse: SparseAdam needs --eps > 0"),
+            (
+                Sgd,
+                &|s| s.weight_decay = 1e-4,
+                "--sparse: needs --weight-decay 0 (it touches every row); --penalty batch-l2 is the row-local L2",
+            ),
+        ];
+        for (kind, edit, message) in sparse_cases {
+            let mut settings = OptimizerSettings::new(kind, 0.1);
+            settings.sparse = true;
+            edit(&mut settings);
+            assert_eq!(settings.validate().unwrap_err().to_string(), message);
+        }
         for (kind, edit, message) in cases {
             let mut settings = OptimizerSettings::new(kind, 0.1);
             edit(&mut settings);

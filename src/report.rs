@@ -31,6 +31,7 @@ pub fn collect_environment(device: tch::Device) -> Environment {
         device: crate::device::device_name(device),
         cuda_available: tch::Cuda::is_available(),
         cpu_threads: tch::get_num_threads(),
+        cpu_threads_choice: String::new(),
     }
 }
 

@@ -68,6 +68,9 @@ pub struct Environment {
     pub cuda_available: bool,
     #[serde(default)]
     pub cpu_threads: i32,
+    /// Why the run used `cpu_threads` threads: `--threads N`, or the default's reason.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub cpu_threads_choice: String,
 }
 
 /// Losses and metrics of one split after an epoch. Non-finite values are written as `null`
@@ -521,7 +524,8 @@ pub fn check_header(value: &Value, kind: &str) -> std::result::Result<(), String
                 Some(found) => format!("kind is {found}, expected \"{kind}\""),
             };
             if kind == RUN_KIND && found.and_then(Value::as_str) == Some(SWEEP_KIND) {
-                detail += "; a sweep summary: draw it with regulab plot SUMMARY.json or regulab report";
+                detail +=
+                    "; a sweep summary: draw it with regulab plot SUMMARY.json or regulab report";
             }
             return Err(format!("not a {what} JSON ({detail})"));
         }

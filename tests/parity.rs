@@ -455,3 +455,72 @@ fn mlp_cosine_schedule() {
         ],
     );
 }
+
+// Row-sparse training (`--sparse`) against `nn.Embedding(sparse=True)` tables with
+// torch.optim.SGD and torch.optim.SparseAdam: also exact, since regulab issues the same ops
+// (embedding/gather backward, coalesce, sparse_mask, dense += sparse).
+
+#[test]
+fn mf_sparse_sgd_biased() {
+    mf_parity(
+        "sparse-sgd-biased",
+        &["--sparse", "--optimizer", "sgd", "--lr", "0.5"],
+    );
+}
+
+#[test]
+fn mf_sparse_sgd_plain_batch_l2() {
+    mf_parity(
+        "sparse-sgd-plain-batch-l2",
+        &[
+            "--sparse",
+            "--model",
+            "plain",
+            "--optimizer",
+            "sgd",
+            "--lr",
+            "0.5",
+            "--penalty",
+            "batch-l2",
+            "--lambda",
+            "0.05",
+        ],
+    );
+}
+
+#[test]
+fn mf_sparse_adam_biased_batch_l2_with_biases() {
+    mf_parity(
+        "sparse-adam-biased-batch-l2",
+        &[
+            "--sparse",
+            "--optimizer",
+            "adam",
+            "--lr",
+            "0.01",
+            "--penalty",
+            "batch-l2",
+            "--lambda",
+            "0.05",
+            "--penalize-bias",
+            "--betas",
+            "0.8,0.99",
+        ],
+    );
+}
+
+#[test]
+fn mf_sparse_adam_plain() {
+    mf_parity(
+        "sparse-adam-plain",
+        &[
+            "--sparse",
+            "--model",
+            "plain",
+            "--optimizer",
+            "adam",
+            "--lr",
+            "0.01",
+        ],
+    );
+}

@@ -132,8 +132,10 @@ fn resume_equals_uninterrupted(
         "interrupted"
     };
     assert_eq!(interrupted["status"], expected_status, "{interrupted:#}");
-    if signal == "INT" {
-        assert_eq!(code, Some(130));
+    match signal {
+        "INT" => assert_eq!(code, Some(130)),
+        "TERM" => assert_eq!(code, Some(143)),
+        _ => {}
     }
     let checkpoint = stopped.with_extension("checkpoint.safetensors");
     assert!(checkpoint.exists());
@@ -188,6 +190,27 @@ fn resume_equals_uninterrupted(
 #[test]
 fn mf_resumed_after_sigint_equals_the_uninterrupted_run() {
     resume_equals_uninterrupted(MF, &ml100k(), "INT", 3);
+}
+
+/// Row-sparse training: SparseAdam's lazy moments and integer step go through the checkpoint.
+const MF_SPARSE: &[&str] = &[
+    "mf",
+    "--split",
+    "u1",
+    "--epochs",
+    "10",
+    "--val-split",
+    "0.1",
+    "--penalty",
+    "batch-l2",
+    "--lambda",
+    "0.05",
+    "--sparse",
+];
+
+#[test]
+fn sparse_mf_resumed_after_sigterm_equals_the_uninterrupted_run() {
+    resume_equals_uninterrupted(MF_SPARSE, &ml100k(), "TERM", 2);
 }
 
 #[test]

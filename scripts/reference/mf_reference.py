@@ -47,6 +47,10 @@ def parse_args(argv=None):
     model.add_argument("--dim", type=common.positive_int, default=16, help="latent dimension (default: %(default)s)")
     model.add_argument("--init-std", type=float, default=0.1,
                        help="standard deviation of the normal factor initialisation (default: %(default)s)")
+    model.add_argument("--sparse", action="store_true",
+                       help="nn.Embedding(sparse=True) tables (biases as one-column tables): "
+                            "row-sparse gradients; sgd steps as usual, adam becomes "
+                            "torch.optim.SparseAdam")
     common.add_optimizer_args(parser, default_lr=0.01)
     pen = parser.add_argument_group("penalty")
     pen.add_argument("--penalty", choices=PENALTIES, default="none",
@@ -63,10 +67,23 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     common.check_optimizer_args(parser, args)
     common.check_penalty_args(parser, args)
+    check_sparse_args(parser, args)
     if args.penalty == "batch-l2" and args.penalty_scale not in (None, "batch"):
         parser.error("--penalty-scale: batch-l2 is defined per batch (divided by the batch's "
                      "size); it takes no other scale")
     return args
+
+
+def check_sparse_args(parser, args):
+    """What regulab's --sparse accepts: updates that leave unused rows untouched."""
+    if not args.sparse:
+        return
+    if args.optimizer not in ("sgd", "adam"):
+        parser.error("--sparse needs --optimizer sgd or adam (SparseAdam)")
+    if args.momentum != 0 or args.weight_decay != 0 or args.amsgrad:
+        parser.error("--sparse needs no --momentum, --weight-decay or --amsgrad")
+    if args.penalty not in ("none", "batch-l2"):
+        parser.error("--sparse needs a row-local penalty (batch-l2) or none")
 
 
 # ----------------------------------------------------------------------------- data
@@ -123,6 +140,34 @@ def create_params(n_users, n_items, args, device):
         params["user_bias"] = torch.zeros(n_users)
         params["item_bias"] = torch.zeros(n_items)
     return {name: p.to(device).requires_grad_() for name, p in params.items()}
+
+
+def sparse_tables(params):
+    """nn.Embedding(sparse=True) modules over the created values: factor tables as they are,
+    bias vectors as one-column tables (the usual way to write per-user biases in PyTorch)."""
+    return {name: torch.nn.Embedding.from_pretrained(
+                p.detach().clone() if p.dim() == 2 else p.detach().clone().unsqueeze(1),
+                freeze=False, sparse=True)
+            for name, p in params.items()}
+
+
+def sparse_predict(tables, mu, u, i):
+    """The training forward pass through the embedding modules (row-sparse gradients)."""
+    rows = {"user_factors": tables["user_factors"](u), "item_factors": tables["item_factors"](i)}
+    dot = (rows["user_factors"] * rows["item_factors"]).sum(1)
+    if mu is None:
+        return dot, rows
+    rows["user_bias"] = tables["user_bias"](u).squeeze(1)
+    rows["item_bias"] = tables["item_bias"](i).squeeze(1)
+    return mu + rows["user_bias"] + rows["item_bias"] + dot, rows
+
+
+def build_sparse_optimizer(args, params):
+    """torch.optim.SGD (plain) or torch.optim.SparseAdam, the optimizers that take sparse
+    gradients."""
+    if args.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=args.lr, foreach=False)
+    return torch.optim.SparseAdam(params, lr=args.lr, betas=args.betas, eps=args.eps)
 
 
 def predict(params, mu, u, i, known=None):
@@ -216,7 +261,16 @@ def main(argv=None):
 
     params = create_params(n_users, n_items, args, device)
     mu = tr_r.mean() if args.model == "biased" else None
-    opt = common.build_optimizer(args, [p for _, p in common.sorted_params(params)])
+    tables = None
+    if args.sparse:
+        tables = sparse_tables(params)
+        # Evaluation and penalties read the tables' weights (biases as flat views).
+        params = {name: t.weight.view(-1) if name.endswith("bias") else t.weight
+                  for name, t in tables.items()}
+        trained = [tables[name].weight for name, _ in common.sorted_params(params)]
+        opt = build_sparse_optimizer(args, trained)
+    else:
+        opt = common.build_optimizer(args, [p for _, p in common.sorted_params(params)])
 
     scheduler = common.build_scheduler(args, opt)
     epochs = []
@@ -234,7 +288,10 @@ def main(argv=None):
             u = tr_u.index_select(0, idx)
             i = tr_i.index_select(0, idx)
             r = tr_r.index_select(0, idx)
-            pred, rows = predict(params, mu, u, i)
+            if tables is None:
+                pred, rows = predict(params, mu, u, i)
+            else:
+                pred, rows = sparse_predict(tables, mu, u, i)
             base = (pred - r).pow(2).mean()
             reg = training_penalty(params, rows, args, divisor, idx.shape[0])
             loss = base + reg

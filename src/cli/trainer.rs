@@ -89,7 +89,8 @@ pub struct CommonFlags {
     /// No progress bar or per-epoch lines
     #[arg(long)]
     pub quiet: bool,
-    /// CPU threads for torch [default: torch's choice, the number of cores]
+    /// CPU threads for torch [default: mf 1 (batch size x K up to 131072), mlp the cores; the
+    /// choice and its reason are recorded as environment.cpu_threads_choice]
     #[arg(long, allow_negative_numbers = true, value_name = "N")]
     pub threads: Option<String>,
     /// Train even when the run's memory estimate exceeds the memory available
@@ -140,6 +141,11 @@ pub struct MfFlags {
     /// Standard deviation of the initial factors (biases start at zero) [default: 0.1]
     #[arg(long, allow_negative_numbers = true, value_name = "STD")]
     pub init_std: Option<String>,
+    /// Row-sparse training, as nn.Embedding(sparse=True): gradients and updates only for the
+    /// rows a batch uses; sgd (no momentum) or adam as torch.optim.SparseAdam; penalty
+    /// batch-l2 or none, no weight decay
+    #[arg(long)]
+    pub sparse: bool,
     /// Synthetic: number of users [default: 1000]
     #[arg(long, allow_negative_numbers = true, value_name = "N")]
     pub synthetic_users: Option<String>,
@@ -271,7 +277,7 @@ pub fn apply_sets(layer: &mut Layer, sets: &[String]) -> Result<()> {
 
 /// `--threads` above the machine's cores slows torch down (threads fight for cores).
 pub fn warn_about_threads(config: &config::RunConfig) {
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let cores = crate::device::available_cores();
     if let Some(threads) = config.training.threads.filter(|&t| t > cores) {
         eprintln!(
             "regulab: warning: --threads {threads} is more than the {cores} cores of this machine; expect it to be slower, not faster"

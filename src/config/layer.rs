@@ -64,6 +64,8 @@ config_keys! {
     model: MfVariant,
     dim: i64,
     init_std: f64,
+    /// Row-sparse gradients and updates (matrix factorization).
+    sparse: bool,
     synthetic_users: usize,
     synthetic_items: usize,
     synthetic_ratings: usize,
@@ -116,6 +118,7 @@ pub const MF_ONLY: &[&str] = &[
     "model",
     "dim",
     "init_std",
+    "sparse",
     "synthetic_users",
     "synthetic_items",
     "synthetic_ratings",

@@ -231,6 +231,7 @@ impl From<RunConfig> for ConfigValues {
                 values.model = Some(task.variant);
                 values.dim = Some(task.dim);
                 values.init_std = Some(task.init_std);
+                values.sparse = Some(config.optimizer.sparse);
                 values.val_split = task.val_split;
             }
             Task::Mlp(task) => {
@@ -321,6 +322,7 @@ impl Layer {
                     amsgrad: v.amsgrad.unwrap_or(torch.amsgrad),
                     alpha: v.alpha.unwrap_or(torch.alpha),
                     centered: v.centered.unwrap_or(torch.centered),
+                    sparse: v.sparse.unwrap_or(false),
                     ..torch
                 }
             },
@@ -385,7 +387,10 @@ impl RunConfig {
             }
         }
         match &self.task {
-            Task::Mf(task) => validate_mf(task),
+            Task::Mf(task) => {
+                validate_sparse_penalty(&self.penalty, self.optimizer.sparse)?;
+                validate_mf(task)
+            }
             Task::Mlp(task) => {
                 if self.penalty.kind == PenaltyKind::BatchL2 {
                     return Err(InvalidSetting::new(
@@ -448,6 +453,21 @@ fn validate_fraction(val_split: Option<f64>) -> Result<(), InvalidSetting> {
         )),
         _ => Ok(()),
     }
+}
+
+/// Row-sparse updates leave the rows a batch did not use untouched; a penalty over whole
+/// tables would have to move every row at every step.
+fn validate_sparse_penalty(penalty: &PenaltySettings, sparse: bool) -> Result<(), InvalidSetting> {
+    if sparse && !matches!(penalty.kind, PenaltyKind::None | PenaltyKind::BatchL2) {
+        return Err(InvalidSetting::new(
+            "sparse",
+            format!(
+                "needs a row-local penalty (batch-l2) or none; --penalty {} touches every row",
+                penalty.kind
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn validate_mf(task: &MfTask) -> Result<(), InvalidSetting> {

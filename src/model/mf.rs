@@ -70,6 +70,8 @@ pub struct MatrixFactorization {
     train: DeviceRatings,
     validation: Option<DeviceRatings>,
     test: Option<DeviceRatings>,
+    /// Training batches gather their rows so that the gradient is row-sparse (`--sparse`).
+    sparse: bool,
 }
 
 impl MatrixFactorization {
@@ -141,6 +143,7 @@ impl MatrixFactorization {
             train,
             validation,
             test,
+            sparse: false,
         })
     }
 
@@ -182,13 +185,32 @@ impl MatrixFactorization {
             validation: None,
             test: Some(data),
             vs,
+            sparse: false,
         })
     }
 
     /// Predicted ratings for (user, item) index pairs; `known` as in [`Self::from_weights`].
     pub fn predict_pairs(&self, users: &Tensor, items: &Tensor, known: &Tensor) -> Tensor {
         let _no_grad = tch::no_grad_guard();
-        self.predict(users, items, Some(known)).0
+        self.predict(users, items, Some(known), false).0
+    }
+
+    /// With `sparse`, a training batch's backward pass yields row-sparse gradients (only the
+    /// rows the batch used, as `nn.Embedding(sparse=True)`) instead of whole-table ones.
+    pub fn with_sparse_gradients(mut self, sparse: bool) -> Self {
+        self.sparse = sparse;
+        self
+    }
+
+    /// The rows of `table` at `indices`. Sparse: factor tables through `embedding(sparse=True)`
+    /// (nn.Embedding's op) and bias vectors through `gather(sparse_grad=True)`, whose sparse
+    /// gradient holds the same numbers as a one-column sparse embedding's.
+    fn rows(table: &Tensor, indices: &Tensor, sparse: bool) -> Tensor {
+        match (sparse, table.dim()) {
+            (false, _) => table.index_select(0, indices),
+            (true, 2) => Tensor::embedding(table, indices, -1, false, true),
+            (true, _) => table.gather(0, indices, true),
+        }
     }
 
     /// Predictions for (users, items) and the parameter rows they used, in canonical order.
@@ -197,9 +219,10 @@ impl MatrixFactorization {
         users: &Tensor,
         items: &Tensor,
         known: Option<&Tensor>,
+        sparse: bool,
     ) -> (Tensor, Vec<Parameter>) {
-        let user_rows = self.user_factors.index_select(0, users);
-        let item_rows = self.item_factors.index_select(0, items);
+        let user_rows = Self::rows(&self.user_factors, users, sparse);
+        let item_rows = Self::rows(&self.item_factors, items, sparse);
         let mut interaction = (&user_rows * &item_rows).sum_dim_intlist(1, false, Kind::Float);
         if let Some(known) = known {
             interaction *= known;
@@ -207,8 +230,8 @@ impl MatrixFactorization {
         let mut rows = Vec::with_capacity(4);
         let prediction = match (&self.user_bias, &self.item_bias) {
             (Some(user_bias), Some(item_bias)) => {
-                let user_bias_rows = user_bias.index_select(0, users);
-                let item_bias_rows = item_bias.index_select(0, items);
+                let user_bias_rows = Self::rows(user_bias, users, sparse);
+                let item_bias_rows = Self::rows(item_bias, items, sparse);
                 let prediction =
                     &self.global_mean + &user_bias_rows + &item_bias_rows + interaction;
                 rows.push(Parameter::new("item_bias", item_bias_rows));
@@ -252,7 +275,7 @@ impl Model for MatrixFactorization {
         let users = self.train.users.index_select(0, indices);
         let items = self.train.items.index_select(0, indices);
         let ratings = self.train.ratings.index_select(0, indices);
-        let (prediction, example_rows) = self.predict(&users, &items, None);
+        let (prediction, example_rows) = self.predict(&users, &items, None, self.sparse);
         let base_loss = (prediction - ratings)
             .pow_tensor_scalar(2)
             .mean(Kind::Float);
@@ -280,7 +303,7 @@ impl Model for MatrixFactorization {
             let items = data.items.narrow(0, start, len);
             let ratings = data.ratings.narrow(0, start, len);
             let known = data.known.as_ref().map(|k| k.narrow(0, start, len));
-            let (prediction, rows) = self.predict(&users, &items, known.as_ref());
+            let (prediction, rows) = self.predict(&users, &items, known.as_ref(), false);
             let error = prediction - ratings;
             squared += error
                 .to_kind(Kind::Double)
@@ -356,7 +379,7 @@ mod tests {
         assert_eq!(Vec::<f32>::try_from(known).unwrap(), vec![1.0, 0.0]);
         let users = Tensor::from_slice(&[0i64, 1]);
         let items = Tensor::from_slice(&[1i64, 2]);
-        let (prediction, _) = model.predict(&users, &items, Some(known));
+        let (prediction, _) = model.predict(&users, &items, Some(known), false);
         let prediction = Vec::<f32>::try_from(&prediction).unwrap();
         // Training mean 3.0; the cold pair gets no factor term, however large the factors.
         assert!(
