@@ -677,7 +677,8 @@ mod tests {
             |text: &str| check_header(&serde_json::from_str(text).unwrap(), RUN_KIND).unwrap_err();
         assert!(reason(r#"{"foo": 1}"#).contains(r#"no "kind" field"#));
         assert!(reason(r#"[1]"#).contains("an array"));
-        assert!(reason(r#"{"kind": "regulab-sweep", "schema_version": 2}"#).contains("--sweep"));
+        assert!(reason(r#"{"kind": "regulab-sweep", "schema_version": 2}"#)
+            .contains("regulab plot SUMMARY.json"));
         assert!(
             reason(r#"{"kind": "regulab-run", "schema_version": 3}"#).contains("schema_version 3")
         );
