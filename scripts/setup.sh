@@ -82,8 +82,8 @@ have_chromium() {
 if ! have_chromium; then
   if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
     echo "setup: installing chromium (headless, for the regulab report test; about 300 MB)"
-    (apt-get install -y -qq chromium >/dev/null 2>&1 ||
-      { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq chromium >/dev/null 2>&1; }) ||
+    (DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null 2>&1 ||
+      { apt-get update -qq >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null 2>&1; }) ||
       echo "setup: could not install chromium; tests/html_report.rs needs it (apt-get install chromium)" >&2
   else
     echo "setup: no chromium found; tests/html_report.rs needs it (install Debian's chromium package)" >&2
