@@ -58,6 +58,7 @@ fn main() {
 fn compile_optim_ops(lib_dir: &std::path::Path) {
     println!("cargo:rerun-if-changed=src/optim_ops.cpp");
     println!("cargo:rerun-if-changed=src/rng_state.cpp");
+    println!("cargo:rerun-if-changed=src/ffi_guard.h");
     println!("cargo:rerun-if-env-changed=LIBTORCH_CXX11_ABI");
     let abi = env::var("LIBTORCH_CXX11_ABI").unwrap_or_else(|_| "1".to_string());
     let include = lib_dir.join("..").join("include");

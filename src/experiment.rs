@@ -51,6 +51,8 @@ struct Prepared {
     /// What a saved model needs besides its weights.
     constants: std::collections::BTreeMap<String, f64>,
     ids: Option<RowIds>,
+    /// Why the run has the CPU threads it has (recorded in the document).
+    threads_reason: String,
 }
 
 /// A run continued from its checkpoint: the document so far and the checkpoint.
@@ -72,10 +74,11 @@ fn prepare(config: &RunConfig, out: &Path) -> Result<(Prepared, tch::Device)> {
     let threads = thread_choice(config);
     tch::set_num_threads(threads.threads as i32);
     let device = config.training.device.resolve()?;
-    let prepared = match &config.task {
+    let mut prepared = match &config.task {
         Task::Mf(task) => prepare_mf(task, config, device, out)?,
         Task::Mlp(task) => prepare_mlp(task, config, device, out)?,
     };
+    prepared.threads_reason = threads.reason;
     Ok((prepared, device))
 }
 
@@ -206,19 +209,26 @@ pub fn data_path(data: &str, download: bool) -> Result<PathBuf> {
     )
 }
 
+/// Where an MF task's ratings come from when read from `data` (`synthetic` means the task's
+/// own generator settings).
+pub fn ratings_source(task: &MfTask, data: &str, download: bool) -> Result<RatingsSourceSpec> {
+    Ok(if data == "synthetic" {
+        RatingsSourceSpec::Synthetic(task.synthetic.clone())
+    } else {
+        RatingsSourceSpec::Path(data_path(data, download)?)
+    })
+}
+
 fn prepare_mf(
     task: &MfTask,
     config: &RunConfig,
     device: tch::Device,
     out: &Path,
 ) -> Result<Prepared> {
-    let source = if task.data == "synthetic" {
-        RatingsSourceSpec::Synthetic(task.synthetic.clone())
-    } else {
-        let path = data_path(&task.data, task.download)?;
-        check_not_input(out, &input_files(&path))?;
-        RatingsSourceSpec::Path(path)
-    };
+    let source = ratings_source(task, &task.data, task.download)?;
+    if let RatingsSourceSpec::Path(path) = &source {
+        check_not_input(out, &input_files(path))?;
+    }
     let seed = config.training.seed;
     let mut dataset = data::load_ratings(&source, &task.split, seed, &task.load)?;
     let validation = match task.val_split {
@@ -276,6 +286,7 @@ fn prepare_mf(
         fingerprint,
         constants: [("global_mean".to_string(), global_mean)].into(),
         ids: Some(row_ids(&dataset)),
+        threads_reason: String::new(),
     })
 }
 
@@ -342,8 +353,8 @@ fn prepare_mlp(
     check_not_input(out, &input_files(&dir))?;
     let dataset = mnist::load(&dir)?;
     let pixels_per_image = dataset.rows * dataset.cols;
-    let train_all = first_images(&dataset.train, pixels_per_image, task.limit_train);
-    let test = first_images(&dataset.test, pixels_per_image, task.limit_test);
+    let train_all = dataset.train.first(pixels_per_image, task.limit_train);
+    let test = dataset.test.first(pixels_per_image, task.limit_test);
     let (train, validation) = match task.val_split {
         Some(fraction) => {
             let (kept, held_out) = mnist::holdout(&train_all, 1.0 - fraction, config.training.seed);
@@ -416,21 +427,8 @@ fn prepare_mlp(
         ]
         .into(),
         ids: None,
+        threads_reason: String::new(),
     })
-}
-
-/// The first `limit` images of a split (all of them without a limit).
-fn first_images(
-    split: &mnist::ImageSplit,
-    pixels_per_image: usize,
-    limit: Option<usize>,
-) -> mnist::ImageSplit {
-    let count = limit.map_or(split.count, |limit| limit.min(split.count));
-    mnist::ImageSplit {
-        images: split.images[..count * pixels_per_image].to_vec(),
-        labels: split.labels[..count].to_vec(),
-        count,
-    }
 }
 
 /// Mean and standard deviation of the training pixels on the [0,1] scale (for `normalize`).
@@ -525,7 +523,7 @@ fn starting_document(
         config: recorded,
         dataset: prepared.dataset.clone(),
         environment: Environment {
-            cpu_threads_choice: thread_choice(config).reason,
+            cpu_threads_choice: prepared.threads_reason.clone(),
             ..report::collect_environment(device)
         },
         regularization: penalty.report(

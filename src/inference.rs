@@ -4,9 +4,9 @@
 //! test split gives the run's final test metrics.
 
 use crate::config::{MfTask, MlpTask, Task};
-use crate::data::{self, mnist, IdMap, Ratings, RatingsSourceSpec, SplitSpec};
+use crate::data::{self, mnist, IdMap, Ratings, SplitSpec};
 use crate::device::DeviceChoice;
-use crate::experiment::data_path;
+use crate::experiment::{data_path, ratings_source};
 use crate::model::mf::MatrixFactorization;
 use crate::model::mlp::{ImageSplits, Mlp, PixelScaling};
 use crate::model::{load_weights, Model, Split};
@@ -202,14 +202,6 @@ impl Rows {
     }
 }
 
-fn ratings_source(task: &MfTask, data: &str) -> Result<RatingsSourceSpec> {
-    Ok(if data == "synthetic" {
-        RatingsSourceSpec::Synthetic(task.synthetic.clone())
-    } else {
-        RatingsSourceSpec::Path(data_path(data, false)?)
-    })
-}
-
 /// The model bound to the measured part of `data` under `split` (its test part, or every
 /// rating for `none`), with ratings in the model's rows; returns the count of cold ratings.
 fn mf_on(
@@ -220,7 +212,7 @@ fn mf_on(
     device: Device,
 ) -> Result<(MatrixFactorization, Ratings, usize)> {
     let seed = saved.header.config.training.seed;
-    let dataset = data::load_ratings(&ratings_source(task, data)?, split, seed, &task.load)?;
+    let dataset = data::load_ratings(&ratings_source(task, data, false)?, split, seed, &task.load)?;
     let measured = if dataset.test.is_empty() {
         &dataset.train
     } else {
@@ -265,13 +257,16 @@ fn image_split(
         other => bail!("--split {other}: MNIST-format data has test and train"),
     };
     let pixels = dataset.rows * dataset.cols;
-    let count = limit.map_or(part.count, |l| l.min(part.count));
-    let images = mnist::ImageSplit {
-        images: part.images[..count * pixels].to_vec(),
-        labels: part.labels[..count].to_vec(),
-        count,
-    };
+    let images = part.first(pixels, limit);
     Ok((images, pixels))
+}
+
+/// The pixel scaling the MLP was trained with.
+fn pixel_scaling(saved: &SavedModelFile) -> Result<PixelScaling> {
+    Ok(PixelScaling {
+        mean: saved.header.constant("pixel_mean", &saved.path)?,
+        std: saved.header.constant("pixel_std", &saved.path)?,
+    })
 }
 
 fn mlp_for(
@@ -281,7 +276,6 @@ fn mlp_for(
     pixels_per_image: usize,
     device: Device,
 ) -> Result<Mlp> {
-    let header = &saved.header;
     let source = saved.path.display().to_string();
     let first = saved.weight("l_layers.0.weight")?;
     if first.size()[1] != pixels_per_image as i64 {
@@ -295,10 +289,7 @@ fn mlp_for(
     if images.count == 0 {
         bail!("no images to measure");
     }
-    let scaling = PixelScaling {
-        mean: header.constant("pixel_mean", &saved.path)?,
-        std: header.constant("pixel_std", &saved.path)?,
-    };
+    let scaling = pixel_scaling(saved)?;
     let splits = ImageSplits {
         train: images,
         validation: None,
@@ -481,8 +472,13 @@ fn seen_items(
 ) -> Result<HashSet<u64>> {
     let data = data.unwrap_or(&task.data);
     let seed = saved.header.config.training.seed;
-    let dataset = data::load_ratings(&ratings_source(task, data)?, &task.split, seed, &task.load)
-        .with_context(|| "--exclude-seen needs the training data (give --data)")?;
+    let dataset = data::load_ratings(
+        &ratings_source(task, data, false)?,
+        &task.split,
+        seed,
+        &task.load,
+    )
+    .with_context(|| "--exclude-seen needs the training data (give --data)")?;
     let Some(index) = dataset.user_ids.index_of(user) else {
         return Ok(HashSet::new());
     };
@@ -578,10 +574,7 @@ fn image_predictions(
     let (images, (rows, cols)) = mnist::read_images(file)?;
     let pixels = rows * cols;
     let model = mlp_for(saved, task, &images, pixels, device)?;
-    let scaling = PixelScaling {
-        mean: saved.header.constant("pixel_mean", &saved.path)?,
-        std: saved.header.constant("pixel_std", &saved.path)?,
-    };
+    let scaling = pixel_scaling(saved)?;
     let mut predictions = Vec::with_capacity(images.count);
     for start in (0..images.count).step_by(10_000) {
         let end = (start + 10_000).min(images.count);

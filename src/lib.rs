@@ -48,6 +48,7 @@
 //! * `memory` — a run's memory estimate, checked before allocating; out-of-memory messages.
 //! * `setting` — the error naming a config key; enum names through serde.
 //! * `tensor_file` — named tensors and metadata in the `.safetensors` format, written atomically.
+//! * `ffi` — the Rust side of the C++ shims (their error messages and tensors).
 //! * `rng` — torch's CPU generator state (what `torch.get_rng_state()` returns).
 //! * `info` — versions and devices.
 
@@ -58,6 +59,7 @@ pub mod data;
 pub mod device;
 pub mod experiment;
 pub mod explain;
+mod ffi;
 pub mod html_report;
 pub mod inference;
 pub mod info;

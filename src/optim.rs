@@ -849,8 +849,7 @@ fn rmsprop(
 
 /// The ATen calls with a Scalar argument that tch's bindings leave out (src/optim_ops.cpp).
 mod ops {
-    use anyhow::{bail, Result};
-    use std::ffi::CStr;
+    use anyhow::Result;
     use std::os::raw::c_char;
     use tch::Tensor;
     use torch_sys::C_tensor;
@@ -904,28 +903,7 @@ mod ops {
         ) -> i32;
     }
 
-    /// Turns the C++ side's error (malloc'ed, or null for success) into a Result.
-    fn check(message: *mut c_char) -> Result<()> {
-        if message.is_null() {
-            return Ok(());
-        }
-        // SAFETY: a non-null result is a NUL-terminated string from strdup, owned by us.
-        let text = unsafe { CStr::from_ptr(message) }
-            .to_string_lossy()
-            .into_owned();
-        unsafe { libc::free(message.cast()) };
-        // libtorch appends a C++ backtrace after the first line.
-        bail!("{}", text.lines().next().unwrap_or("libtorch error"))
-    }
-
-    /// Wraps a tensor the C++ side allocated; tch frees it on drop.
-    fn owned(out: *mut C_tensor) -> Result<Tensor> {
-        if out.is_null() {
-            bail!("libtorch returned no tensor");
-        }
-        // SAFETY: `out` is a fresh heap at::Tensor, the type tch's handles point to.
-        Ok(unsafe { Tensor::from_ptr(out) })
-    }
+    use crate::ffi::{check, owned};
 
     // SAFETY (every call below): the pointers are live tch tensor handles borrowed for the
     // call, and the C++ side only reads the handles (in-place ops write tensor data).

@@ -22,24 +22,11 @@
 #include <stdexcept>
 #include <vector>
 
+#include "ffi_guard.h"
+
 namespace {
 
-char* error_message(const char* text) {
-  // strdup allocates with malloc, so Rust can release it with libc::free.
-  return strdup(text != nullptr ? text : "unknown libtorch error");
-}
-
-template <typename F>
-char* guarded(F&& body) {
-  try {
-    body();
-    return nullptr;
-  } catch (const std::exception& e) {
-    return error_message(e.what());
-  } catch (...) {
-    return error_message(nullptr);
-  }
-}
+using regulab_ffi::guarded;
 
 // The fused form of SparseAdam below: the same float32 arithmetic as the ATen op sequence in
 // regulab_sparse_adam_, element by element, in one pass over the rows a gradient names. Each

@@ -2,8 +2,7 @@
 //! through src/rng_state.cpp since tch does not expose it. Batch orders are drawn from that
 //! generator, so a checkpoint saves its state and a resumed run draws the same orders.
 
-use anyhow::{bail, Result};
-use std::ffi::CStr;
+use anyhow::{anyhow, Result};
 use std::os::raw::c_char;
 use tch::Tensor;
 use torch_sys::C_tensor;
@@ -14,18 +13,7 @@ extern "C" {
 }
 
 fn check(message: *mut c_char) -> Result<()> {
-    if message.is_null() {
-        return Ok(());
-    }
-    // SAFETY: a non-null result is a NUL-terminated string from strdup, owned by us.
-    let text = unsafe { CStr::from_ptr(message) }
-        .to_string_lossy()
-        .into_owned();
-    unsafe { libc::free(message.cast()) };
-    bail!(
-        "torch generator state: {}",
-        text.lines().next().unwrap_or("libtorch error")
-    )
+    crate::ffi::check(message).map_err(|e| anyhow!("torch generator state: {e}"))
 }
 
 /// A copy of the CPU generator's state (a uint8 tensor, as in Python).
@@ -33,10 +21,7 @@ pub fn cpu_state() -> Result<Tensor> {
     let mut out = std::ptr::null_mut();
     // SAFETY: `out` receives a fresh heap at::Tensor, the type tch's handles point to.
     check(unsafe { regulab_get_cpu_rng_state(&mut out) })?;
-    if out.is_null() {
-        bail!("torch generator state: libtorch returned no tensor");
-    }
-    Ok(unsafe { Tensor::from_ptr(out) })
+    crate::ffi::owned(out)
 }
 
 /// Puts a state from [`cpu_state`] back; libtorch rejects a tensor of the wrong size or type.

@@ -2,38 +2,23 @@
 // torch.get_rng_state() / torch.set_rng_state() read and write. A checkpoint saves it so
 // that a resumed run draws the same batch orders as an uninterrupted one.
 //
-// Same conventions as optim_ops.cpp: tch tensor handles in and out, nullptr on success or a
-// malloc'ed error message the caller frees.
+// Same conventions as optim_ops.cpp: tch tensor handles in and out, errors through
+// ffi_guard.h.
 
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/core/Tensor.h>
 
-#include <cstdlib>
-#include <cstring>
-#include <exception>
 #include <mutex>
 
-namespace {
+#include "ffi_guard.h"
 
-template <typename F>
-char* guarded_rng(F&& body) {
-  try {
-    body();
-    return nullptr;
-  } catch (const std::exception& e) {
-    return strdup(e.what());
-  } catch (...) {
-    return strdup("unknown libtorch error");
-  }
-}
-
-}  // namespace
+using regulab_ffi::guarded;
 
 extern "C" {
 
 // *out = torch.get_rng_state()
 char* regulab_get_cpu_rng_state(at::Tensor** out) {
-  return guarded_rng([&] {
+  return guarded([&] {
     auto generator = at::detail::getDefaultCPUGenerator();
     std::lock_guard<std::mutex> lock(generator.mutex());
     *out = new at::Tensor(generator.get_state());
@@ -42,7 +27,7 @@ char* regulab_get_cpu_rng_state(at::Tensor** out) {
 
 // torch.set_rng_state(state)
 char* regulab_set_cpu_rng_state(const at::Tensor* state) {
-  return guarded_rng([&] {
+  return guarded([&] {
     auto generator = at::detail::getDefaultCPUGenerator();
     std::lock_guard<std::mutex> lock(generator.mutex());
     generator.set_state(*state);

@@ -90,6 +90,16 @@ impl ImageSplit {
         (pixels, labels)
     }
 
+    /// The first `limit` images (all of them without a limit).
+    pub fn first(&self, pixels_per_image: usize, limit: Option<usize>) -> ImageSplit {
+        let count = limit.map_or(self.count, |limit| limit.min(self.count));
+        ImageSplit {
+            images: self.images[..count * pixels_per_image].to_vec(),
+            labels: self.labels[..count].to_vec(),
+            count,
+        }
+    }
+
     /// The images at `positions`, in that order.
     fn select(&self, positions: &[usize]) -> ImageSplit {
         let size = self.images.len().checked_div(self.count).unwrap_or(0);
