@@ -128,7 +128,9 @@ fn resume_equals_uninterrupted(
 
     let stopped = dir.path().join("stopped.json");
     let mut child = spawn(&args, &stopped);
-    wait_for_epochs(&stopped, after);
+    // Epoch `after`'s checkpoint is written after its document entry and before the next
+    // epoch's: one more recorded epoch means it is on disk.
+    wait_for_epochs(&stopped, after + 1);
     let code = stop(&mut child, signal);
     let interrupted = read_json(&stopped);
     let expected_status = if signal == "KILL" {
