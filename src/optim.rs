@@ -733,33 +733,22 @@ fn adam(
             grad = &decayed;
         }
     }
-    // exp_avg.lerp_(grad, 1 - beta1)
-    let _ = exp_avg.f_lerp_(grad, 1.0 - beta1)?;
-    // exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
-    let _ = exp_avg_sq.f_mul_scalar_(beta2)?;
-    ops::addcmul_(exp_avg_sq, grad, grad, 1.0 - beta2)?;
     // step = _get_value(step_t): the float32 count as a Python float.
     let step = f64::from(*step);
     let bias_correction1 = 1.0 - python_pow(beta1, step);
     let bias_correction2 = 1.0 - python_pow(beta2, step);
-    let step_size = s.lr / bias_correction1;
-    // bias_correction2_sqrt = bias_correction2**0.5
-    let bias_correction2_sqrt = python_pow(bias_correction2, 0.5);
-    let second_moment: &Tensor = match max_exp_avg_sq {
-        Some(max) => {
-            // torch.maximum(max_exp_avg_sqs[i], exp_avg_sq, out=max_exp_avg_sqs[i])
-            let _ = max.f_maximum_out(max, exp_avg_sq)?;
-            max
-        }
-        None => exp_avg_sq,
+    let scalars = ops::AdamScalars {
+        beta1,
+        beta2,
+        eps: s.eps,
+        step_size: s.lr / bias_correction1,
+        // bias_correction2_sqrt = bias_correction2**0.5
+        bias_correction2_sqrt: python_pow(bias_correction2, 0.5),
+        fused: true,
     };
-    // denom = (exp_avg_sq.sqrt() / bias_correction2_sqrt).add_(eps)
-    let mut denom = second_moment
-        .f_sqrt()?
-        .f_div_scalar(bias_correction2_sqrt)?;
-    let _ = denom.f_add_scalar_(s.eps)?;
-    // param.addcdiv_(exp_avg, denom, value=-step_size)
-    ops::addcdiv_(param, exp_avg, &denom, -step_size)
+    // The moments, the bias-corrected denominator and the update: src/optim_ops.cpp.
+    ops::adam_(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, &scalars)?;
+    Ok(())
 }
 
 /// torch.optim.SparseAdam (torch/optim/_functional.py, `sparse_adam`): the scalars here, the
@@ -883,6 +872,21 @@ mod ops {
             value: f64,
         ) -> *mut c_char;
         fn regulab_clear_grad(target: *const C_tensor) -> *mut c_char;
+        #[allow(clippy::too_many_arguments)]
+        fn regulab_adam_(
+            param: *const C_tensor,
+            grad: *const C_tensor,
+            exp_avg: *const C_tensor,
+            exp_avg_sq: *const C_tensor,
+            max_exp_avg_sq: *const C_tensor,
+            beta1: f64,
+            beta2: f64,
+            eps: f64,
+            step_size: f64,
+            bias_correction2_sqrt: f64,
+            allow_fused: i32,
+            fused: *mut i32,
+        ) -> *mut c_char;
         fn regulab_sparse_adam_(
             param: *const C_tensor,
             grad: *const C_tensor,
@@ -957,6 +961,48 @@ mod ops {
     /// `target.grad = None`
     pub fn clear_grad(target: &Tensor) -> Result<()> {
         check(unsafe { regulab_clear_grad(target.as_ptr()) })
+    }
+
+    /// The scalars of one torch.optim.Adam step, as Python computes them.
+    pub struct AdamScalars {
+        pub beta1: f64,
+        pub beta2: f64,
+        pub eps: f64,
+        pub step_size: f64,
+        pub bias_correction2_sqrt: f64,
+        /// Take the fused CPU loop where it applies and this machine's ATen rounds as it does.
+        pub fused: bool,
+    }
+
+    /// One torch.optim.Adam update of `param` after weight decay; `max_exp_avg_sq` with
+    /// amsgrad. Returns whether the fused loop ran.
+    pub fn adam_(
+        param: &Tensor,
+        grad: &Tensor,
+        exp_avg: &Tensor,
+        exp_avg_sq: &Tensor,
+        max_exp_avg_sq: Option<&mut Tensor>,
+        scalars: &AdamScalars,
+    ) -> Result<bool> {
+        let max = max_exp_avg_sq.map_or(std::ptr::null(), |t| t.as_ptr());
+        let mut fused = 0;
+        check(unsafe {
+            regulab_adam_(
+                param.as_ptr(),
+                grad.as_ptr(),
+                exp_avg.as_ptr(),
+                exp_avg_sq.as_ptr(),
+                max,
+                scalars.beta1,
+                scalars.beta2,
+                scalars.eps,
+                scalars.step_size,
+                scalars.bias_correction2_sqrt,
+                i32::from(scalars.fused),
+                &mut fused,
+            )
+        })?;
+        Ok(fused != 0)
     }
 
     /// The scalars of one SparseAdam step.
@@ -1288,6 +1334,46 @@ mod tests {
             }
             for (a, b) in tables[0].iter().zip(&tables[1]) {
                 assert!(a.equal(b), "{shape:?}: fused and op-by-op results differ");
+            }
+            assert!(!tables[0][0].equal(&start));
+        }
+    }
+
+    #[test]
+    fn fused_adam_gives_the_op_sequence_bits() {
+        // Lengths around ATen's vector blocks and tails, one above its parallel grain; both
+        // forms of lerp (beta1 0.9: weight 0.1; beta1 0.3: weight 0.7); 20 steps.
+        tch::manual_seed(11);
+        let cpu = tch::Device::Cpu;
+        for (len, beta1) in [(1i64, 0.9), (47, 0.9), (1009, 0.3), (40_000, 0.9)] {
+            let start = Tensor::randn([len], (Kind::Float, cpu));
+            let tables: Vec<[Tensor; 3]> = (0..2)
+                .map(|_| [start.copy(), start.zeros_like(), start.zeros_like()])
+                .collect();
+            for step in 1..=20 {
+                let grad = Tensor::randn([len], (Kind::Float, cpu));
+                let bias_correction1 = 1.0 - python_pow(beta1, step as f64);
+                let bias_correction2 = 1.0 - python_pow(0.999, step as f64);
+                for (fused, [param, exp_avg, exp_avg_sq]) in [true, false].into_iter().zip(&tables)
+                {
+                    let scalars = ops::AdamScalars {
+                        beta1,
+                        beta2: 0.999,
+                        eps: 1e-8,
+                        step_size: 0.01 / bias_correction1,
+                        bias_correction2_sqrt: python_pow(bias_correction2, 0.5),
+                        fused,
+                    };
+                    let ran_fused =
+                        ops::adam_(param, &grad, exp_avg, exp_avg_sq, None, &scalars).unwrap();
+                    assert_eq!(ran_fused, fused, "the fused loop applies on this machine");
+                }
+            }
+            for (a, b) in tables[0].iter().zip(&tables[1]) {
+                assert!(
+                    a.equal(b),
+                    "length {len}: fused and op-by-op results differ"
+                );
             }
             assert!(!tables[0][0].equal(&start));
         }

@@ -13,10 +13,12 @@
 #include <ATen/core/Tensor.h>
 #include <ATen/ops/_sparse_coo_tensor_unsafe.h>
 #include <ATen/ops/empty.h>
+#include <ATen/ops/maximum.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <cstdint>
 #include <cstring>
 #include <exception>
 #include <stdexcept>
@@ -28,6 +30,15 @@ namespace {
 
 using regulab_ffi::guarded;
 
+// The scalars of one torch.optim.Adam step, as Python floats (doubles).
+struct AdamScalars {
+  double beta1;
+  double beta2;
+  double eps;
+  double step_size;
+  double bias_correction2_sqrt;
+};
+
 // The fused form of SparseAdam below: the same float32 arithmetic as the ATen op sequence in
 // regulab_sparse_adam_, element by element, in one pass over the rows a gradient names. Each
 // step of that sequence is one IEEE operation per element (sub, mul by a float scalar, add,
@@ -36,6 +47,37 @@ using regulab_ffi::guarded;
 // which adds them in the order of ATen's sort of the row indices. The file is compiled with -ffp-contract=off so that
 // no multiply-add is fused. tests: optim::tests (fused against the op sequence) and
 // tests/parity.rs (against torch.optim.SparseAdam).
+// coalesce() adds duplicates in the order of ATen's (unstable) sort of the indices, so the
+// same sort call must give the order here. A factor table and its bias vector are indexed by
+// the same ids in one step, so the last order is kept and reused when the indices are equal
+// element for element: the same input gives the same sort, and one sort is saved per table.
+const int64_t* coalesce_order(const at::Tensor& rows) {
+  thread_local std::vector<int64_t> last_rows;
+  thread_local at::Tensor last_order;
+  const int64_t n = rows.numel();
+  const at::Tensor contiguous = rows.contiguous();
+  const int64_t* data = contiguous.data_ptr<int64_t>();
+  const bool same = last_order.defined() && static_cast<int64_t>(last_rows.size()) == n &&
+                    std::memcmp(last_rows.data(), data, n * sizeof(int64_t)) == 0;
+  if (!same) {
+    last_order = std::get<1>(contiguous.sort(0, false)).contiguous();
+    last_rows.assign(data, data + n);
+  }
+  return last_order.data_ptr<int64_t>();
+}
+
+// The rows an update touches are scattered over tables larger than the caches, and each
+// first touch of a row waits on memory: asking for the rows a few ahead lets those loads
+// overlap with the arithmetic on the current one.
+constexpr size_t kPrefetchAhead = 8;
+
+inline void prefetch_row(const float* row, int64_t width) {
+  constexpr int64_t kFloatsPerLine = 64 / sizeof(float);
+  for (int64_t j = 0; j < width; j += kFloatsPerLine) {
+    __builtin_prefetch(row + j, 1);
+  }
+}
+
 bool fused_sparse_adam_applies(const at::Tensor& param, const at::Tensor& grad,
                                const at::Tensor& exp_avg, const at::Tensor& exp_avg_sq) {
   const auto dense_float = [](const at::Tensor& t) {
@@ -72,10 +114,7 @@ void fused_sparse_adam(const at::Tensor& param, const at::Tensor& grad,
       throw std::out_of_range("sparse gradient names a row outside the parameter");
     }
   }
-  // coalesce() adds duplicates in the order of ATen's (unstable) sort of the indices: the
-  // same sort call gives the same order.
-  const at::Tensor order_tensor = std::get<1>(indices.select(0, 0).sort(0, false));
-  const int64_t* order = order_tensor.data_ptr<int64_t>();
+  const int64_t* order = coalesce_order(indices.select(0, 0));
   // Python floats enter the kernels as float32 scalars.
   const float one_minus_beta1 = static_cast<float>(1 - beta1);
   const float one_minus_beta2 = static_cast<float>(1 - beta2);
@@ -106,7 +145,14 @@ void fused_sparse_adam(const at::Tensor& param, const at::Tensor& grad,
   std::vector<float> numer(count);
   at::Tensor second = at::empty({count}, param.options());
   float* second_data = second.data_ptr<float>();
-  for (size_t r = 0; r < unique_rows.size(); ++r) {
+  const size_t unique = unique_rows.size();
+  for (size_t r = 0; r < unique; ++r) {
+    if (r + kPrefetchAhead < unique) {
+      const int64_t ahead = unique_rows[r + kPrefetchAhead] * width;
+      prefetch_row(m + ahead, width);
+      prefetch_row(v + ahead, width);
+      prefetch_row(p + ahead, width);
+    }
     float* m_row = m + unique_rows[r] * width;
     float* v_row = v + unique_rows[r] * width;
     for (int64_t j = 0; j < width; ++j) {
@@ -126,7 +172,7 @@ void fused_sparse_adam(const at::Tensor& param, const at::Tensor& grad,
   // same length as torch.optim's gives the same bits.
   second.sqrt_();
   // Pass 3: the parameter rows.
-  for (size_t r = 0; r < unique_rows.size(); ++r) {
+  for (size_t r = 0; r < unique; ++r) {
     float* p_row = p + unique_rows[r] * width;
     for (int64_t j = 0; j < width; ++j) {
       const int64_t e = static_cast<int64_t>(r) * width + j;
@@ -134,6 +180,125 @@ void fused_sparse_adam(const at::Tensor& param, const at::Tensor& grad,
       p_row[j] = p_row[j] + (numer[e] / denom) * minus_step_size;
     }
   }
+}
+
+// torch.optim.Adam's tensor update (the single-tensor form, the CPU default), after weight
+// decay, op for op as torch/optim/adam.py writes it: the reference the fused loop below must
+// equal bit for bit. `max_exp_avg_sq` is undefined unless amsgrad.
+void adam_op_sequence(const at::Tensor& param, const at::Tensor& grad, const at::Tensor& exp_avg,
+                      const at::Tensor& exp_avg_sq, const at::Tensor& max_exp_avg_sq,
+                      const AdamScalars& s) {
+  exp_avg.lerp_(grad, 1 - s.beta1);
+  exp_avg_sq.mul_(s.beta2).addcmul_(grad, grad, 1 - s.beta2);
+  at::Tensor second = exp_avg_sq;
+  if (max_exp_avg_sq.defined()) {
+    // torch.maximum(max_exp_avg_sqs[i], exp_avg_sq, out=max_exp_avg_sqs[i])
+    at::Tensor max = max_exp_avg_sq;
+    at::maximum_out(max, max, exp_avg_sq);
+    second = max;
+  }
+  at::Tensor denom = second.sqrt().div(s.bias_correction2_sqrt);
+  denom.add_(s.eps);
+  param.addcdiv_(exp_avg, denom, -s.step_size);
+}
+
+// x86-64 machines get clones of the loops with hardware fma and AVX2, picked at load time;
+// std::fma is exact in every clone, so the choice changes the speed only.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define REGULAB_VECTOR_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
+#else
+#define REGULAB_VECTOR_CLONES
+#endif
+
+// exp_avg.lerp_(grad, 1 - beta1); exp_avg_sq.mul_(beta2).addcmul_(grad, grad, 1 - beta2)
+REGULAB_VECTOR_CLONES
+void adam_moments(float* m, float* v, const float* g, int64_t n, const AdamScalars& s) {
+  // Python floats enter the kernels as float32 scalars.
+  const float weight = static_cast<float>(1 - s.beta1);
+  const float beta2 = static_cast<float>(s.beta2);
+  const float one_minus_beta2 = static_cast<float>(1 - s.beta2);
+  // lerp's two forms: self + w * (end - self) for |w| < 0.5, else end - (1 - w) * (end - self).
+  const bool small_weight = std::abs(weight) < 0.5f;
+  const float coefficient = small_weight ? weight : weight - 1.0f;
+  for (int64_t i = 0; i < n; ++i) {
+    m[i] = std::fma(coefficient, g[i] - m[i], small_weight ? m[i] : g[i]);
+    v[i] = std::fma(one_minus_beta2 * g[i], g[i], v[i] * beta2);
+  }
+}
+
+// param.addcdiv_(exp_avg, (root / bias_correction2_sqrt).add_(eps), value=-step_size)
+REGULAB_VECTOR_CLONES
+void adam_params(float* p, const float* m, const float* root, int64_t n, const AdamScalars& s) {
+  const float bias_correction2_sqrt = static_cast<float>(s.bias_correction2_sqrt);
+  const float eps = static_cast<float>(s.eps);
+  const float minus_step_size = static_cast<float>(-s.step_size);
+  for (int64_t i = 0; i < n; ++i) {
+    const float denom = root[i] / bias_correction2_sqrt + eps;
+    p[i] = p[i] + (minus_step_size * m[i]) / denom;
+  }
+}
+
+// The same update as adam_op_sequence in two passes over the elements instead of nine
+// kernels. ATen's CPU kernels compute lerp with a fused multiply-add (Vectorized fmadd), and
+// addcmul's `self + value * t1 * t2` is contracted into one as well; division and the scalar
+// add round once each. Only the square root is left to ATen, on the whole tensor, because
+// its vectorized form is not always correctly rounded. Whether this machine's ATen rounds that
+// way is checked once by fused_adam_matches_aten() before the fused loop is ever used.
+void fused_adam(const at::Tensor& param, const at::Tensor& grad, const at::Tensor& exp_avg,
+                const at::Tensor& exp_avg_sq, const AdamScalars& s) {
+  const int64_t n = param.numel();
+  adam_moments(exp_avg.data_ptr<float>(), exp_avg_sq.data_ptr<float>(),
+               grad.data_ptr<float>(), n, s);
+  const at::Tensor root = exp_avg_sq.sqrt();
+  adam_params(param.data_ptr<float>(), exp_avg.data_ptr<float>(), root.data_ptr<float>(), n, s);
+}
+
+bool adam_fuses(const at::Tensor& param, const at::Tensor& grad, const at::Tensor& exp_avg,
+                const at::Tensor& exp_avg_sq, const at::Tensor& max_exp_avg_sq) {
+  const auto dense_float = [&](const at::Tensor& t) {
+    return t.device().is_cpu() && t.layout() == at::kStrided &&
+           t.scalar_type() == at::kFloat && t.is_contiguous() && t.sizes() == param.sizes();
+  };
+  return !max_exp_avg_sq.defined() && dense_float(param) && dense_float(grad) &&
+         dense_float(exp_avg) && dense_float(exp_avg_sq);
+}
+
+// Runs both forms on the same made-up state (every length from 1 to 80, so every position
+// within ATen's vector blocks and loop tails, then a long one) and compares the bits. The
+// values come from a fixed integer sequence, not from torch's generator, whose state decides
+// the training batches.
+bool fused_adam_matches_aten() {
+  uint64_t state = 0x9e3779b97f4a7c15ULL;
+  const auto next = [&state](float scale) {
+    state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+    return scale * (static_cast<float>(state >> 40) / static_cast<float>(1 << 24) - 0.5f);
+  };
+  const AdamScalars steps[] = {{0.9, 0.999, 1e-8, 0.01 / 0.1, std::sqrt(1 - 0.999)},
+                               {0.3, 0.99, 1e-6, 0.5, 0.7}};
+  for (const AdamScalars& s : steps) {
+    for (int64_t n = 1; n <= 81; ++n) {
+      const int64_t len = n == 81 ? 4099 : n;
+      std::vector<at::Tensor> fused(4), reference(4);
+      for (size_t t = 0; t < 4; ++t) {
+        fused[t] = at::empty({len}, at::kFloat);
+        float* data = fused[t].data_ptr<float>();
+        for (int64_t i = 0; i < len; ++i) {
+          const float x = next(t == 3 ? 0.02f : 2.0f);
+          data[i] = t == 3 ? std::abs(x) : x;  // the second moment is non-negative
+        }
+        reference[t] = fused[t].clone();
+      }
+      fused_adam(fused[0], fused[1], fused[2], fused[3], s);
+      adam_op_sequence(reference[0], reference[1], reference[2], reference[3], at::Tensor(), s);
+      for (size_t t = 0; t < 4; ++t) {
+        if (std::memcmp(fused[t].data_ptr<float>(), reference[t].data_ptr<float>(),
+                        len * sizeof(float)) != 0) {
+          return false;
+        }
+      }
+    }
+  }
+  return true;
 }
 
 }  // namespace
@@ -214,6 +379,28 @@ char* regulab_sparse_adam_(const at::Tensor* param, const at::Tensor* grad_in,
     const at::Tensor denom = exp_avg_sq_update_values.sqrt_().add_(eps);
     // param.add_(make_sparse(-step_size * numer.div_(denom)))
     param->add_(make_sparse(numer.div_(denom).mul(-step_size)));
+  });
+}
+
+// One torch.optim.Adam update of `param` after weight decay (torch/optim/adam.py,
+// _single_tensor_adam, PyTorch 2.11); `max_exp_avg_sq` is null unless amsgrad. With
+// `allow_fused`, float32 CPU tensors take the fused loops when this machine's ATen was found to
+// round as they do (checked once per process); otherwise the ATen ops run one by one. Sets
+// *fused to whether the fused loops ran.
+char* regulab_adam_(const at::Tensor* param, const at::Tensor* grad, const at::Tensor* exp_avg,
+                    const at::Tensor* exp_avg_sq, const at::Tensor* max_exp_avg_sq, double beta1,
+                    double beta2, double eps, double step_size, double bias_correction2_sqrt,
+                    int allow_fused, int* fused) {
+  return guarded([&] {
+    static const bool matches = fused_adam_matches_aten();
+    const AdamScalars s{beta1, beta2, eps, step_size, bias_correction2_sqrt};
+    const at::Tensor max = max_exp_avg_sq == nullptr ? at::Tensor() : *max_exp_avg_sq;
+    *fused = allow_fused != 0 && matches && adam_fuses(*param, *grad, *exp_avg, *exp_avg_sq, max);
+    if (*fused != 0) {
+      fused_adam(*param, *grad, *exp_avg, *exp_avg_sq, s);
+    } else {
+      adam_op_sequence(*param, *grad, *exp_avg, *exp_avg_sq, max, s);
+    }
   });
 }
 
