@@ -4,7 +4,8 @@
 //! * `libtorch_cuda` linked with `--no-as-needed`: nothing in regulab references a CUDA
 //!   symbol directly, so under the default `--as-needed` the linker drops the library and
 //!   torch never registers its CUDA backend (`cuda_available` would be false on a GPU machine).
-//! * `src/optim_ops.cpp`, the ATen calls with Scalar arguments that tch's bindings leave out
+//! * `src/optim_ops.cpp`, the fused Adam and SparseAdam updates and the ATen calls with
+//!   Scalar arguments that tch's bindings leave out
 //!   (the optimizer needs them to round as torch.optim does; see that file), and
 //!   `src/rng_state.cpp`, the CPU generator's state for checkpoints.
 

@@ -836,7 +836,8 @@ fn rmsprop(
     }
 }
 
-/// The ATen calls with a Scalar argument that tch's bindings leave out (src/optim_ops.cpp).
+/// The fused Adam and SparseAdam updates and the ATen calls with a Scalar argument that
+/// tch's bindings leave out (src/optim_ops.cpp).
 mod ops {
     use anyhow::Result;
     use std::os::raw::c_char;

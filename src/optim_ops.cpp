@@ -1,4 +1,6 @@
-// The few ATen calls that src/optim.rs needs and tch cannot make: tch's generated bindings
+// The optimizer updates that src/optim.rs hands to C++: torch.optim.Adam's and SparseAdam's
+// updates fused into a few passes (bit-identical to torch's op sequences, which are here
+// too), and the few ATen calls tch cannot make: tch's generated bindings
 // drop every defaulted Scalar argument, so `add(other, alpha)`, `addcmul(t1, t2, value)` and
 // `addcdiv(t1, t2, value)` are only reachable with alpha = value = 1. torch.optim's update
 // rules pass those scalars, and the CPU kernels fuse them (fmadd), so composing the same
