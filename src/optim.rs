@@ -747,7 +747,14 @@ fn adam(
         fused: true,
     };
     // The moments, the bias-corrected denominator and the update: src/optim_ops.cpp.
-    ops::adam_(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, &scalars)?;
+    ops::adam_(
+        param,
+        grad,
+        exp_avg,
+        exp_avg_sq,
+        max_exp_avg_sq.as_deref(),
+        &scalars,
+    )?;
     Ok(())
 }
 
@@ -982,7 +989,7 @@ mod ops {
         grad: &Tensor,
         exp_avg: &Tensor,
         exp_avg_sq: &Tensor,
-        max_exp_avg_sq: Option<&mut Tensor>,
+        max_exp_avg_sq: Option<&Tensor>,
         scalars: &AdamScalars,
     ) -> Result<bool> {
         let max = max_exp_avg_sq.map_or(std::ptr::null(), |t| t.as_ptr());
@@ -1342,11 +1349,12 @@ mod tests {
 
     #[test]
     fn fused_adam_gives_the_op_sequence_bits() {
-        // Lengths around ATen's vector blocks and tails, one above its parallel grain; both
-        // forms of lerp (beta1 0.9: weight 0.1; beta1 0.3: weight 0.7); 20 steps.
+        // Lengths around ATen's vector blocks and tails, one just below its parallel grain
+        // (larger tensors fuse only on one thread); both forms of lerp (beta1 0.9: weight 0.1;
+        // beta1 0.3: weight 0.7); 20 steps.
         tch::manual_seed(11);
         let cpu = tch::Device::Cpu;
-        for (len, beta1) in [(1i64, 0.9), (47, 0.9), (1009, 0.3), (40_000, 0.9)] {
+        for (len, beta1) in [(1i64, 0.9), (47, 0.9), (1009, 0.3), (32_000, 0.9)] {
             let start = Tensor::randn([len], (Kind::Float, cpu));
             let tables: Vec<[Tensor; 3]> = (0..2)
                 .map(|_| [start.copy(), start.zeros_like(), start.zeros_like()])

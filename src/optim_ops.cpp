@@ -12,6 +12,8 @@
 // Every function returns nullptr on success, or an error message from malloc that the
 // caller frees.
 
+#include <ATen/Parallel.h>
+#include <ATen/TensorIterator.h>
 #include <ATen/core/Tensor.h>
 #include <ATen/ops/_sparse_coo_tensor_unsafe.h>
 #include <ATen/ops/empty.h>
@@ -261,7 +263,10 @@ bool adam_fuses(const at::Tensor& param, const at::Tensor& grad, const at::Tenso
     return t.device().is_cpu() && t.layout() == at::kStrided &&
            t.scalar_type() == at::kFloat && t.is_contiguous() && t.sizes() == param.sizes();
   };
-  return !max_exp_avg_sq.defined() && dense_float(param) && dense_float(grad) &&
+  // The fused loops run on one thread: they replace kernels that ATen would run on one thread
+  // too, and leave large tensors on several threads (the MLP's layers) to ATen's kernels.
+  const bool one_thread = at::get_num_threads() == 1 || param.numel() < at::internal::GRAIN_SIZE;
+  return one_thread && !max_exp_avg_sq.defined() && dense_float(param) && dense_float(grad) &&
          dense_float(exp_avg) && dense_float(exp_avg_sq);
 }
 
