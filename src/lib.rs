@@ -79,3 +79,4 @@ pub mod setting;
 pub mod sweep;
 pub mod tensor_file;
 pub mod train;
+pub mod util;

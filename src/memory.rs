@@ -124,7 +124,7 @@ pub fn check(
 
 /// Bytes in binary units, as the rest of regulab prints them.
 pub fn human(bytes: u64) -> String {
-    crate::data::fetch::human_bytes(bytes)
+    crate::util::human_bytes(bytes)
 }
 
 /// The first line of a libtorch failure, worded as an out-of-memory when it is one; never

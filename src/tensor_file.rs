@@ -2,7 +2,7 @@
 //! `safetensors` package and PyTorch read. Checkpoints and saved models are such files;
 //! writes are atomic (temp file + rename), so a killed run never leaves half a file.
 
-use crate::report::write_atomic;
+use crate::util::write_atomic;
 use anyhow::{anyhow, bail, Context, Result};
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 use std::collections::{BTreeMap, HashMap};

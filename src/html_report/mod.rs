@@ -68,7 +68,7 @@ pub fn run_report(request: &ReportRequest) -> Result<ReportOutcome> {
         std::fs::create_dir_all(parent)
             .map_err(|e| anyhow!("{}: cannot create the folder: {e}", parent.display()))?;
     }
-    crate::report::write_atomic(output, html.as_bytes())
+    crate::util::write_atomic(output, html.as_bytes())
         .map_err(|e| anyhow!("{}: cannot write: {}", output.display(), e.root_cause()))?;
     Ok(ReportOutcome {
         runs: inputs.runs.len(),

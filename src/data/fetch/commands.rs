@@ -5,9 +5,10 @@ use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::download::{human_bytes, join_url};
+use super::download::join_url;
 use super::registry::registry;
 use super::{cache_dir, cached_path, fetch, FetchOptions};
+use crate::util::human_bytes;
 
 /// `regulab data fetch NAME`
 #[derive(Debug, Clone)]

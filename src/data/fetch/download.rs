@@ -400,7 +400,7 @@ impl Progress {
         }
         if !io::stderr().is_terminal() {
             let size = total
-                .map(|bytes| format!(" ({})", human_bytes(bytes)))
+                .map(|bytes| format!(" ({})", crate::util::human_bytes(bytes)))
                 .unwrap_or_default();
             eprintln!("downloading {url}{size}");
             return Progress { bar: None };
@@ -435,21 +435,6 @@ impl Progress {
     }
 }
 
-/// Bytes in binary units with one decimal, e.g. `4.7 MiB`.
-pub fn human_bytes(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit + 1 < UNITS.len() {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
-    }
-}
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -464,13 +449,6 @@ mod tests {
             join_url(ml.base_urls[0], ml.files[0].name),
             "https://files.grouplens.org/datasets/movielens/ml-100k.zip"
         );
-    }
-
-    #[test]
-    fn sizes_read_in_binary_units() {
-        assert_eq!(human_bytes(512), "512 B");
-        assert_eq!(human_bytes(4_924_029), "4.7 MiB");
-        assert_eq!(human_bytes(238_950_008), "227.9 MiB");
     }
 
     #[test]

@@ -20,7 +20,7 @@ mod install;
 mod registry;
 
 pub use commands::{run_fetch, run_list, FetchRequest, ListRequest};
-pub use download::{human_bytes, join_url};
+pub use download::join_url;
 pub use registry::{known, registry, ArchiveKind, DatasetEntry, RemoteFile};
 
 use anyhow::{anyhow, bail, Context, Result};
