@@ -166,6 +166,37 @@ impl Scheduler {
     }
 }
 
+/// Stop when the validation metric has not improved by more than `min_delta` for
+/// `patience` epochs.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EarlyStop {
+    pub patience: usize,
+    pub min_delta: f64,
+}
+
+impl EarlyStop {
+    /// Counts improvements as early stopping does, but never stops: the best epoch is still
+    /// tracked (and counted) in runs without early stopping.
+    pub const NEVER: EarlyStop = EarlyStop {
+        patience: usize::MAX,
+        min_delta: 0.0,
+    };
+
+    /// Whether `value` improves on `reference` (the last value counted as an improvement)
+    /// by more than `min_delta`; the first value always does.
+    pub fn improves(self, value: f64, reference: Option<f64>, higher_is_better: bool) -> bool {
+        match reference {
+            None => true,
+            Some(reference) if higher_is_better => value > reference + self.min_delta,
+            Some(reference) => value < reference - self.min_delta,
+        }
+    }
+
+    pub fn patience_ran_out(self, epochs_without_improvement: usize) -> bool {
+        epochs_without_improvement >= self.patience
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

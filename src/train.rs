@@ -13,7 +13,7 @@ use crate::interrupt::Interrupter;
 use crate::model::{Model, Split};
 use crate::optim::Optimizer;
 use crate::regularization::{implied_weight_decay_loss, weight_norms, Penalty};
-use crate::schedule::{LrSchedule, Scheduler};
+use crate::schedule::{EarlyStop, LrSchedule, Scheduler};
 use crate::schema::{EpochRecord, RestoredWeights, SplitRecord, StepRecord};
 use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
@@ -31,14 +31,6 @@ pub struct LoopSettings {
     pub early_stop: Option<EarlyStop>,
     /// Put the best validation epoch's weights back at the end.
     pub restore_best: bool,
-}
-
-/// Stop when the validation metric has not improved by more than `min_delta` for
-/// `patience` epochs.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct EarlyStop {
-    pub patience: usize,
-    pub min_delta: f64,
 }
 
 /// What the loop tells its observers.
@@ -348,22 +340,14 @@ impl<'a> Trainer<'a> {
             }
         }
         let best = &mut self.state.best;
-        let min_delta = self.settings.early_stop.map_or(0.0, |e| e.min_delta);
-        let improved = match best.reference {
-            None => true,
-            Some(reference) if metric.higher_is_better() => value > reference + min_delta,
-            Some(reference) => value < reference - min_delta,
-        };
-        if improved {
+        let early_stop = self.settings.early_stop.unwrap_or(EarlyStop::NEVER);
+        if early_stop.improves(value, best.reference, metric.higher_is_better()) {
             best.reference = Some(value);
             best.epochs_without_improvement = 0;
         } else {
             best.epochs_without_improvement += 1;
         }
-        Ok(self
-            .settings
-            .early_stop
-            .is_some_and(|e| best.epochs_without_improvement >= e.patience))
+        Ok(early_stop.patience_ran_out(best.epochs_without_improvement))
     }
 
     /// Puts the best validation epoch's weights back and measures them again.
