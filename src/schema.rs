@@ -426,6 +426,11 @@ pub struct SweepGroup {
     pub final_test_std: Option<f64>,
 }
 
+/// Keys whose values repeat one setting rather than change it: seeds, and folds of the data
+/// (a cross-validation's splits). A sweep's groups, its figure and its report table average
+/// over them.
+pub const REPLICATE_KEYS: [&str; 2] = ["seed", "split"];
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SweepSummary {
     pub schema_version: u32,

@@ -8,11 +8,11 @@ use crate::config::{Layer, Origin, RunConfig, SweepAxis, Trainer};
 use crate::experiment::{self, RunContext};
 use crate::interrupt::Interrupter;
 use crate::model::Metric;
-use crate::report::{write_atomic, write_json_atomic};
 use crate::schema::{
-    MetricInfo, RunStatus, Selection, SweepGroup, SweepRun, SweepSummary, SCHEMA_VERSION,
-    SWEEP_KIND,
+    MetricInfo, RunStatus, Selection, SweepGroup, SweepRun, SweepSummary, REPLICATE_KEYS,
+    SCHEMA_VERSION, SWEEP_KIND,
 };
+use crate::util::{write_atomic, write_json_atomic};
 use anyhow::{bail, Context, Result};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -264,9 +264,6 @@ fn mean_and_std(values: &[f64]) -> (Option<f64>, Option<f64>) {
     };
     (Some(mean), Some(std))
 }
-
-/// Keys whose values repeat one setting rather than change it: seeds, and folds of the data.
-pub const REPLICATE_KEYS: [&str; 2] = ["seed", "split"];
 
 fn setting_of(values: &BTreeMap<String, Value>) -> BTreeMap<String, Value> {
     let mut key = values.clone();

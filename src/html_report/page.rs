@@ -8,7 +8,7 @@ use std::path::Path;
 use super::charts::Chart;
 use super::Inputs;
 use crate::explain::{explain, format_number, Finding, Severity};
-use crate::schema::{Selection, SweepSummary};
+use crate::schema::{Selection, SweepSummary, REPLICATE_KEYS};
 
 const UPLOT_JS: &str = include_str!("../../assets/uplot/uPlot.iife.min.js");
 const UPLOT_CSS: &str = include_str!("../../assets/uplot/uPlot.min.css");
@@ -114,7 +114,7 @@ fn header(inputs: &Inputs) -> String {
          </summary><ul>{}</ul></details></header>\n",
         escape(&title(inputs)),
         env!("CARGO_PKG_VERSION"),
-        crate::report::now_utc(),
+        crate::util::now_utc(),
         sources
             .iter()
             .map(|s| format!("<li><code>{}</code></li>", escape(s)))
@@ -179,7 +179,7 @@ fn sweep_table(path: &Path, summary: &SweepSummary) -> String {
     let repeats_only = summary
         .swept
         .iter()
-        .all(|k| ["split", "seed", "fold", "folds"].contains(&k.as_str()));
+        .all(|k| REPLICATE_KEYS.contains(&k.as_str()));
     let (what, guide) = if repeats_only || summary.groups.len() < 2 {
         ("Cross-validation", "mean ± std over the runs.")
     } else {

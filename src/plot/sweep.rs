@@ -10,16 +10,15 @@ use serde_json::Value;
 use std::path::Path;
 
 use super::figure::{significant, Figure, Key, Line, Marker, Panel, Stroke, XAxis, PALETTE};
-use crate::schema::{SweepGroup, SweepSummary};
+use crate::schema::{SweepGroup, SweepSummary, REPLICATE_KEYS};
 
 /// Keys that repeat a setting rather than change it: their runs are averaged.
-const REPEAT_KEYS: &[&str] = &["seed", "fold", "folds", "split"];
 
 pub(super) fn build_sweep_figure(path: &Path, summary: &SweepSummary) -> Result<Figure> {
     let varied: Vec<&String> = summary
         .swept
         .iter()
-        .filter(|k| !REPEAT_KEYS.contains(&k.as_str()))
+        .filter(|k| !REPLICATE_KEYS.contains(&k.as_str()))
         .collect();
     if summary.groups.len() < 2 || varied.is_empty() {
         bail!(
@@ -236,7 +235,7 @@ fn other_values(group: &SweepGroup, x_key: &str) -> String {
     group
         .values
         .iter()
-        .filter(|(k, _)| k.as_str() != x_key && !REPEAT_KEYS.contains(&k.as_str()))
+        .filter(|(k, _)| k.as_str() != x_key && !REPLICATE_KEYS.contains(&k.as_str()))
         .map(|(k, v)| format!("{k}={}", value_text(v)))
         .collect::<Vec<_>>()
         .join(", ")
