@@ -1,4 +1,4 @@
-use clap::{CommandFactory, FromArgMatches};
+use clap::FromArgMatches;
 use regulab::cli::{Cli, Exit};
 use std::process::ExitCode;
 
@@ -11,7 +11,7 @@ fn main() -> ExitCode {
     }
     regulab::experiment::install_panic_hook();
     let argv: Vec<String> = std::env::args().collect();
-    let matches = match Cli::command().try_get_matches_from(&argv) {
+    let matches = match regulab::cli::command().try_get_matches_from(&argv) {
         Ok(matches) => matches,
         Err(error) => return usage_error(error),
     };

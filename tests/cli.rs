@@ -221,3 +221,29 @@ fn binary_runs_without_library_path_and_links_libtorch_cuda() {
         }
     }
 }
+
+/// `--help` takes each trainer's defaults from the configuration, once, per trainer.
+#[test]
+fn help_shows_each_trainers_own_defaults_once() {
+    let help = |command: &str| {
+        let output = run_ok(regulab().args([command, "--help"]));
+        String::from_utf8(output.stdout).unwrap()
+    };
+    let line = |text: &str, flag: &str| -> String {
+        text.lines()
+            .find(|l| l.trim_start().starts_with(flag))
+            .unwrap_or_else(|| panic!("no {flag} in help"))
+            .to_string()
+    };
+    let (mf, mlp) = (help("mf"), help("mlp"));
+    assert!(line(&mf, "--lr ").ends_with("[default: 0.01]"), "{mf}");
+    assert!(line(&mlp, "--lr ").ends_with("[default: 0.001]"), "{mlp}");
+    assert!(line(&mf, "--batch-size ").ends_with("[default: 1024]"));
+    assert!(line(&mlp, "--hidden ").ends_with("[default: 512,256,128]"));
+    assert!(line(&mf, "--split ").ends_with("[default: random:0.8]"));
+    for text in [&mf, &mlp] {
+        for l in text.lines() {
+            assert!(l.matches("[default:").count() <= 1, "{l}");
+        }
+    }
+}

@@ -6,6 +6,7 @@
 //! (`config`), and every error names what the user typed.
 
 mod data;
+mod help;
 mod trainer;
 
 use crate::config::{self, Layer, Origin};
@@ -18,6 +19,7 @@ use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
+pub use help::command;
 pub use trainer::{MfFlags, MlpFlags};
 
 #[derive(Debug, Parser)]

@@ -21,45 +21,45 @@ pub struct CommonFlags {
     /// Fetch a named data set that is not cached yet (as `regulab data fetch NAME`)
     #[arg(long)]
     pub download: bool,
-    /// Optimizer, torch.optim semantics: sgd, adam, adamw, rmsprop [default: adam]
+    /// Optimizer, torch.optim semantics: sgd, adam, adamw, rmsprop
     #[arg(long, value_name = "NAME")]
     pub optimizer: Option<String>,
-    /// Learning rate [default: mf 0.01, mlp 0.001]
+    /// Learning rate
     #[arg(long, allow_negative_numbers = true, value_name = "LR")]
     pub lr: Option<String>,
-    /// Momentum (sgd, rmsprop) [default: 0]
+    /// Momentum (sgd, rmsprop)
     #[arg(long, allow_negative_numbers = true, value_name = "M")]
     pub momentum: Option<String>,
     /// Nesterov momentum (sgd)
     #[arg(long)]
     pub nesterov: bool,
-    /// Dampening for momentum (sgd) [default: 0]
+    /// Dampening for momentum (sgd)
     #[arg(long, allow_negative_numbers = true, value_name = "D")]
     pub dampening: Option<String>,
-    /// Adam/AdamW coefficients of the running averages, B1,B2 [default: 0.9,0.999]
+    /// Adam/AdamW coefficients of the running averages, B1,B2
     #[arg(long, allow_negative_numbers = true, value_name = "B1,B2")]
     pub betas: Option<String>,
-    /// Term added to the denominator (adam, adamw, rmsprop) [default: 1e-8]
+    /// Term added to the denominator (adam, adamw, rmsprop)
     #[arg(long, allow_negative_numbers = true, value_name = "EPS")]
     pub eps: Option<String>,
     /// AMSGrad variant (adam, adamw)
     #[arg(long)]
     pub amsgrad: bool,
-    /// Smoothing constant (rmsprop) [default: 0.99]
+    /// Smoothing constant (rmsprop)
     #[arg(long, allow_negative_numbers = true, value_name = "ALPHA")]
     pub alpha: Option<String>,
     /// Centered RMSprop (normalize by the gradient's estimated variance)
     #[arg(long)]
     pub centered: bool,
     /// Optimizer weight decay: coupled L2 for sgd/adam/rmsprop, decoupled for adamw. Adds nothing
-    /// to the loss; its implied term (wd/2)*sum||W||^2 is reported as implied_weight_decay_loss [default: 0]
+    /// to the loss; its implied term (wd/2)*sum||W||^2 is reported as implied_weight_decay_loss
     #[arg(long, allow_negative_numbers = true, value_name = "WD")]
     pub weight_decay: Option<String>,
     /// Penalty added to the minibatch loss: none, batch-l2 (per-batch L2 on the rows used),
-    /// frobenius or l2 (L2 over the data set size), norm (unsquared torch.norm), l1 [default: none]
+    /// frobenius or l2 (L2 over the data set size), norm (unsquared torch.norm), l1
     #[arg(long, value_name = "FORM")]
     pub penalty: Option<String>,
-    /// Penalty strength [default: 0]
+    /// Penalty strength
     #[arg(long = "lambda", allow_negative_numbers = true, value_name = "LAMBDA")]
     pub lambda: Option<String>,
     /// Divisor of the penalty: dataset, batch or none [default: the form's own]
@@ -68,16 +68,16 @@ pub struct CommonFlags {
     /// Apply the penalty to bias vectors too (default: weights/factors only)
     #[arg(long)]
     pub penalize_bias: bool,
-    /// Minibatch size [default: mf 1024, mlp 128]
+    /// Minibatch size
     #[arg(long, allow_negative_numbers = true, value_name = "N")]
     pub batch_size: Option<String>,
-    /// Number of epochs [default: mf 20, mlp 10]
+    /// Number of epochs
     #[arg(long, allow_negative_numbers = true, value_name = "N")]
     pub epochs: Option<String>,
-    /// Seed for initial weights, batch order and random splits [default: 0]
+    /// Seed for initial weights, batch order and random splits
     #[arg(long, allow_negative_numbers = true, value_name = "N")]
     pub seed: Option<String>,
-    /// auto (CUDA when available), cpu, cuda or cuda:N [default: auto]
+    /// auto (CUDA when available), cpu, cuda or cuda:N
     #[arg(long, value_name = "DEVICE")]
     pub device: Option<String>,
     /// Run JSON path [default: runs/<time>-<command>.json]
@@ -98,7 +98,7 @@ pub struct CommonFlags {
     pub force: bool,
     /// Learning-rate schedule, stepped every epoch as torch.optim.lr_scheduler: constant,
     /// step:EVERY:GAMMA (StepLR), cosine (CosineAnnealingLR over the epochs),
-    /// plateau:PATIENCE:FACTOR (ReduceLROnPlateau on the validation metric) [default: constant]
+    /// plateau:PATIENCE:FACTOR (ReduceLROnPlateau on the validation metric)
     #[arg(long, value_name = "SCHEDULE")]
     pub lr_schedule: Option<String>,
     /// Stop when the validation metric has not improved for this many epochs (needs --val-split)
@@ -111,7 +111,7 @@ pub struct CommonFlags {
     #[arg(long)]
     pub restore_best: bool,
     /// Write a checkpoint (weights, optimizer state, position) beside the run document every
-    /// N epochs, for `regulab resume`; 0 writes none. Removed when the run completes [default: 1]
+    /// N epochs, for `regulab resume`; 0 writes none. Removed when the run completes
     #[arg(long, allow_negative_numbers = true, value_name = "N")]
     pub checkpoint_every: Option<String>,
 }
@@ -119,26 +119,26 @@ pub struct CommonFlags {
 #[derive(Debug, Clone, Args)]
 pub struct MfFlags {
     /// `synthetic`, a data set name (ml-100k, ml-1m, ...; see `data list`), a MovieLens
-    /// directory or a ratings file [default: synthetic]
+    /// directory or a ratings file
     #[arg(long, value_name = "DATA")]
     pub data: Option<String>,
-    /// Train/test split: u1..u5, ua, ub (ml-100k), random:F, user:F, none [default: random:0.8]
+    /// Train/test split: u1..u5, ua, ub (ml-100k), random:F, user:F, none
     #[arg(long, value_name = "SPLIT")]
     pub split: Option<String>,
-    /// Repeated (user, item) ratings: error, keep-first, keep-last or mean [default: error]
+    /// Repeated (user, item) ratings: error, keep-first, keep-last or mean
     #[arg(long, value_name = "POLICY")]
     pub duplicates: Option<String>,
     /// Valid ratings, inclusive, MIN,MAX [default: the MovieLens scale, 1..5 for ml-100k,
     /// 0.5..5 for ratings.dat and ratings.csv]
     #[arg(long, value_name = "MIN,MAX", allow_hyphen_values = true)]
     pub rating_range: Option<String>,
-    /// biased: mu + b_u + b_i + p_u.q_i; plain: u_i.v_j [default: biased]
+    /// biased: mu + b_u + b_i + p_u.q_i; plain: u_i.v_j
     #[arg(long, value_name = "VARIANT")]
     pub model: Option<String>,
-    /// Latent dimension K [default: 16]
+    /// Latent dimension K
     #[arg(long, allow_negative_numbers = true, value_name = "K")]
     pub dim: Option<String>,
-    /// Standard deviation of the initial factors (biases start at zero) [default: 0.1]
+    /// Standard deviation of the initial factors (biases start at zero)
     #[arg(long, allow_negative_numbers = true, value_name = "STD")]
     pub init_std: Option<String>,
     /// Row-sparse training, as nn.Embedding(sparse=True): gradients and updates only for the
@@ -146,22 +146,22 @@ pub struct MfFlags {
     /// batch-l2 or none, no weight decay
     #[arg(long)]
     pub sparse: bool,
-    /// Synthetic: number of users [default: 1000]
+    /// Synthetic: number of users
     #[arg(long, allow_negative_numbers = true, value_name = "N")]
     pub synthetic_users: Option<String>,
-    /// Synthetic: number of items [default: 1000]
+    /// Synthetic: number of items
     #[arg(long, allow_negative_numbers = true, value_name = "N")]
     pub synthetic_items: Option<String>,
-    /// Synthetic: number of ratings, distinct user-item pairs [default: 200000]
+    /// Synthetic: number of ratings, distinct user-item pairs
     #[arg(long, allow_negative_numbers = true, value_name = "N")]
     pub synthetic_ratings: Option<String>,
-    /// Synthetic: rank of the planted model [default: 4]
+    /// Synthetic: rank of the planted model
     #[arg(long, allow_negative_numbers = true, value_name = "N")]
     pub synthetic_rank: Option<String>,
-    /// Synthetic: standard deviation of the rating noise, the test RMSE floor [default: 0.5]
+    /// Synthetic: standard deviation of the rating noise, the test RMSE floor
     #[arg(long, allow_negative_numbers = true, value_name = "STD")]
     pub synthetic_noise: Option<String>,
-    /// Synthetic: generator seed [default: 0]
+    /// Synthetic: generator seed
     #[arg(long, allow_negative_numbers = true, value_name = "N")]
     pub synthetic_seed: Option<String>,
     /// Hold out this fraction of the training ratings (seeded; of uN.base with official
@@ -178,13 +178,13 @@ pub struct MlpFlags {
     /// (train-images-idx3-ubyte, ... raw or .gz); required
     #[arg(long, value_name = "DATA")]
     pub data: Option<String>,
-    /// Hidden layer sizes, comma separated [default: 512,256,128]
+    /// Hidden layer sizes, comma separated
     #[arg(long, value_name = "SIZES")]
     pub hidden: Option<String>,
-    /// Hidden-layer activation: relu, sigmoid, tanh [default: relu]
+    /// Hidden-layer activation: relu, sigmoid, tanh
     #[arg(long, value_name = "NAME")]
     pub activation: Option<String>,
-    /// ce: cross-entropy; mse: the quadratic cost 1/2||sigmoid(z) - onehot(y)||^2 [default: ce]
+    /// ce: cross-entropy; mse: the quadratic cost 1/2||sigmoid(z) - onehot(y)||^2
     #[arg(long, value_name = "NAME")]
     pub loss: Option<String>,
     /// Standardize pixels with the training set's mean and standard deviation
@@ -351,7 +351,7 @@ pub fn cv_plan(args: &CvArgs) -> Result<SweepPlan> {
     if let Some(axis) = plan
         .axes
         .iter()
-        .find(|axis| !crate::sweep::REPLICATE_KEYS.contains(&axis.key))
+        .find(|axis| !crate::schema::REPLICATE_KEYS.contains(&axis.key))
     {
         bail!(
             "{}: cv trains one setting over folds and seeds; to compare settings use `regulab sweep`",

@@ -19,11 +19,12 @@ use crate::model::mf::MfVariant;
 use crate::model::mlp::{Activation, LossKind};
 use crate::optim::{OptimizerKind, OptimizerSettings};
 use crate::regularization::{PenaltyKind, PenaltySettings};
-use crate::schedule::LrSchedule;
+use crate::schedule::{EarlyStop, LrSchedule};
 use crate::setting::InvalidSetting;
-use crate::train::EarlyStop;
 use anyhow::{anyhow, bail, Result};
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 /// Which model a run trains.
@@ -247,6 +248,51 @@ impl From<RunConfig> for ConfigValues {
             }
         }
         values
+    }
+}
+
+/// Every key's default for one trainer, as a flag would spell it (`0.9,0.999`, `random:0.8`):
+/// the configuration an empty layer resolves to. Switches (false by default) and keys
+/// without a fixed default (`out`, `threads`, ...) are left out. `--help` shows these, so
+/// the help can never disagree with what a run uses.
+pub fn default_values(trainer: Trainer) -> BTreeMap<String, String> {
+    // The MLP has no default data set; a stand-in lets the rest resolve and is left out.
+    let data_default = trainer == Trainer::Mf;
+    let layer = Layer::with_values(ConfigValues {
+        command: Some(trainer),
+        data: (!data_default).then(|| "mnist".to_string()),
+        ..Default::default()
+    });
+    let Ok(config) = layer.resolve() else {
+        return BTreeMap::new();
+    };
+    let Ok(Value::Object(values)) = serde_json::to_value(ConfigValues::from(config)) else {
+        return BTreeMap::new();
+    };
+    values
+        .into_iter()
+        .filter(|(key, _)| key != "command" && (data_default || key != "data"))
+        .filter_map(|(key, value)| Some((key, flag_text(&value)?)))
+        .collect()
+}
+
+/// A default as the flag's text; `None` for switches and unset keys.
+fn flag_text(value: &Value) -> Option<String> {
+    match value {
+        Value::String(text) => Some(text.clone()),
+        // 0.0 reads as 0 in a flag, as users type it.
+        Value::Number(number) => Some(match number.as_f64() {
+            Some(x) if x.fract() == 0.0 && x.abs() < 1e15 => format!("{x:.0}"),
+            _ => number.to_string(),
+        }),
+        Value::Array(items) => Some(
+            items
+                .iter()
+                .map(flag_text)
+                .collect::<Option<Vec<_>>>()?
+                .join(","),
+        ),
+        Value::Bool(_) | Value::Null | Value::Object(_) => None,
     }
 }
 
