@@ -11,7 +11,6 @@ use crate::model::mf::MatrixFactorization;
 use crate::model::mlp::{ImageSplits, Mlp, PixelScaling};
 use crate::model::{load_weights, Model, Split};
 use crate::model_file::{RowIds, SavedModelFile};
-use crate::regularization::{Penalty, PenaltyKind};
 use crate::schema::{load_run, ModelRole, RunDocument};
 use anyhow::{anyhow, bail, Context, Result};
 use serde::Serialize;
@@ -47,10 +46,6 @@ pub fn open_model(path: &Path, role: Option<ModelRole>) -> Result<SavedModelFile
         );
     };
     SavedModelFile::read(&RunDocument::beside(path, &saved.file))
-}
-
-fn no_penalty() -> Result<Penalty> {
-    Penalty::new(PenaltyKind::None, 0.0, None, false, 1, 1)
 }
 
 /// What `regulab eval` measures.
@@ -118,7 +113,7 @@ pub fn eval(request: &EvalRequest) -> Result<EvalReport> {
                 None => task.split.clone(),
             };
             let (model, ratings, cold) = mf_on(&saved, task, &data, &split, device)?;
-            let evaluation = model.evaluate(Split::Test, &no_penalty()?);
+            let evaluation = model.evaluate(Split::Test, &|_| 0.0);
             (
                 data,
                 split.to_string(),
@@ -136,7 +131,7 @@ pub fn eval(request: &EvalRequest) -> Result<EvalReport> {
             let data = request.data.clone().unwrap_or_else(|| task.data.clone());
             let images = image_split(&data, &split, limit)?;
             let model = mlp_for(&saved, task, &images.0, images.1, device)?;
-            let evaluation = model.evaluate(Split::Test, &no_penalty()?);
+            let evaluation = model.evaluate(Split::Test, &|_| 0.0);
             (data, split, images.0.count, None, evaluation)
         }
     };

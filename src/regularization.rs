@@ -4,51 +4,11 @@
 //! applies it and the loss never sees it); its implied L2 term is reported separately by
 //! [`implied_weight_decay_loss`] so that explicit-penalty and weight-decay runs can be compared.
 
+// Until optim takes them from model (its split is in progress).
+pub use crate::model::{named_parameters, Parameter};
 use crate::setting::InvalidSetting;
 use serde::{Deserialize, Serialize};
 use tch::{Kind, Tensor};
-
-/// A named trainable tensor and whether it is a weight or a bias. Penalties apply to weights
-/// (MF factor matrices, MLP weight matrices) and to biases only with `--penalize-bias`.
-#[derive(Debug)]
-pub struct Parameter {
-    pub name: String,
-    pub tensor: Tensor,
-    pub is_bias: bool,
-}
-
-impl Parameter {
-    pub fn new(name: impl Into<String>, tensor: Tensor) -> Self {
-        let name = name.into();
-        let is_bias = name.ends_with("bias");
-        Parameter {
-            name,
-            tensor,
-            is_bias,
-        }
-    }
-}
-
-/// The trainable variables of a VarStore in canonical order: by name, with numeric path
-/// components compared as numbers (`l_layers.2` before `l_layers.10`). Sums over parameters
-/// always run in this order so that results do not depend on hash-map iteration.
-pub fn named_parameters(vs: &tch::nn::VarStore) -> Vec<Parameter> {
-    let mut named: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
-    named.sort_by_key(|(name, _)| natural_key(name));
-    named
-        .into_iter()
-        .map(|(name, tensor)| Parameter::new(name, tensor))
-        .collect()
-}
-
-fn natural_key(name: &str) -> Vec<(u64, String)> {
-    name.split('.')
-        .map(|part| match part.parse::<u64>() {
-            Ok(n) => (n, String::new()),
-            Err(_) => (u64::MAX, part.to_string()),
-        })
-        .collect()
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]

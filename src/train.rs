@@ -523,7 +523,10 @@ impl<'a> Trainer<'a> {
         if self.model.split_len(split) == 0 {
             return None;
         }
-        let evaluation = self.model.evaluate(split, self.penalty);
+        let penalty = self.penalty;
+        let evaluation = self
+            .model
+            .evaluate(split, &|rows| penalty.example_rows_sum(rows));
         let reg_loss = if self.penalty.kind.is_per_example() {
             self.penalty.lambda * evaluation.example_rows_penalty_sum / evaluation.examples as f64
         } else {
@@ -541,9 +544,10 @@ impl<'a> Trainer<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::{named_parameters, Parameter};
     use crate::model::{BatchOutput, Evaluation, Metric};
     use crate::optim::{OptimizerKind, OptimizerSettings};
-    use crate::regularization::{named_parameters, Parameter, PenaltyKind};
+    use crate::regularization::PenaltyKind;
     use std::collections::BTreeMap;
     use tch::nn;
 

@@ -1,8 +1,8 @@
 //! Matrix factorization, plain (r = u_i.v_j) and biased (r = mu + b_u + b_i + p_u.q_i).
 
+use super::{named_parameters, Parameter};
 use super::{BatchOutput, Evaluation, Metric, Model, Split};
 use crate::data::{Ratings, RatingsDataset};
-use crate::regularization::{named_parameters, Parameter, Penalty};
 use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
 use tch::{nn, Device, Kind, Tensor};
@@ -285,7 +285,7 @@ impl Model for MatrixFactorization {
         }
     }
 
-    fn evaluate(&self, split: Split, penalty: &Penalty) -> Evaluation {
+    fn evaluate(&self, split: Split, row_penalty: &dyn Fn(&[Parameter]) -> f64) -> Evaluation {
         let Some(data) = self.split_data(split) else {
             return Evaluation::default();
         };
@@ -311,7 +311,7 @@ impl Model for MatrixFactorization {
                 .sum(Kind::Double);
             absolute += error.abs().to_kind(Kind::Double).sum(Kind::Double);
             squared_float += error.pow_tensor_scalar(2).sum(Kind::Float);
-            rows_penalty_sum += penalty.example_rows_sum(&rows);
+            rows_penalty_sum += row_penalty(&rows);
             start += len;
         }
         let mean_squared = squared.double_value(&[]) / n as f64;

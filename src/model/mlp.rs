@@ -1,9 +1,9 @@
 //! The lecture's MNIST classifier: fully connected layers `l_layers.N` (784-512-256-128-10 by
 //! default) with cross-entropy, or the quadratic cost on sigmoid outputs.
 
+use super::{named_parameters, Parameter};
 use super::{BatchOutput, Evaluation, Metric, Model, Split};
 use crate::data::mnist::ImageSplit;
-use crate::regularization::{named_parameters, Parameter, Penalty};
 use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
 use tch::{nn, Device, Kind, Reduction, Tensor};
@@ -237,7 +237,7 @@ impl Model for Mlp {
         }
     }
 
-    fn evaluate(&self, split: Split, _penalty: &Penalty) -> Evaluation {
+    fn evaluate(&self, split: Split, _row_penalty: &dyn Fn(&[Parameter]) -> f64) -> Evaluation {
         let Some(data) = self.split_data(split) else {
             return Evaluation::default();
         };

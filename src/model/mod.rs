@@ -3,9 +3,50 @@
 pub mod mf;
 pub mod mlp;
 
-use crate::regularization::Parameter;
 use std::collections::BTreeMap;
 use tch::Tensor;
+
+/// A named trainable tensor and whether it is a weight or a bias. Penalties apply to weights
+/// (MF factor matrices, MLP weight matrices) and to biases only with `--penalize-bias`.
+#[derive(Debug)]
+pub struct Parameter {
+    pub name: String,
+    pub tensor: Tensor,
+    pub is_bias: bool,
+}
+
+impl Parameter {
+    pub fn new(name: impl Into<String>, tensor: Tensor) -> Self {
+        let name = name.into();
+        let is_bias = name.ends_with("bias");
+        Parameter {
+            name,
+            tensor,
+            is_bias,
+        }
+    }
+}
+
+/// The trainable variables of a VarStore in canonical order: by name, with numeric path
+/// components compared as numbers (`l_layers.2` before `l_layers.10`). Sums over parameters
+/// always run in this order so that results do not depend on hash-map iteration.
+pub fn named_parameters(vs: &tch::nn::VarStore) -> Vec<Parameter> {
+    let mut named: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
+    named.sort_by_key(|(name, _)| natural_key(name));
+    named
+        .into_iter()
+        .map(|(name, tensor)| Parameter::new(name, tensor))
+        .collect()
+}
+
+fn natural_key(name: &str) -> Vec<(u64, String)> {
+    name.split('.')
+        .map(|part| match part.parse::<u64>() {
+            Ok(n) => (n, String::new()),
+            Err(_) => (u64::MAX, part.to_string()),
+        })
+        .collect()
+}
 
 /// The parts of a data set a model is evaluated on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,8 +123,9 @@ pub trait Model {
     fn split_len(&self, split: Split) -> i64;
     /// Forward pass on the training examples at `indices` (int64 on the model's device).
     fn batch_loss(&self, indices: &Tensor) -> BatchOutput;
-    /// Evaluates a split; `penalty` is consulted only for per-example row sums.
-    fn evaluate(&self, split: Split, penalty: &crate::regularization::Penalty) -> Evaluation;
+    /// Evaluates a split; `row_penalty` sums a per-example penalty's reduction over the rows
+    /// of one evaluation batch (models without per-example rows never call it).
+    fn evaluate(&self, split: Split, row_penalty: &dyn Fn(&[Parameter]) -> f64) -> Evaluation;
     fn headline_metric(&self) -> Metric;
 }
 
