@@ -401,14 +401,4 @@ mod tests {
         let p = params();
         assert!((implied_weight_decay_loss(0.2, &p) - 0.1 * 31.0).abs() < 1e-9);
     }
-
-    #[test]
-    fn natural_order_of_layer_names() {
-        let mut names = vec!["l_layers.10.weight", "l_layers.2.bias", "l_layers.2.weight"];
-        names.sort_by_key(|n| natural_key(n));
-        assert_eq!(
-            names,
-            vec!["l_layers.2.bias", "l_layers.2.weight", "l_layers.10.weight"]
-        );
-    }
 }

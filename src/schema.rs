@@ -8,6 +8,7 @@
 //! docs/run-document.md describes every field.
 
 use crate::config::{RunConfig, Trainer};
+pub use crate::model::Split;
 use crate::regularization::RegularizationReport;
 use anyhow::{anyhow, Result};
 use serde::de::DeserializeOwned;
@@ -108,6 +109,17 @@ pub struct EpochRecord {
     pub seconds: f64,
     #[serde(default, deserialize_with = "nan_number")]
     pub eval_seconds: f64,
+}
+
+impl EpochRecord {
+    /// The numbers of one split (train always; validation and test when the run has them).
+    pub fn split(&self, split: Split) -> Option<&SplitRecord> {
+        match split {
+            Split::Train => Some(&self.train),
+            Split::Validation => self.validation.as_ref(),
+            Split::Test => self.test.as_ref(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -376,16 +388,11 @@ impl RunDocument {
 
 impl RunDocument {
     /// (epoch, value) of `split.key` over the epochs that recorded a finite value.
-    pub fn series(&self, split: &str, key: &str) -> Vec<(f64, f64)> {
+    pub fn series(&self, split: Split, key: &str) -> Vec<(f64, f64)> {
         self.epochs
             .iter()
             .filter_map(|e| {
-                let part = match split {
-                    "train" => Some(&e.train),
-                    "validation" => e.validation.as_ref(),
-                    _ => e.test.as_ref(),
-                }?;
-                let value = *part.get(key)?;
+                let value = *e.split(split)?.get(key)?;
                 value.is_finite().then_some((e.epoch as f64, value))
             })
             .collect()

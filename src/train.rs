@@ -596,7 +596,11 @@ mod tests {
                 example_rows: Vec::new(),
             }
         }
-        fn evaluate(&self, _split: Split, _penalty: &Penalty) -> Evaluation {
+        fn evaluate(
+            &self,
+            _split: Split,
+            _row_penalty: &dyn Fn(&[Parameter]) -> f64,
+        ) -> Evaluation {
             let mse = (&self.x * &self.w - &self.y)
                 .square()
                 .mean(Kind::Float)

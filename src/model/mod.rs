@@ -48,7 +48,8 @@ fn natural_key(name: &str) -> Vec<(u64, String)> {
         .collect()
 }
 
-/// The parts of a data set a model is evaluated on.
+/// The parts of a data set a model is evaluated on: train, validation and test. Every reader
+/// of run documents (plot, explain, report) names them with this one type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Split {
     Train,
@@ -57,9 +58,19 @@ pub enum Split {
 }
 
 impl Split {
+    /// The name in run documents and metric keys.
     pub fn key(self) -> &'static str {
         match self {
             Split::Train => "train",
+            Split::Validation => "validation",
+            Split::Test => "test",
+        }
+    }
+
+    /// The word in sentences ("the training loss").
+    pub fn noun(self) -> &'static str {
+        match self {
+            Split::Train => "training",
             Split::Validation => "validation",
             Split::Test => "test",
         }
@@ -151,4 +162,19 @@ pub fn load_weights(
         variable.copy_(saved);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn natural_order_of_layer_names() {
+        let mut names = vec!["l_layers.10.weight", "l_layers.2.bias", "l_layers.2.weight"];
+        names.sort_by_key(|n| natural_key(n));
+        assert_eq!(
+            names,
+            vec!["l_layers.2.bias", "l_layers.2.weight", "l_layers.10.weight"]
+        );
+    }
 }

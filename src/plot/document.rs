@@ -1,25 +1,9 @@
 //! What plotting reads from a run document ([`crate::schema::RunDocument`]): curves by
 //! split and key, weight norms, the selected epoch, and the config as legend material.
 
+pub use crate::model::Split;
 use crate::schema::RunDocument;
 use serde_json::Value;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Split {
-    Train,
-    Test,
-    Validation,
-}
-
-impl Split {
-    fn key(self) -> &'static str {
-        match self {
-            Split::Train => "train",
-            Split::Test => "test",
-            Split::Validation => "validation",
-        }
-    }
-}
 
 /// Plot-side accessors of a run document.
 pub trait PlotView {
@@ -47,7 +31,7 @@ impl PlotView for RunDocument {
     }
 
     fn curve(&self, split: Split, key: &str) -> Vec<(f64, f64)> {
-        self.series(split.key(), key)
+        self.series(split, key)
     }
 
     fn norm_names(&self) -> Vec<String> {
