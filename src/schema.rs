@@ -8,6 +8,7 @@
 //! docs/run-document.md describes every field.
 
 use crate::config::{RunConfig, Trainer};
+use crate::model::Metric;
 pub use crate::model::Split;
 use crate::regularization::RegularizationReport;
 use anyhow::{anyhow, Result};
@@ -45,6 +46,16 @@ crate::named_enum!(
 pub struct MetricInfo {
     pub name: String,
     pub higher_is_better: bool,
+}
+
+/// The one conversion from a model's metric to the document's description of it.
+impl From<Metric> for MetricInfo {
+    fn from(metric: Metric) -> Self {
+        MetricInfo {
+            name: metric.key().into(),
+            higher_is_better: metric.higher_is_better(),
+        }
+    }
 }
 
 impl MetricInfo {

@@ -7,7 +7,6 @@
 use crate::config::{Layer, Origin, RunConfig, SweepAxis, Trainer};
 use crate::experiment::{self, RunContext};
 use crate::interrupt::Interrupter;
-use crate::model::Metric;
 use crate::schema::{
     MetricInfo, RunStatus, Selection, SweepGroup, SweepRun, SweepSummary, REPLICATE_KEYS,
     SCHEMA_VERSION, SWEEP_KIND,
@@ -146,14 +145,7 @@ fn unique_name(name: String, used: &mut Vec<String>) -> String {
 }
 
 fn metric_of(trainer: Trainer) -> MetricInfo {
-    let metric = match trainer {
-        Trainer::Mf => Metric::Rmse,
-        Trainer::Mlp => Metric::Accuracy,
-    };
-    MetricInfo {
-        name: metric.key().into(),
-        higher_is_better: metric.higher_is_better(),
-    }
+    MetricInfo::from(trainer.headline_metric())
 }
 
 /// Trains every combination in turn. The summary is rewritten after each run, and also when

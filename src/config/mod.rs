@@ -46,6 +46,14 @@ pub struct TrainerDefaults {
 }
 
 impl Trainer {
+    /// The metric runs of this trainer are selected and summarized by.
+    pub fn headline_metric(self) -> crate::model::Metric {
+        match self {
+            Trainer::Mf => crate::model::Metric::Rmse,
+            Trainer::Mlp => crate::model::Metric::Accuracy,
+        }
+    }
+
     pub fn defaults(self) -> TrainerDefaults {
         match self {
             Trainer::Mf => TrainerDefaults {
