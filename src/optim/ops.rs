@@ -211,7 +211,8 @@ pub fn sparse_adam_(
 
 #[cfg(test)]
 mod tests {
-    use crate::optim::{ops, python_pow};
+    use crate::optim::ops;
+    use crate::optim::rules::python_pow;
     use tch::{Kind, Tensor};
 
     #[test]
