@@ -97,8 +97,18 @@ impl OptimizerSettings {
     }
 
     pub fn validate(&self) -> std::result::Result<(), InvalidSetting> {
+        self.validate_ranges()?;
+        self.validate_applicable()?;
+        if self.sparse {
+            self.validate_sparse()?;
+        }
+        Ok(())
+    }
+
+    /// Each value in its range. First, so that an out-of-range value is reported as such even
+    /// for a kind that ignores it.
+    fn validate_ranges(&self) -> std::result::Result<(), InvalidSetting> {
         let invalid = |key: &'static str, reason: &str| Err(InvalidSetting::new(key, reason));
-        let kind = self.kind;
         if !(self.lr.is_finite() && self.lr > 0.0) {
             return invalid("lr", "must be a positive number");
         }
@@ -121,6 +131,14 @@ impl OptimizerSettings {
         if !(0.0..=1.0).contains(&self.alpha) {
             return invalid("alpha", "must be in [0, 1]");
         }
+        Ok(())
+    }
+
+    /// No value away from its default for a kind that would ignore it: a flag that changes
+    /// nothing would mislead whoever reads the run's settings.
+    fn validate_applicable(&self) -> std::result::Result<(), InvalidSetting> {
+        let invalid = |key: &'static str, reason: &str| Err(InvalidSetting::new(key, reason));
+        let kind = self.kind;
         if self.momentum > 0.0 && !matches!(kind, OptimizerKind::Sgd | OptimizerKind::Rmsprop) {
             return invalid(
                 "momentum",
@@ -153,9 +171,6 @@ impl OptimizerSettings {
         }
         if self.centered && kind != OptimizerKind::Rmsprop {
             return invalid("centered", "applies to rmsprop only");
-        }
-        if self.sparse {
-            self.validate_sparse()?;
         }
         Ok(())
     }
