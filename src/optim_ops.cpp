@@ -1,4 +1,4 @@
-// The optimizer updates that src/optim.rs hands to C++: torch.optim.Adam's and SparseAdam's
+// The optimizer updates that src/optim/ hands to C++: torch.optim.Adam's and SparseAdam's
 // updates fused into a few passes (bit-identical to torch's op sequences, which are here
 // too), and the few ATen calls tch cannot make: tch's generated bindings
 // drop every defaulted Scalar argument, so `add(other, alpha)`, `addcmul(t1, t2, value)` and
@@ -49,7 +49,7 @@ struct AdamScalars {
 // square, div), so computing it in a plain loop gives the same bits, except the square root
 // (see below); what has to be matched besides is coalesce()'s summation of duplicate rows,
 // which adds them in the order of ATen's sort of the row indices. The file is compiled with -ffp-contract=off so that
-// no multiply-add is fused. tests: optim::tests (fused against the op sequence) and
+// no multiply-add is fused. tests: optim::ops::tests (fused against the op sequence) and
 // tests/parity.rs (against torch.optim.SparseAdam).
 // coalesce() adds duplicates in the order of ATen's (unstable) sort of the indices, so the
 // same sort call must give the order here. A factor table and its bias vector are indexed by

@@ -3,7 +3,7 @@
 Everything here mirrors a decision of the Rust trainer, so that the Python run issues the
 same libtorch operations in the same order as `regulab`. The comments say which Rust rule
 each helper follows; changing one side without the other breaks parity. The optimizers are
-plain torch.optim: it is regulab that replicates them (src/optim.rs).
+plain torch.optim: it is regulab that replicates them (src/optim/).
 """
 
 import argparse
@@ -102,7 +102,7 @@ def build_optimizer(args, params):
 
 
 def check_optimizer_args(parser, args):
-    """The Rust CLI's checks (src/optim.rs, validate), with the same messages."""
+    """The Rust CLI's checks (src/optim/settings.rs, validate), with the same messages."""
     adam = args.optimizer in ("adam", "adamw")
     b1, b2 = args.betas
     if not (0.0 <= args.dampening <= 1.0):
