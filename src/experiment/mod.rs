@@ -19,11 +19,13 @@ use crate::interrupt::{signal_name, Interrupter};
 use crate::memory;
 use crate::model::Model;
 use crate::model_file::{self, ModelHeader};
+use crate::optim::Optimizer;
 use crate::progress::{Console, ConsoleMode};
+use crate::regularization::Penalty;
 use crate::report::{self, RunWriter};
 use crate::schema::{
-    load_run, CheckpointInfo, Environment, MetricInfo, ModelRole, ResumeRecord, RunDocument,
-    RunFiles, RunStatus, SavedModel, Summary, RUN_KIND, SCHEMA_VERSION,
+    load_run, CheckpointInfo, Environment, MetricInfo, ModelRole, RestoredWeights, ResumeRecord,
+    RunDocument, RunFiles, RunStatus, SavedModel, Summary, RUN_KIND, SCHEMA_VERSION,
 };
 use crate::train::{LoopOutcome, LoopSettings, Trainer};
 use anyhow::{anyhow, bail, Result};
@@ -138,7 +140,7 @@ fn starting_document(
     prepared: &Prepared,
     out: &Path,
     device: tch::Device,
-    penalty: &crate::regularization::Penalty,
+    penalty: &Penalty,
     resume: Option<&Resume>,
 ) -> RunDocument {
     if let Some(resume) = resume {
@@ -197,6 +199,43 @@ fn starting_document(
 /// Weights named as the model's parameters, with the epoch they belong to.
 type NamedWeights = (usize, Vec<(String, tch::Tensor)>);
 
+/// What watches the training loop: the document's writer, the console and the checkpointer.
+struct Observers {
+    writer: RunWriter,
+    console: Console,
+    checkpointer: Checkpointer,
+}
+
+impl Observers {
+    /// Writes the starting document; a resumed run's clock goes on from `prior_seconds`.
+    fn start(
+        config: &RunConfig,
+        prepared: &Prepared,
+        out: &Path,
+        document: RunDocument,
+        lock: report::OutputLock,
+        prior_seconds: f64,
+    ) -> Result<Self> {
+        let mut writer = RunWriter::create(out.to_path_buf(), document, lock)?;
+        let console = Console::new(
+            ConsoleMode::detect(config.output.quiet),
+            &writer.metric().name.clone(),
+        );
+        writer.set_prior_seconds(prior_seconds);
+        let checkpointer = Checkpointer::new(
+            checkpoint::path_for(out),
+            config.output.checkpoint_every,
+            prepared.fingerprint.clone(),
+            prior_seconds,
+        );
+        Ok(Observers {
+            writer,
+            console,
+            checkpointer,
+        })
+    }
+}
+
 /// Builds the penalty, optimizer and document, then trains with the writer, console and
 /// checkpointer observing, and records how the run ended.
 fn train_and_record(
@@ -221,22 +260,44 @@ fn train_and_record(
         &penalty,
         resume.as_ref(),
     );
-    let mut writer = RunWriter::create(out.clone(), document, lock)?;
-    let mut console = Console::new(
-        ConsoleMode::detect(config.output.quiet),
-        &writer.metric().name.clone(),
-    );
     let prior_seconds = resume
         .as_ref()
         .map_or(0.0, |r| r.checkpoint.elapsed_seconds);
-    writer.set_prior_seconds(prior_seconds);
-    let mut checkpointer = Checkpointer::new(
-        checkpoint::path_for(&out),
-        config.output.checkpoint_every,
-        prepared.fingerprint.clone(),
-        prior_seconds,
-    );
-    let settings = LoopSettings {
+    let mut observers = Observers::start(config, &prepared, &out, document, lock, prior_seconds)?;
+    let settings = loop_settings(config, device);
+    // libtorch reports failures (out of memory, a device error) by panicking inside tch;
+    // catching them here lets the run document record the failure instead of vanishing.
+    let result = catch_failures(|| {
+        train_loop(
+            model,
+            &mut optimizer,
+            &penalty,
+            &settings,
+            context.interrupter,
+            resume,
+            &mut observers,
+        )
+    });
+    let (outcome, best_weights) = match result {
+        Ok(Ok(ended)) => ended,
+        Ok(Err(error)) => return fail(&mut observers.writer, format!("{error:#}")),
+        Err(payload) => {
+            let message = memory::describe_failure(&panic_text(payload.as_ref()), "training");
+            return fail(&mut observers.writer, message);
+        }
+    };
+    record_outcome(
+        config,
+        &prepared,
+        out,
+        &mut observers,
+        outcome,
+        best_weights,
+    )
+}
+
+fn loop_settings(config: &RunConfig, device: tch::Device) -> LoopSettings {
+    LoopSettings {
         epochs: config.training.epochs,
         batch_size: config.training.batch_size as i64,
         log_every: config.output.log_every,
@@ -245,71 +306,60 @@ fn train_and_record(
         schedule: config.training.schedule,
         early_stop: config.training.early_stop,
         restore_best: config.training.restore_best,
+    }
+}
+
+/// Restores a resumed run's model, optimizer and loop state, then runs the loop.
+fn train_loop<'a>(
+    model: &'a dyn Model,
+    optimizer: &'a mut Optimizer,
+    penalty: &'a Penalty,
+    settings: &'a LoopSettings,
+    interrupter: &'a Interrupter,
+    resume: Option<Resume>,
+    observers: &'a mut Observers,
+) -> Result<(LoopOutcome, Option<NamedWeights>)> {
+    let restored = match resume {
+        Some(resume) => Some(resume.checkpoint.restore(model, optimizer)?),
+        None => None,
     };
-    // libtorch reports failures (out of memory, a device error) by panicking inside tch;
-    // catching them here lets the run document record the failure instead of vanishing.
-    let result = catch_failures(|| -> Result<(LoopOutcome, Option<NamedWeights>)> {
-        let restored = match resume {
-            Some(resume) => Some(resume.checkpoint.restore(model, &mut optimizer)?),
-            None => None,
-        };
-        let mut trainer = Trainer::new(
-            model,
-            &mut optimizer,
-            &penalty,
-            &settings,
-            context.interrupter,
-        );
-        if let Some((state, best_weights)) = restored {
-            trainer.resume(state, best_weights)?;
-        }
-        trainer.observe(&mut writer);
-        trainer.observe(&mut console);
-        trainer.observe(&mut checkpointer);
-        let outcome = trainer.run()?;
-        Ok((outcome, trainer.best_weights()))
-    });
-    let (outcome, best_weights) = match result {
-        Ok(Ok(ended)) => ended,
-        Ok(Err(error)) => return fail(&mut writer, format!("{error:#}")),
-        Err(payload) => {
-            let message = memory::describe_failure(&panic_text(payload.as_ref()), "training");
-            return fail(&mut writer, message);
-        }
-    };
+    let mut trainer = Trainer::new(model, optimizer, penalty, settings, interrupter);
+    if let Some((state, best_weights)) = restored {
+        trainer.resume(state, best_weights)?;
+    }
+    trainer.observe(&mut observers.writer);
+    trainer.observe(&mut observers.console);
+    trainer.observe(&mut observers.checkpointer);
+    let outcome = trainer.run()?;
+    Ok((outcome, trainer.best_weights()))
+}
+
+/// Finishes the document as the loop ended; a completed run also saves its models and no
+/// longer needs its checkpoint.
+fn record_outcome(
+    config: &RunConfig,
+    prepared: &Prepared,
+    out: PathBuf,
+    observers: &mut Observers,
+    outcome: LoopOutcome,
+    best_weights: Option<NamedWeights>,
+) -> Result<RunResult> {
+    let writer = &mut observers.writer;
     let (status, message, signal) = describe_outcome(&outcome);
     if let LoopOutcome::Completed {
         stopped_early,
         restored,
     } = outcome
     {
-        let final_epoch = restored.as_ref().map(|r| r.epoch).or_else(|| {
-            writer
-                .document
-                .epochs
-                .iter()
-                .rev()
-                .find(|e| !e.partial)
-                .map(|e| e.epoch)
-        });
-        let summary = &mut writer.document.summary;
-        summary.stop_reason = Some(
-            if stopped_early.is_some() {
-                "early_stop"
-            } else {
-                "epochs"
-            }
-            .into(),
-        );
-        summary.restored = restored;
+        let final_epoch = record_stop(&mut writer.document, stopped_early, restored);
         let saved = final_epoch.map_or(Ok(Vec::new()), |epoch| {
-            save_models(config, &prepared, &out, epoch, best_weights)
+            save_models(config, prepared, &out, epoch, best_weights)
         });
         match saved {
             Ok(models) => writer.document.files.models = models,
-            Err(error) => return fail(&mut writer, format!("{error:#}")),
+            Err(error) => return fail(writer, format!("{error:#}")),
         }
-        checkpointer.remove();
+        observers.checkpointer.remove();
     }
     writer.finish(status, message.clone())?;
     let result = RunResult {
@@ -320,18 +370,50 @@ fn train_and_record(
         metric: writer.document.metric.clone(),
         summary: writer.document.summary.clone(),
     };
-    if !config.output.quiet || status != RunStatus::Completed {
-        eprintln!("{}", final_line(&result, &writer.document));
+    print_ending(config, &result, &writer.document);
+    Ok(result)
+}
+
+/// Records why a completed run stopped and which weights it kept; returns the epoch its
+/// final weights belong to (none when it trained no whole epoch).
+fn record_stop(
+    document: &mut RunDocument,
+    stopped_early: Option<usize>,
+    restored: Option<RestoredWeights>,
+) -> Option<usize> {
+    let final_epoch = restored.as_ref().map(|r| r.epoch).or_else(|| {
+        document
+            .epochs
+            .iter()
+            .rev()
+            .find(|e| !e.partial)
+            .map(|e| e.epoch)
+    });
+    let summary = &mut document.summary;
+    summary.stop_reason = Some(
+        if stopped_early.is_some() {
+            "early_stop"
+        } else {
+            "epochs"
+        }
+        .into(),
+    );
+    summary.restored = restored;
+    final_epoch
+}
+
+fn print_ending(config: &RunConfig, result: &RunResult, document: &RunDocument) {
+    if !config.output.quiet || result.status != RunStatus::Completed {
+        eprintln!("{}", final_line(result, document));
     }
     // The findings' titles only; `regulab explain` prints their evidence and advice.
-    if !config.output.quiet && !writer.document.diagnostics.is_empty() {
+    if !config.output.quiet && !document.diagnostics.is_empty() {
         eprint!(
             "regulab: findings (evidence and advice: regulab explain {}):\n{}",
             result.path.display(),
-            crate::explain::render_titles(&writer.document.diagnostics)
+            crate::explain::render_titles(&document.diagnostics)
         );
     }
-    Ok(result)
 }
 
 /// Writes the final weights and, with a validation split, the selected epoch's weights.
