@@ -402,6 +402,7 @@ fn record_stop(
     final_epoch
 }
 
+/// A quiet run says nothing when it completes, but always says why it did not.
 fn print_ending(config: &RunConfig, result: &RunResult, document: &RunDocument) {
     if !config.output.quiet || result.status != RunStatus::Completed {
         eprintln!("{}", final_line(result, document));
