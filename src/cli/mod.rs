@@ -261,15 +261,7 @@ pub enum Exit {
 /// run documents.
 pub fn run(cli: Cli, matches: &clap::ArgMatches, argv: Vec<String>) -> Result<Exit> {
     match cli.command {
-        Command::Info { json } => {
-            let info = SystemInfo::collect();
-            if json {
-                println!("{}", serde_json::to_string_pretty(&info)?);
-            } else {
-                print!("{}", info.to_text());
-            }
-            Ok(Exit::Success)
-        }
+        Command::Info { json } => print_info(json).map(|()| Exit::Success),
         Command::Data { command } => data::run(command).map(|()| Exit::Success),
         Command::Mf(flags) => {
             let layer = trainer::command_layer(config::Trainer::Mf, &flags.common, sub(matches))?;
@@ -284,104 +276,126 @@ pub fn run(cli: Cli, matches: &clap::ArgMatches, argv: Vec<String>) -> Result<Ex
             args.overrides.apply(&mut layer)?;
             train(&layer, argv)
         }
-        Command::Rerun(args) => {
-            let document = crate::schema::load_run(&args.run)?;
-            let mut layer = document.config.to_layer(Origin::Recorded {
-                path: args.run.clone(),
-            })?;
-            // A re-run never overwrites the run it repeats.
-            layer.remove("out")?;
-            args.overrides.apply(&mut layer)?;
-            train(&layer, argv)
-        }
-        Command::Resume(args) => {
-            let interrupter = Interrupter::from_signals()?;
-            let context = RunContext {
-                argv,
-                interrupter: &interrupter,
-            };
-            let quiet = args.quiet.then_some(true);
-            let result = experiment::resume(&args.run, &context, quiet)?;
-            Ok(exit_of(&result))
-        }
-        Command::Eval(args) => {
-            let request = crate::inference::EvalRequest {
-                model: args.model,
-                weights: parse_flag("--weights", args.weights.as_deref())?,
-                data: args.data,
-                split: args.split,
-                limit: args.limit,
-                device: parse_flag("--device", Some(&args.device))?.unwrap_or_default(),
-            };
-            let report = crate::inference::eval(&request)?;
-            if args.json {
-                println!("{}", serde_json::to_string_pretty(&report)?);
-            } else {
-                print!("{}", report.to_text());
-            }
-            Ok(Exit::Success)
-        }
-        Command::Predict(args) => {
-            use crate::inference::PredictQuery;
-            let query = match (args.user, args.pairs, args.images) {
-                (Some(user), None, None) => PredictQuery::TopItems {
-                    user,
-                    top: args.top,
-                    exclude_seen: args.exclude_seen,
-                },
-                (None, Some(pairs), None) => PredictQuery::Pairs(pairs),
-                (None, None, Some(images)) => PredictQuery::Images(images),
-                _ => anyhow::bail!(
-                    "regulab predict: give one of --user RAW_ID, --pairs FILE or --images FILE"
-                ),
-            };
-            let request = crate::inference::PredictRequest {
-                model: args.model,
-                weights: parse_flag("--weights", args.weights.as_deref())?,
-                query,
-                data: args.data,
-                device: parse_flag("--device", Some(&args.device))?.unwrap_or_default(),
-            };
-            let predictions = crate::inference::predict(&request)?;
-            if args.json {
-                println!("{}", serde_json::to_string_pretty(&predictions)?);
-            } else {
-                print!("{}", predictions.to_text());
-            }
-            Ok(Exit::Success)
-        }
+        Command::Rerun(args) => train(&rerun_layer(&args)?, argv),
+        Command::Resume(args) => resume(&args, argv),
+        Command::Eval(args) => eval(args).map(|()| Exit::Success),
+        Command::Predict(args) => predict(args).map(|()| Exit::Success),
         Command::Sweep(args) => run_sweep(trainer::sweep_plan(&args)?, argv),
         Command::Cv(args) => run_sweep(trainer::cv_plan(&args)?, argv),
-        Command::Plot(args) => {
-            crate::plot::run_plot(&crate::plot::PlotRequest {
-                runs: args.runs,
-                output: args.output,
-                width: args.width,
-                height: args.height,
-                steps: args.steps,
-            })?;
-            Ok(Exit::Success)
-        }
+        Command::Plot(args) => plot(args).map(|()| Exit::Success),
         Command::Explain(args) => explain_runs(&args).map(|()| Exit::Success),
-        Command::Report(args) => {
-            let outcome = crate::html_report::run_report(&crate::html_report::ReportRequest {
-                inputs: args.inputs,
-                output: args.output.clone(),
-            })?;
-            let tables = match outcome.tables {
-                0 => String::new(),
-                1 => ", 1 sweep table".to_string(),
-                n => format!(", {n} sweep tables"),
-            };
-            eprintln!(
-                "regulab report: wrote {} ({} runs, {} charts{tables})",
-                args.output.display(),
-                outcome.runs,
-                outcome.charts,
-            );
-            Ok(Exit::Success)
-        }
+        Command::Report(args) => report(args).map(|()| Exit::Success),
     }
+}
+
+fn print_info(json: bool) -> Result<()> {
+    let info = SystemInfo::collect();
+    if json {
+        println!("{}", serde_json::to_string_pretty(&info)?);
+    } else {
+        print!("{}", info.to_text());
+    }
+    Ok(())
+}
+
+/// The recorded run's configuration with the overrides applied.
+fn rerun_layer(args: &RerunArgs) -> Result<Layer> {
+    let document = crate::schema::load_run(&args.run)?;
+    let mut layer = document.config.to_layer(Origin::Recorded {
+        path: args.run.clone(),
+    })?;
+    // A re-run never overwrites the run it repeats.
+    layer.remove("out")?;
+    args.overrides.apply(&mut layer)?;
+    Ok(layer)
+}
+
+fn resume(args: &ResumeArgs, argv: Vec<String>) -> Result<Exit> {
+    let interrupter = Interrupter::from_signals()?;
+    let context = RunContext {
+        argv,
+        interrupter: &interrupter,
+    };
+    let quiet = args.quiet.then_some(true);
+    let result = experiment::resume(&args.run, &context, quiet)?;
+    Ok(exit_of(&result))
+}
+
+fn eval(args: EvalArgs) -> Result<()> {
+    let request = crate::inference::EvalRequest {
+        model: args.model,
+        weights: parse_flag("--weights", args.weights.as_deref())?,
+        data: args.data,
+        split: args.split,
+        limit: args.limit,
+        device: parse_flag("--device", Some(&args.device))?.unwrap_or_default(),
+    };
+    let report = crate::inference::eval(&request)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", report.to_text());
+    }
+    Ok(())
+}
+
+fn predict(args: PredictArgs) -> Result<()> {
+    use crate::inference::PredictQuery;
+    let query = match (args.user, args.pairs, args.images) {
+        (Some(user), None, None) => PredictQuery::TopItems {
+            user,
+            top: args.top,
+            exclude_seen: args.exclude_seen,
+        },
+        (None, Some(pairs), None) => PredictQuery::Pairs(pairs),
+        (None, None, Some(images)) => PredictQuery::Images(images),
+        _ => anyhow::bail!(
+            "regulab predict: give one of --user RAW_ID, --pairs FILE or --images FILE"
+        ),
+    };
+    let request = crate::inference::PredictRequest {
+        model: args.model,
+        weights: parse_flag("--weights", args.weights.as_deref())?,
+        query,
+        data: args.data,
+        device: parse_flag("--device", Some(&args.device))?.unwrap_or_default(),
+    };
+    let predictions = crate::inference::predict(&request)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&predictions)?);
+    } else {
+        print!("{}", predictions.to_text());
+    }
+    Ok(())
+}
+
+fn plot(args: PlotArgs) -> Result<()> {
+    crate::plot::run_plot(&crate::plot::PlotRequest {
+        runs: args.runs,
+        output: args.output,
+        width: args.width,
+        height: args.height,
+        steps: args.steps,
+    })
+}
+
+fn report(args: ReportArgs) -> Result<()> {
+    let outcome = crate::html_report::run_report(&crate::html_report::ReportRequest {
+        inputs: args.inputs,
+        output: args.output.clone(),
+    })?;
+    let tables = match outcome.tables {
+        0 => String::new(),
+        1 => ", 1 sweep table".to_string(),
+        n => format!(", {n} sweep tables"),
+    };
+    eprintln!(
+        "regulab report: wrote {} ({} runs, {} charts{tables})",
+        args.output.display(),
+        outcome.runs,
+        outcome.charts,
+    );
+    Ok(())
 }
 
 /// Reads every run first (a bad file stops before any output), then prints its findings,

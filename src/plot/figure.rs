@@ -269,6 +269,9 @@ pub(super) fn whole_number_axis(label: &str, values: &[f64]) -> XAxis {
     }
 }
 
+/// A loss curve: the document key, its key label, and how it is drawn.
+type LossQuantity = (&'static str, &'static str, Stroke, Marker);
+
 /// Base, regularization and total train loss of every run on one axis; per logged step
 /// with `--steps`.
 fn loss_panel(
@@ -277,55 +280,18 @@ fn loss_panel(
     epochs: &XAxis,
     options: FigureOptions,
 ) -> Result<Panel> {
-    let steps_of = |doc: &RunDocument, key: &str| -> Vec<(f64, f64)> {
-        doc.steps
-            .iter()
-            .map(|s| {
-                let value = match key {
-                    "base_loss" => s.base_loss,
-                    "reg_loss" => s.reg_loss,
-                    _ => s.total_loss,
-                };
-                (s.step as f64, value)
-            })
-            .filter(|(_, v)| v.is_finite())
-            .collect()
-    };
     let mut panel = if options.steps {
-        let without: Vec<String> = runs
-            .iter()
-            .filter(|(_, d)| d.steps.is_empty())
-            .map(|(p, _)| p.display().to_string())
-            .collect();
-        if !without.is_empty() {
-            bail!(
-                "{}: no per-step losses recorded; train with --log-every N to record them, \
-                 or plot without --steps",
-                without.join(", ")
-            );
-        }
-        let steps: Vec<f64> = runs
-            .iter()
-            .flat_map(|(_, d)| d.steps.iter().map(|s| s.step as f64))
-            .collect();
-        let mut panel = Panel::new(
-            "train loss at logged steps (one batch each)",
-            "train loss",
-            whole_number_axis("optimizer step", &steps),
-        );
-        panel.weight = 2;
-        panel
+        step_loss_panel(runs)?
     } else {
-        let mut panel = Panel::new("train loss (epoch means)", "train loss", epochs.clone());
-        panel.weight = 2;
-        panel
+        Panel::new("train loss (epoch means)", "train loss", epochs.clone())
     };
+    panel.weight = 2;
     let marker = if options.steps {
         Marker::None
     } else {
         Marker::Dot
     };
-    let quantities = [
+    let quantities: [LossQuantity; 3] = [
         ("total_loss", "total", Stroke::Solid, marker),
         ("base_loss", "base", Stroke::Dashed, Marker::None),
         ("reg_loss", "regularization", Stroke::Dotted, Marker::None),
@@ -334,7 +300,7 @@ fn loss_panel(
     for ((_, doc), &color) in runs.iter().zip(colors) {
         for (index, &(key, _, stroke, marker)) in quantities.iter().enumerate() {
             let points = if options.steps {
-                steps_of(doc, key)
+                step_losses(doc, key)
             } else {
                 doc.curve(Split::Train, key)
             };
@@ -351,39 +317,89 @@ fn loss_panel(
             });
         }
         if !options.steps {
-            let implied: Vec<(f64, f64)> = doc
-                .epochs
-                .iter()
-                .map(|e| (e.epoch as f64, e.implied_weight_decay_loss))
-                .filter(|(_, v)| v.is_finite())
-                .collect();
-            // Decoupled or optimizer weight decay is not in the loss; the implied loss
-            // shows what it would have added.
-            if implied.iter().any(|&(_, v)| v != 0.0) {
-                panel.lines.push(Line {
-                    points: implied,
-                    color,
-                    stroke: Stroke::LongDash,
-                    marker: Marker::None,
-                });
-                shown_implied_key(&mut panel, runs.len() == 1, color);
-            }
+            add_implied_weight_decay(&mut panel, doc, color, runs.len() == 1);
         }
     }
     let key_color = if runs.len() == 1 { colors[0] } else { BLACK };
-    let keys: Vec<Key> = quantities
+    let keys = quantity_keys(&quantities, shown, key_color);
+    panel.keys.splice(0..0, keys);
+    Ok(panel)
+}
+
+/// The loss panel over optimizer steps; every run must have recorded its steps.
+fn step_loss_panel(runs: &[(PathBuf, RunDocument)]) -> Result<Panel> {
+    let without: Vec<String> = runs
+        .iter()
+        .filter(|(_, d)| d.steps.is_empty())
+        .map(|(p, _)| p.display().to_string())
+        .collect();
+    if !without.is_empty() {
+        bail!(
+            "{}: no per-step losses recorded; train with --log-every N to record them, \
+             or plot without --steps",
+            without.join(", ")
+        );
+    }
+    let steps: Vec<f64> = runs
+        .iter()
+        .flat_map(|(_, d)| d.steps.iter().map(|s| s.step as f64))
+        .collect();
+    Ok(Panel::new(
+        "train loss at logged steps (one batch each)",
+        "train loss",
+        whole_number_axis("optimizer step", &steps),
+    ))
+}
+
+/// One loss (`base_loss`, `reg_loss`, else the total) at every logged step.
+fn step_losses(doc: &RunDocument, key: &str) -> Vec<(f64, f64)> {
+    doc.steps
+        .iter()
+        .map(|s| {
+            let value = match key {
+                "base_loss" => s.base_loss,
+                "reg_loss" => s.reg_loss,
+                _ => s.total_loss,
+            };
+            (s.step as f64, value)
+        })
+        .filter(|(_, v)| v.is_finite())
+        .collect()
+}
+
+/// Decoupled or optimizer weight decay is not in the loss; the implied loss shows what it
+/// would have added.
+fn add_implied_weight_decay(panel: &mut Panel, doc: &RunDocument, color: RGBColor, single: bool) {
+    let implied: Vec<(f64, f64)> = doc
+        .epochs
+        .iter()
+        .map(|e| (e.epoch as f64, e.implied_weight_decay_loss))
+        .filter(|(_, v)| v.is_finite())
+        .collect();
+    if implied.iter().any(|&(_, v)| v != 0.0) {
+        panel.lines.push(Line {
+            points: implied,
+            color,
+            stroke: Stroke::LongDash,
+            marker: Marker::None,
+        });
+        shown_implied_key(panel, single, color);
+    }
+}
+
+/// The keys of the quantities some run shows, in the panel's order.
+fn quantity_keys(quantities: &[LossQuantity], shown: [bool; 3], color: RGBColor) -> Vec<Key> {
+    quantities
         .iter()
         .zip(shown)
         .filter(|(_, shown)| *shown)
         .map(|(&(_, name, stroke, marker), _)| Key {
             label: name.to_string(),
-            color: key_color,
+            color,
             stroke,
             marker,
         })
-        .collect();
-    panel.keys.splice(0..0, keys);
-    Ok(panel)
+        .collect()
 }
 
 fn shown_implied_key(panel: &mut Panel, single: bool, color: RGBColor) {

@@ -18,79 +18,17 @@ const LEGEND_IGNORED_KEYS: &[&str] = &[
 ];
 const LEGEND_MAX_KEYS: usize = 4;
 
+/// A run's config as key-value pairs, `command` first.
+type ConfigPairs = Vec<(String, Value)>;
+
 /// One label per run: the config values that tell the runs apart (`lambda=0.001,
 /// optimizer=adam`), else the file name. Mirrors `legend_labels` in plot_curves.py.
 pub fn legend_labels(runs: &[(PathBuf, RunDocument)]) -> Vec<String> {
-    let file_name = |path: &Path| {
-        path.file_name().map_or_else(
-            || path.display().to_string(),
-            |n| n.to_string_lossy().into_owned(),
-        )
-    };
     if runs.len() == 1 {
         return vec![file_name(&runs[0].0)];
     }
-    // The command joins the flags: runs of different commands differ in it first.
-    let merged: Vec<Vec<(String, Value)>> = runs
-        .iter()
-        .map(|(_, doc)| {
-            let command = Value::String(doc.command.to_string());
-            std::iter::once(("command".to_string(), command))
-                .chain(
-                    doc.config_pairs()
-                        .into_iter()
-                        .filter(|(k, _)| k != "command"),
-                )
-                .collect()
-        })
-        .collect();
-    let lookup = |m: &[(String, Value)], key: &str| -> Option<Value> {
-        m.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone())
-    };
-    let mut keys: Vec<String> = Vec::new();
-    for m in &merged {
-        for (k, _) in m {
-            if !keys.contains(k) && !LEGEND_IGNORED_KEYS.contains(&k.as_str()) {
-                keys.push(k.clone());
-            }
-        }
-    }
-    let commands: Vec<_> = runs.iter().map(|(_, d)| d.command).collect();
-    if commands.iter().any(|c| *c != commands[0]) {
-        // Model-specific flags would all "differ"; compare only the shared ones.
-        keys.retain(|k| merged.iter().all(|m| lookup(m, k).is_some()));
-    }
-    let partition = |ks: &[String]| -> usize {
-        let mut seen: Vec<String> = merged
-            .iter()
-            .map(|m| {
-                ks.iter()
-                    // An absent flag and a null one both mean "not set".
-                    .map(|k| lookup(m, k).unwrap_or(Value::Null).to_string())
-                    .collect::<Vec<_>>()
-                    .join("\u{1}")
-            })
-            .collect();
-        seen.sort();
-        seen.dedup();
-        seen.len()
-    };
-    // A key whose value follows from the keys already chosen (an optimizer's default lr)
-    // tells the reader nothing new. "Follows" needs evidence: runs that share the chosen
-    // values and agree on the key. When the chosen keys already tell every run apart,
-    // each further difference (penalty next to lambda) is kept.
-    let mut chosen: Vec<String> = Vec::new();
-    for key in keys {
-        if partition(std::slice::from_ref(&key)) < 2 {
-            continue;
-        }
-        let mut with = chosen.clone();
-        with.push(key.clone());
-        let groups = partition(&chosen);
-        if partition(&with) > groups || groups == runs.len() {
-            chosen = with;
-        }
-    }
+    let merged = config_pairs(runs);
+    let chosen = telling_keys(candidate_keys(runs, &merged), &merged);
     let shown = &chosen[..chosen.len().min(LEGEND_MAX_KEYS)];
     let names: Vec<String> = runs.iter().map(|(p, _)| file_name(p)).collect();
     runs.iter()
@@ -121,6 +59,89 @@ pub fn legend_labels(runs: &[(PathBuf, RunDocument)]) -> Vec<String> {
             label
         })
         .collect()
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name().map_or_else(
+        || path.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    )
+}
+
+/// Every run's config pairs. The command joins the flags: runs of different commands differ
+/// in it first.
+fn config_pairs(runs: &[(PathBuf, RunDocument)]) -> Vec<ConfigPairs> {
+    runs.iter()
+        .map(|(_, doc)| {
+            let command = Value::String(doc.command.to_string());
+            std::iter::once(("command".to_string(), command))
+                .chain(
+                    doc.config_pairs()
+                        .into_iter()
+                        .filter(|(k, _)| k != "command"),
+                )
+                .collect()
+        })
+        .collect()
+}
+
+fn lookup(m: &[(String, Value)], key: &str) -> Option<Value> {
+    m.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone())
+}
+
+/// The keys a legend may name, in first-seen order.
+fn candidate_keys(runs: &[(PathBuf, RunDocument)], merged: &[ConfigPairs]) -> Vec<String> {
+    let mut keys: Vec<String> = Vec::new();
+    for m in merged {
+        for (k, _) in m {
+            if !keys.contains(k) && !LEGEND_IGNORED_KEYS.contains(&k.as_str()) {
+                keys.push(k.clone());
+            }
+        }
+    }
+    let commands: Vec<_> = runs.iter().map(|(_, d)| d.command).collect();
+    if commands.iter().any(|c| *c != commands[0]) {
+        // Model-specific flags would all "differ"; compare only the shared ones.
+        keys.retain(|k| merged.iter().all(|m| lookup(m, k).is_some()));
+    }
+    keys
+}
+
+/// How many groups the runs fall into by their values of `keys`.
+fn partition(merged: &[ConfigPairs], keys: &[String]) -> usize {
+    let mut seen: Vec<String> = merged
+        .iter()
+        .map(|m| {
+            keys.iter()
+                // An absent flag and a null one both mean "not set".
+                .map(|k| lookup(m, k).unwrap_or(Value::Null).to_string())
+                .collect::<Vec<_>>()
+                .join("\u{1}")
+        })
+        .collect();
+    seen.sort();
+    seen.dedup();
+    seen.len()
+}
+
+/// A key whose value follows from the keys already chosen (an optimizer's default lr)
+/// tells the reader nothing new. "Follows" needs evidence: runs that share the chosen
+/// values and agree on the key. When the chosen keys already tell every run apart,
+/// each further difference (penalty next to lambda) is kept.
+fn telling_keys(keys: Vec<String>, merged: &[ConfigPairs]) -> Vec<String> {
+    let mut chosen: Vec<String> = Vec::new();
+    for key in keys {
+        if partition(merged, std::slice::from_ref(&key)) < 2 {
+            continue;
+        }
+        let mut with = chosen.clone();
+        with.push(key.clone());
+        let groups = partition(merged, &chosen);
+        if partition(merged, &with) > groups || groups == merged.len() {
+            chosen = with;
+        }
+    }
+    chosen
 }
 
 fn format_value(value: &Value) -> String {

@@ -1,0 +1,518 @@
+//! Runs a [`RunConfig`]: loads its data, builds its model, penalty and optimizer, writes the
+//! run document and drives the training loop. One path serves every model; each task only
+//! prepares its data set and model.
+
+mod output;
+mod panic;
+mod prepare;
+
+pub use panic::install_panic_hook;
+pub use prepare::{data_path, ratings_source, thread_choice};
+
+use output::{file_name, output_path};
+use panic::{catch_failures, panic_text};
+use prepare::{prepare, Prepared};
+
+use crate::checkpoint::{self, Checkpoint, Checkpointer};
+use crate::config::RunConfig;
+use crate::interrupt::{signal_name, Interrupter};
+use crate::memory;
+use crate::model::Model;
+use crate::model_file::{self, ModelHeader};
+use crate::optim::Optimizer;
+use crate::progress::{Console, ConsoleMode};
+use crate::regularization::Penalty;
+use crate::report::{self, RunWriter};
+use crate::schema::{
+    load_run, CheckpointInfo, Environment, MetricInfo, ModelRole, RestoredWeights, ResumeRecord,
+    RunDocument, RunFiles, RunStatus, SavedModel, Summary, RUN_KIND, SCHEMA_VERSION,
+};
+use crate::train::{LoopOutcome, LoopSettings, Trainer};
+use anyhow::{anyhow, bail, Result};
+use std::path::{Path, PathBuf};
+
+/// What a run needs besides its configuration.
+pub struct RunContext<'a> {
+    /// The command line, recorded in the document.
+    pub argv: Vec<String>,
+    pub interrupter: &'a Interrupter,
+}
+
+/// How a run ended, for the caller (exit codes, sweep summaries).
+#[derive(Debug, Clone)]
+pub struct RunResult {
+    pub path: PathBuf,
+    pub status: RunStatus,
+    pub message: Option<String>,
+    /// The signal that interrupted the run.
+    pub signal: Option<i32>,
+    pub metric: MetricInfo,
+    pub summary: Summary,
+}
+
+/// A run continued from its checkpoint: the document so far and the checkpoint.
+struct Resume {
+    document: RunDocument,
+    checkpoint: Checkpoint,
+}
+
+/// Trains one run. A run that trains and ends (completed, interrupted, diverged) is `Ok`;
+/// one that cannot start or fails is `Err`, after saving its document when there is one.
+pub fn run(config: &RunConfig, context: &RunContext) -> Result<RunResult> {
+    let out = output_path(config)?;
+    let lock = report::OutputLock::acquire(&out)?;
+    let (prepared, device) = prepare(config, &out)?;
+    train_and_record(config, context, prepared, (out, lock), device, None)
+}
+
+/// `regulab resume`: continues an interrupted, killed or failed run from its checkpoint and
+/// finishes the same document. `quiet` overrides the recorded setting.
+pub fn resume(path: &Path, context: &RunContext, quiet: Option<bool>) -> Result<RunResult> {
+    let document = load_run(path)?;
+    let checkpoint_path = resumable_checkpoint(path, &document)?;
+    let lock = report::OutputLock::acquire(path)?;
+    let checkpoint = Checkpoint::read(&checkpoint_path)?;
+    let mut config = document.config.clone();
+    config.output.out = Some(path.to_path_buf());
+    if let Some(quiet) = quiet {
+        config.output.quiet = quiet;
+    }
+    let (prepared, device) = prepare(&config, path)?;
+    if let Some(difference) = checkpoint.data.difference(&prepared.fingerprint) {
+        bail!(
+            "{}: the data changed since the run started ({difference}); start a new run instead",
+            path.display()
+        );
+    }
+    let resume = Resume {
+        document,
+        checkpoint,
+    };
+    train_and_record(
+        &config,
+        context,
+        prepared,
+        (path.to_path_buf(), lock),
+        device,
+        Some(resume),
+    )
+}
+
+/// The checkpoint a run can continue from, or the one-line reason it cannot.
+fn resumable_checkpoint(path: &Path, document: &RunDocument) -> Result<PathBuf> {
+    let shown = path.display();
+    match document.status {
+        RunStatus::Completed => bail!(
+            "{shown}: the run completed; nothing to resume (`regulab rerun {shown}` trains it again)"
+        ),
+        RunStatus::Diverged => bail!(
+            "{shown}: the run diverged; resuming would diverge again (rerun it with a lower learning rate: `regulab rerun {shown} --set lr=...`)"
+        ),
+        _ => {}
+    }
+    let Some(info) = &document.files.checkpoint else {
+        bail!("{shown}: has no checkpoint (it ran with --checkpoint-every 0)");
+    };
+    let checkpoint = RunDocument::beside(path, &info.file);
+    if !checkpoint.is_file() {
+        bail!(
+            "{shown}: its checkpoint {} is missing (the run stopped before its first checkpoint, after epoch {}, or the file was removed)",
+            checkpoint.display(),
+            info.every
+        );
+    }
+    Ok(checkpoint)
+}
+
+fn metric_info(model: &dyn Model) -> MetricInfo {
+    let metric = model.headline_metric();
+    MetricInfo {
+        name: metric.key().into(),
+        higher_is_better: metric.higher_is_better(),
+    }
+}
+
+/// The document a run starts with: a fresh one, or a resumed run's document with the epochs
+/// after its checkpoint (and any partial epoch) dropped, since they will be trained again.
+fn starting_document(
+    config: &RunConfig,
+    context: &RunContext,
+    prepared: &Prepared,
+    out: &Path,
+    device: tch::Device,
+    penalty: &Penalty,
+    resume: Option<&Resume>,
+) -> RunDocument {
+    if let Some(resume) = resume {
+        let done = resume.checkpoint.state.epochs_done;
+        let mut document = resume.document.clone();
+        document.status = RunStatus::Running;
+        document.message = None;
+        document.epochs.retain(|e| !e.partial && e.epoch <= done);
+        document.steps.retain(|s| s.epoch <= done);
+        document.diagnostics.clear();
+        document.summary = Summary::default();
+        document.files.resumed.push(ResumeRecord {
+            from_epoch: done,
+            at: report::now_utc(),
+        });
+        return document;
+    }
+    let mut recorded = config.clone();
+    recorded.output.out = Some(out.to_path_buf());
+    let checkpoint = (config.output.checkpoint_every > 0).then(|| CheckpointInfo {
+        file: file_name(&checkpoint::path_for(out)),
+        every: config.output.checkpoint_every,
+    });
+    RunDocument {
+        schema_version: SCHEMA_VERSION,
+        kind: RUN_KIND.into(),
+        command: config.trainer(),
+        status: RunStatus::Running,
+        message: None,
+        started_at: report::now_utc(),
+        updated_at: report::now_utc(),
+        argv: context.argv.clone(),
+        config: recorded,
+        dataset: prepared.dataset.clone(),
+        environment: Environment {
+            cpu_threads_choice: prepared.threads_reason.clone(),
+            ..report::collect_environment(device)
+        },
+        regularization: penalty.report(
+            config.optimizer.weight_decay,
+            config.optimizer.weight_decay_mode(),
+        ),
+        metric: metric_info(prepared.model.as_ref()),
+        epochs: Vec::new(),
+        steps: Vec::new(),
+        summary: Summary::default(),
+        diagnostics: Vec::new(),
+        files: RunFiles {
+            checkpoint,
+            data_fingerprint: Some(prepared.fingerprint.clone()),
+            ..Default::default()
+        },
+    }
+}
+
+/// Weights named as the model's parameters, with the epoch they belong to.
+type NamedWeights = (usize, Vec<(String, tch::Tensor)>);
+
+/// What watches the training loop: the document's writer, the console and the checkpointer.
+struct Observers {
+    writer: RunWriter,
+    console: Console,
+    checkpointer: Checkpointer,
+}
+
+impl Observers {
+    /// Writes the starting document; a resumed run's clock goes on from `prior_seconds`.
+    fn start(
+        config: &RunConfig,
+        prepared: &Prepared,
+        out: &Path,
+        document: RunDocument,
+        lock: report::OutputLock,
+        prior_seconds: f64,
+    ) -> Result<Self> {
+        let mut writer = RunWriter::create(out.to_path_buf(), document, lock)?;
+        let console = Console::new(
+            ConsoleMode::detect(config.output.quiet),
+            &writer.metric().name.clone(),
+        );
+        writer.set_prior_seconds(prior_seconds);
+        let checkpointer = Checkpointer::new(
+            checkpoint::path_for(out),
+            config.output.checkpoint_every,
+            prepared.fingerprint.clone(),
+            prior_seconds,
+        );
+        Ok(Observers {
+            writer,
+            console,
+            checkpointer,
+        })
+    }
+}
+
+/// Builds the penalty, optimizer and document, then trains with the writer, console and
+/// checkpointer observing, and records how the run ended.
+fn train_and_record(
+    config: &RunConfig,
+    context: &RunContext,
+    prepared: Prepared,
+    (out, lock): (PathBuf, report::OutputLock),
+    device: tch::Device,
+    resume: Option<Resume>,
+) -> Result<RunResult> {
+    let model = prepared.model.as_ref();
+    let penalty = config
+        .penalty
+        .resolve(prepared.train_examples, config.training.batch_size)?;
+    let mut optimizer = config.optimizer.build(model.var_store())?;
+    let document = starting_document(
+        config,
+        context,
+        &prepared,
+        &out,
+        device,
+        &penalty,
+        resume.as_ref(),
+    );
+    let prior_seconds = resume
+        .as_ref()
+        .map_or(0.0, |r| r.checkpoint.elapsed_seconds);
+    let mut observers = Observers::start(config, &prepared, &out, document, lock, prior_seconds)?;
+    let settings = loop_settings(config, device);
+    // libtorch reports failures (out of memory, a device error) by panicking inside tch;
+    // catching them here lets the run document record the failure instead of vanishing.
+    let result = catch_failures(|| {
+        train_loop(
+            model,
+            &mut optimizer,
+            &penalty,
+            &settings,
+            context.interrupter,
+            resume,
+            &mut observers,
+        )
+    });
+    let (outcome, best_weights) = match result {
+        Ok(Ok(ended)) => ended,
+        Ok(Err(error)) => return fail(&mut observers.writer, format!("{error:#}")),
+        Err(payload) => {
+            let message = memory::describe_failure(&panic_text(payload.as_ref()), "training");
+            return fail(&mut observers.writer, message);
+        }
+    };
+    record_outcome(
+        config,
+        &prepared,
+        out,
+        &mut observers,
+        outcome,
+        best_weights,
+    )
+}
+
+fn loop_settings(config: &RunConfig, device: tch::Device) -> LoopSettings {
+    LoopSettings {
+        epochs: config.training.epochs,
+        batch_size: config.training.batch_size as i64,
+        log_every: config.output.log_every,
+        device,
+        weight_decay: config.optimizer.weight_decay,
+        schedule: config.training.schedule,
+        early_stop: config.training.early_stop,
+        restore_best: config.training.restore_best,
+    }
+}
+
+/// Restores a resumed run's model, optimizer and loop state, then runs the loop.
+fn train_loop<'a>(
+    model: &'a dyn Model,
+    optimizer: &'a mut Optimizer,
+    penalty: &'a Penalty,
+    settings: &'a LoopSettings,
+    interrupter: &'a Interrupter,
+    resume: Option<Resume>,
+    observers: &'a mut Observers,
+) -> Result<(LoopOutcome, Option<NamedWeights>)> {
+    let restored = match resume {
+        Some(resume) => Some(resume.checkpoint.restore(model, optimizer)?),
+        None => None,
+    };
+    let mut trainer = Trainer::new(model, optimizer, penalty, settings, interrupter);
+    if let Some((state, best_weights)) = restored {
+        trainer.resume(state, best_weights)?;
+    }
+    trainer.observe(&mut observers.writer);
+    trainer.observe(&mut observers.console);
+    trainer.observe(&mut observers.checkpointer);
+    let outcome = trainer.run()?;
+    Ok((outcome, trainer.best_weights()))
+}
+
+/// Finishes the document as the loop ended; a completed run also saves its models and no
+/// longer needs its checkpoint.
+fn record_outcome(
+    config: &RunConfig,
+    prepared: &Prepared,
+    out: PathBuf,
+    observers: &mut Observers,
+    outcome: LoopOutcome,
+    best_weights: Option<NamedWeights>,
+) -> Result<RunResult> {
+    let writer = &mut observers.writer;
+    let (status, message, signal) = describe_outcome(&outcome);
+    if let LoopOutcome::Completed {
+        stopped_early,
+        restored,
+    } = outcome
+    {
+        let final_epoch = record_stop(&mut writer.document, stopped_early, restored);
+        let saved = final_epoch.map_or(Ok(Vec::new()), |epoch| {
+            save_models(config, prepared, &out, epoch, best_weights)
+        });
+        match saved {
+            Ok(models) => writer.document.files.models = models,
+            Err(error) => return fail(writer, format!("{error:#}")),
+        }
+        observers.checkpointer.remove();
+    }
+    writer.finish(status, message.clone())?;
+    let result = RunResult {
+        path: out,
+        status,
+        message,
+        signal,
+        metric: writer.document.metric.clone(),
+        summary: writer.document.summary.clone(),
+    };
+    print_ending(config, &result, &writer.document);
+    Ok(result)
+}
+
+/// Records why a completed run stopped and which weights it kept; returns the epoch its
+/// final weights belong to (none when it trained no whole epoch).
+fn record_stop(
+    document: &mut RunDocument,
+    stopped_early: Option<usize>,
+    restored: Option<RestoredWeights>,
+) -> Option<usize> {
+    let final_epoch = restored.as_ref().map(|r| r.epoch).or_else(|| {
+        document
+            .epochs
+            .iter()
+            .rev()
+            .find(|e| !e.partial)
+            .map(|e| e.epoch)
+    });
+    let summary = &mut document.summary;
+    summary.stop_reason = Some(
+        if stopped_early.is_some() {
+            "early_stop"
+        } else {
+            "epochs"
+        }
+        .into(),
+    );
+    summary.restored = restored;
+    final_epoch
+}
+
+/// A quiet run says nothing when it completes, but always says why it did not.
+fn print_ending(config: &RunConfig, result: &RunResult, document: &RunDocument) {
+    if !config.output.quiet || result.status != RunStatus::Completed {
+        eprintln!("{}", final_line(result, document));
+    }
+    // The findings' titles only; `regulab explain` prints their evidence and advice.
+    if !config.output.quiet && !document.diagnostics.is_empty() {
+        eprint!(
+            "regulab: findings (evidence and advice: regulab explain {}):\n{}",
+            result.path.display(),
+            crate::explain::render_titles(&document.diagnostics)
+        );
+    }
+}
+
+/// Writes the final weights and, with a validation split, the selected epoch's weights.
+fn save_models(
+    config: &RunConfig,
+    prepared: &Prepared,
+    out: &Path,
+    final_epoch: usize,
+    selected: Option<NamedWeights>,
+) -> Result<Vec<SavedModel>> {
+    let final_weights: Vec<(String, tch::Tensor)> = prepared
+        .model
+        .parameters()
+        .into_iter()
+        .map(|p| (p.name, p.tensor))
+        .collect();
+    let mut saved = Vec::new();
+    let mut models = vec![(ModelRole::Final, final_epoch, final_weights)];
+    if let Some((epoch, weights)) = selected {
+        models.push((ModelRole::Selected, epoch, weights));
+    }
+    for (role, epoch, weights) in models {
+        let path = model_file::path_for(out, role);
+        let header = ModelHeader {
+            format_version: model_file::FORMAT_VERSION,
+            role,
+            epoch,
+            config: config.clone(),
+            constants: prepared.constants.clone(),
+            ids: prepared.ids.clone(),
+        };
+        model_file::write(&path, &weights, &header)?;
+        saved.push(SavedModel {
+            role,
+            file: file_name(&path),
+            epoch,
+        });
+    }
+    Ok(saved)
+}
+
+fn fail(writer: &mut RunWriter, message: String) -> Result<RunResult> {
+    writer.finish(RunStatus::Failed, Some(message.clone()))?;
+    Err(anyhow!(
+        "{message} (run saved to {})",
+        writer.path.display()
+    ))
+}
+
+fn describe_outcome(outcome: &LoopOutcome) -> (RunStatus, Option<String>, Option<i32>) {
+    match *outcome {
+        LoopOutcome::Completed { .. } => (RunStatus::Completed, None, None),
+        LoopOutcome::Interrupted {
+            signal,
+            during_epoch,
+            steps_done,
+        } => {
+            let when = if steps_done == 0 {
+                format!("before epoch {during_epoch} trained a step")
+            } else {
+                format!("during epoch {during_epoch} after {steps_done} steps (recorded as a partial epoch)")
+            };
+            let message = format!("interrupted by {} {when}", signal_name(signal));
+            (RunStatus::Interrupted, Some(message), Some(signal))
+        }
+        LoopOutcome::Diverged { epoch, total_loss } => (
+            RunStatus::Diverged,
+            Some(format!(
+                "diverged in epoch {epoch}: total loss is {total_loss}; lower --lr or the penalty strength"
+            )),
+            None,
+        ),
+    }
+}
+
+/// The line a run ends with: the selected result, never a test-chosen "best".
+fn final_line(result: &RunResult, document: &RunDocument) -> String {
+    let path = result.path.display();
+    let metric = &result.metric.name;
+    let summary = &result.summary;
+    match result.status {
+        RunStatus::Completed => {
+            let selected = summary.selected_test(&result.metric);
+            let how = match summary.selection {
+                crate::schema::Selection::Validation => "best validation epoch",
+                crate::schema::Selection::Last => "last epoch",
+            };
+            match (selected, summary.selected_epoch) {
+                (Some(value), Some(epoch)) => format!(
+                    "regulab: completed {} epochs; test {metric} {value:.5} at epoch {epoch} ({how}); curves in {path}",
+                    document.epochs.len()
+                ),
+                _ => format!("regulab: completed {} epochs; curves in {path}", document.epochs.len()),
+            }
+        }
+        _ => format!(
+            "regulab: {}; curves so far in {path}",
+            result.message.as_deref().unwrap_or("run did not complete")
+        ),
+    }
+}

@@ -1,0 +1,318 @@
+//! Data and model preparation: each task loads its data set, holds out its validation part,
+//! checks the run fits in memory and builds its model, so that training never depends on
+//! which task it runs.
+
+use super::output::check_not_input;
+use super::panic::guarded;
+use crate::config::{MfTask, MlpTask, RunConfig, Task};
+use crate::data::fingerprint::{DataFingerprint, Fingerprinter};
+use crate::data::{self, mnist, RatingsSourceSpec};
+use crate::memory;
+use crate::model::mf::MatrixFactorization;
+use crate::model::mlp::{ImageSplits, Mlp, PixelScaling};
+use crate::model::Model;
+use crate::model_file::RowIds;
+use anyhow::{bail, Context, Result};
+use std::path::{Path, PathBuf};
+
+/// A model bound to its data, and what the document says about the data.
+pub(super) struct Prepared {
+    pub(super) model: Box<dyn Model>,
+    pub(super) dataset: serde_json::Value,
+    pub(super) train_examples: usize,
+    pub(super) fingerprint: DataFingerprint,
+    /// What a saved model needs besides its weights.
+    pub(super) constants: std::collections::BTreeMap<String, f64>,
+    pub(super) ids: Option<RowIds>,
+    /// Why the run has the CPU threads it has (recorded in the document).
+    pub(super) threads_reason: String,
+}
+
+pub(super) fn prepare(config: &RunConfig, out: &Path) -> Result<(Prepared, tch::Device)> {
+    let threads = thread_choice(config);
+    tch::set_num_threads(threads.threads as i32);
+    let device = config.training.device.resolve()?;
+    let mut prepared = match &config.task {
+        Task::Mf(task) => prepare_mf(task, config, device, out)?,
+        Task::Mlp(task) => prepare_mlp(task, config, device, out)?,
+    };
+    prepared.threads_reason = threads.reason;
+    Ok((prepared, device))
+}
+
+/// The CPU threads for this run: `--threads`, or the workload's default (src/device.rs).
+pub fn thread_choice(config: &RunConfig) -> crate::device::ThreadChoice {
+    let workload = match &config.task {
+        Task::Mf(task) => crate::device::Workload::MatrixFactorization {
+            batch_values: config.training.batch_size as u64 * task.dim.max(1) as u64,
+        },
+        Task::Mlp(_) => crate::device::Workload::Mlp,
+    };
+    crate::device::choose_threads(
+        config.training.threads,
+        workload,
+        crate::device::available_cores(),
+    )
+}
+
+/// Resolves a `--data` value: a known data set name through the cache (fetched with
+/// `download`), or the value itself as a path.
+pub fn data_path(data: &str, download: bool) -> Result<PathBuf> {
+    let mut options = data::fetch::FetchOptions::from_env()?;
+    options.progress = true;
+    Ok(
+        data::fetch::resolve_named(data, download, &options)?
+            .unwrap_or_else(|| PathBuf::from(data)),
+    )
+}
+
+/// Where an MF task's ratings come from when read from `data` (`synthetic` means the task's
+/// own generator settings).
+pub fn ratings_source(task: &MfTask, data: &str, download: bool) -> Result<RatingsSourceSpec> {
+    Ok(if data == "synthetic" {
+        RatingsSourceSpec::Synthetic(task.synthetic.clone())
+    } else {
+        RatingsSourceSpec::Path(data_path(data, download)?)
+    })
+}
+
+fn prepare_mf(
+    task: &MfTask,
+    config: &RunConfig,
+    device: tch::Device,
+    out: &Path,
+) -> Result<Prepared> {
+    let source = ratings_source(task, &task.data, task.download)?;
+    if let RatingsSourceSpec::Path(path) = &source {
+        check_not_input(out, &input_files(path))?;
+    }
+    let seed = config.training.seed;
+    let mut dataset = data::load_ratings(&source, &task.split, seed, &task.load)?;
+    let validation = match task.val_split {
+        Some(fraction) => Some(hold_out_validation(&mut dataset, fraction, seed)?),
+        None => None,
+    };
+    let sizes = memory::MfSizes {
+        users: dataset.num_users() as u64,
+        items: dataset.num_items() as u64,
+        dim: task.dim as u64,
+        ratings: (dataset.train.len() + dataset.test.len()) as u64,
+        batch_size: config.training.batch_size as u64,
+        eval_chunk: (crate::model::mf::eval_chunk(task.dim) as u64)
+            .min((dataset.train.len() + dataset.test.len()) as u64),
+        optimizer_slots: config.optimizer.state_slots(),
+    };
+    check_memory(
+        &memory::estimate_mf(&sizes),
+        config,
+        device,
+        "--dim, --batch-size or the data set",
+    )?;
+    // torch's generator drives initial weights and batch order (see train.rs); seeding it
+    // after loading keeps data preparation (its own seeded generator) out of that sequence.
+    tch::manual_seed(seed as i64);
+    let model = guarded("building the model", || {
+        MatrixFactorization::new(
+            &dataset,
+            validation.as_ref(),
+            task.variant,
+            task.dim,
+            task.init_std,
+            device,
+        )
+        .map(|model| model.with_sparse_gradients(config.optimizer.sparse))
+    })?;
+    let mut stats = serde_json::to_value(dataset.stats()).context("data set statistics")?;
+    if let (Some(object), Some(validation)) = (stats.as_object_mut(), &validation) {
+        object.insert("validation_ratings".into(), validation.len().into());
+        object.insert("train_ratings_used".into(), dataset.train.len().into());
+    }
+    let mut fingerprint = Fingerprinter::default().ratings("train", &dataset.train);
+    if let Some(validation) = &validation {
+        fingerprint = fingerprint.ratings("validation", validation);
+    }
+    let fingerprint = fingerprint.ratings("test", &dataset.test).finish();
+    // The mean the model computes from its training ratings (same op, same data).
+    let global_mean = tch::Tensor::from_slice(&dataset.train.values)
+        .mean(tch::Kind::Float)
+        .double_value(&[]);
+    Ok(Prepared {
+        model: Box::new(model),
+        dataset: stats,
+        train_examples: dataset.train.len(),
+        fingerprint,
+        constants: [("global_mean".to_string(), global_mean)].into(),
+        ids: Some(row_ids(&dataset)),
+        threads_reason: String::new(),
+    })
+}
+
+fn row_ids(dataset: &data::RatingsDataset) -> RowIds {
+    let (trained_users, trained_items) = dataset.seen_in_train();
+    let untrained = |trained: Vec<bool>| {
+        (0..trained.len() as u32)
+            .filter(|&i| !trained[i as usize])
+            .collect()
+    };
+    RowIds {
+        users: dataset.user_ids.raw_ids().to_vec(),
+        items: dataset.item_ids.raw_ids().to_vec(),
+        untrained_users: untrained(trained_users),
+        untrained_items: untrained(trained_items),
+    }
+}
+
+/// Moves a seeded `fraction` of the training ratings into a validation part; the test part
+/// is never touched. Its own seed stream keeps it independent of a random train/test split.
+fn hold_out_validation(
+    dataset: &mut data::RatingsDataset,
+    fraction: f64,
+    seed: u64,
+) -> Result<data::Ratings> {
+    let validation_seed = seed ^ 0x7661_6c69_6461_7465; // "validate"
+    let (kept, held_out) = data::split::holdout(
+        &dataset.train,
+        &data::SplitSpec::Random(1.0 - fraction),
+        validation_seed,
+    )?;
+    if kept.is_empty() || held_out.is_empty() {
+        bail!("--val-split {fraction}: leaves an empty training or validation part");
+    }
+    dataset.train = kept;
+    Ok(held_out)
+}
+
+/// The files a data path stands for (a folder's files, or the file itself).
+fn input_files(path: &Path) -> Vec<PathBuf> {
+    match std::fs::read_dir(path) {
+        Ok(entries) => entries.filter_map(|e| Some(e.ok()?.path())).collect(),
+        Err(_) => vec![path.to_path_buf()],
+    }
+}
+
+fn prepare_mlp(
+    task: &MlpTask,
+    config: &RunConfig,
+    device: tch::Device,
+    out: &Path,
+) -> Result<Prepared> {
+    let dir = data_path(&task.data, task.download)?;
+    if !mnist::is_idx_dir(&dir) {
+        bail!(
+            "--data {}: not an MNIST-format directory (needs {}, {}, {}, {}, raw or .gz)",
+            dir.display(),
+            mnist::TRAIN_IMAGES,
+            mnist::TRAIN_LABELS,
+            mnist::TEST_IMAGES,
+            mnist::TEST_LABELS
+        );
+    }
+    check_not_input(out, &input_files(&dir))?;
+    let dataset = mnist::load(&dir)?;
+    let pixels_per_image = dataset.rows * dataset.cols;
+    let train_all = dataset.train.first(pixels_per_image, task.limit_train);
+    let test = dataset.test.first(pixels_per_image, task.limit_test);
+    let (train, validation) = match task.val_split {
+        Some(fraction) => {
+            let (kept, held_out) = mnist::holdout(&train_all, 1.0 - fraction, config.training.seed);
+            if kept.count == 0 || held_out.count == 0 {
+                bail!("--val-split {fraction}: leaves an empty training or validation part");
+            }
+            (kept, Some(held_out))
+        }
+        None => (train_all, None),
+    };
+    let scaling = if task.normalize {
+        pixel_statistics(&train.images)
+    } else {
+        PixelScaling {
+            mean: 0.0,
+            std: 1.0,
+        }
+    };
+    let mut layer_sizes = vec![pixels_per_image as u64];
+    layer_sizes.extend(task.hidden.iter().map(|&h| h as u64));
+    layer_sizes.push(dataset.classes as u64);
+    let images = (train.count + test.count + validation.as_ref().map_or(0, |v| v.count)) as u64;
+    let sizes = memory::MlpSizes {
+        layer_sizes,
+        images,
+        pixels: pixels_per_image as u64,
+        batch_size: config.training.batch_size as u64,
+        eval_chunk: 10_000,
+        optimizer_slots: config.optimizer.state_slots(),
+    };
+    check_memory(
+        &memory::estimate_mlp(&sizes),
+        config,
+        device,
+        "--hidden, --batch-size or --limit-train",
+    )?;
+    tch::manual_seed(config.training.seed as i64);
+    let splits = ImageSplits {
+        train: &train,
+        validation: validation.as_ref(),
+        test: Some(&test),
+        pixels_per_image,
+        classes: dataset.classes,
+        scaling,
+    };
+    let model = guarded("building the model", || {
+        Mlp::new(&splits, &task.hidden, task.activation, task.loss, device)
+    })?;
+    let mut stats = serde_json::to_value(dataset.stats()).context("data set statistics")?;
+    if let Some(object) = stats.as_object_mut() {
+        object.insert("train_used".into(), train.count.into());
+        let validation_used = validation.as_ref().map_or(0, |v| v.count);
+        object.insert("validation_used".into(), validation_used.into());
+        object.insert("test_used".into(), test.count.into());
+        object.insert("pixel_mean".into(), scaling.mean.into());
+        object.insert("pixel_std".into(), scaling.std.into());
+    }
+    let mut fingerprint = Fingerprinter::default().images("train", &train);
+    if let Some(validation) = &validation {
+        fingerprint = fingerprint.images("validation", validation);
+    }
+    Ok(Prepared {
+        model: Box::new(model),
+        dataset: stats,
+        train_examples: train.count,
+        fingerprint: fingerprint.images("test", &test).finish(),
+        constants: [
+            ("pixel_mean".to_string(), scaling.mean),
+            ("pixel_std".to_string(), scaling.std),
+        ]
+        .into(),
+        ids: None,
+        threads_reason: String::new(),
+    })
+}
+
+/// Mean and standard deviation of the training pixels on the [0,1] scale (for `normalize`).
+fn pixel_statistics(images: &[u8]) -> PixelScaling {
+    let n = images.len().max(1) as f64;
+    let mean = images.iter().map(|&p| p as f64 / 255.0).sum::<f64>() / n;
+    let variance = images
+        .iter()
+        .map(|&p| (p as f64 / 255.0 - mean).powi(2))
+        .sum::<f64>()
+        / n;
+    PixelScaling {
+        mean,
+        std: variance.sqrt().max(1e-12),
+    }
+}
+
+/// Refuses a run that will not fit (CPU memory; a GPU's memory is not checked here).
+fn check_memory(
+    estimate: &memory::Estimate,
+    config: &RunConfig,
+    device: tch::Device,
+    drivers: &str,
+) -> Result<()> {
+    let available = match device {
+        tch::Device::Cpu => memory::available_bytes(),
+        _ => None,
+    };
+    memory::check(estimate, available, config.training.force, drivers)
+}
