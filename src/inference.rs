@@ -5,8 +5,8 @@
 
 use crate::config::{MfTask, MlpTask, Task};
 use crate::data::{self, mnist, IdMap, Ratings, SplitSpec};
+use crate::data::{data_path, ratings_source};
 use crate::device::DeviceChoice;
-use crate::experiment::{data_path, ratings_source};
 use crate::model::mf::MatrixFactorization;
 use crate::model::mlp::{ImageSplits, Mlp, PixelScaling};
 use crate::model::{load_weights, Model, Split};
@@ -207,7 +207,12 @@ fn mf_on(
     device: Device,
 ) -> Result<(MatrixFactorization, Ratings, usize)> {
     let seed = saved.header.config.training.seed;
-    let dataset = data::load_ratings(&ratings_source(task, data, false)?, split, seed, &task.load)?;
+    let dataset = data::load_ratings(
+        &ratings_source(&task.synthetic, data, false)?,
+        split,
+        seed,
+        &task.load,
+    )?;
     let measured = if dataset.test.is_empty() {
         &dataset.train
     } else {
@@ -468,7 +473,7 @@ fn seen_items(
     let data = data.unwrap_or(&task.data);
     let seed = saved.header.config.training.seed;
     let dataset = data::load_ratings(
-        &ratings_source(task, data, false)?,
+        &ratings_source(&task.synthetic, data, false)?,
         &task.split,
         seed,
         &task.load,

@@ -4,8 +4,7 @@
 //! applies it and the loss never sees it); its implied L2 term is reported separately by
 //! [`implied_weight_decay_loss`] so that explicit-penalty and weight-decay runs can be compared.
 
-// Until optim takes them from model (its split is in progress).
-pub use crate::model::{named_parameters, Parameter};
+use crate::model::Parameter;
 use crate::setting::InvalidSetting;
 use serde::{Deserialize, Serialize};
 use tch::{Kind, Tensor};

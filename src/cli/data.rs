@@ -1,9 +1,9 @@
 //! `regulab data info|fetch|list`.
 
+use crate::data::data_path;
 use crate::data::fetch::{self, parse_seconds, FetchRequest, ListRequest};
 use crate::data::synth::SynthFormat;
 use crate::data::{self, DuplicatePolicy, LoadOptions, RatingRange, RatingsSourceSpec, SplitSpec};
-use crate::experiment::data_path;
 use anyhow::{bail, Result};
 use clap::{Args, Subcommand};
 use std::path::PathBuf;

@@ -158,3 +158,26 @@ fn apply_holdout(dataset: &mut RatingsDataset, split: &SplitSpec, seed: u64) -> 
     dataset.split = split.to_string();
     Ok(())
 }
+
+/// Resolves a `--data` value: a known data set name through the cache (fetched with
+/// `download`), or the value itself as a path.
+pub fn data_path(data: &str, download: bool) -> anyhow::Result<std::path::PathBuf> {
+    let mut options = fetch::FetchOptions::from_env()?;
+    options.progress = true;
+    Ok(fetch::resolve_named(data, download, &options)?
+        .unwrap_or_else(|| std::path::PathBuf::from(data)))
+}
+
+/// Where ratings come from when read from `data`: `synthetic` means the generator with
+/// `synthetic`'s settings, anything else a path or a known name.
+pub fn ratings_source(
+    synthetic: &SyntheticConfig,
+    data: &str,
+    download: bool,
+) -> anyhow::Result<RatingsSourceSpec> {
+    Ok(if data == "synthetic" {
+        RatingsSourceSpec::Synthetic(synthetic.clone())
+    } else {
+        RatingsSourceSpec::Path(data_path(data, download)?)
+    })
+}

@@ -7,7 +7,7 @@ mod panic;
 mod prepare;
 
 pub use panic::install_panic_hook;
-pub use prepare::{data_path, ratings_source, thread_choice};
+pub use prepare::thread_choice;
 
 use output::{file_name, output_path};
 use panic::{catch_failures, panic_text};
@@ -22,12 +22,13 @@ use crate::model_file::{self, ModelHeader};
 use crate::optim::Optimizer;
 use crate::progress::{Console, ConsoleMode};
 use crate::regularization::Penalty;
-use crate::report::{self, RunWriter};
+use crate::run_writer::{self, RunWriter};
 use crate::schema::{
     load_run, CheckpointInfo, Environment, MetricInfo, ModelRole, RestoredWeights, ResumeRecord,
     RunDocument, RunFiles, RunStatus, SavedModel, Summary, RUN_KIND, SCHEMA_VERSION,
 };
 use crate::train::{LoopOutcome, LoopSettings, Trainer};
+use crate::util::{now_utc, OutputLock};
 use anyhow::{anyhow, bail, Result};
 use std::path::{Path, PathBuf};
 
@@ -60,7 +61,7 @@ struct Resume {
 /// one that cannot start or fails is `Err`, after saving its document when there is one.
 pub fn run(config: &RunConfig, context: &RunContext) -> Result<RunResult> {
     let out = output_path(config)?;
-    let lock = report::OutputLock::acquire(&out)?;
+    let lock = OutputLock::acquire(&out)?;
     let (prepared, device) = prepare(config, &out)?;
     train_and_record(config, context, prepared, (out, lock), device, None)
 }
@@ -70,7 +71,7 @@ pub fn run(config: &RunConfig, context: &RunContext) -> Result<RunResult> {
 pub fn resume(path: &Path, context: &RunContext, quiet: Option<bool>) -> Result<RunResult> {
     let document = load_run(path)?;
     let checkpoint_path = resumable_checkpoint(path, &document)?;
-    let lock = report::OutputLock::acquire(path)?;
+    let lock = OutputLock::acquire(path)?;
     let checkpoint = Checkpoint::read(&checkpoint_path)?;
     let mut config = document.config.clone();
     config.output.out = Some(path.to_path_buf());
@@ -154,7 +155,7 @@ fn starting_document(
         document.summary = Summary::default();
         document.files.resumed.push(ResumeRecord {
             from_epoch: done,
-            at: report::now_utc(),
+            at: now_utc(),
         });
         return document;
     }
@@ -170,14 +171,14 @@ fn starting_document(
         command: config.trainer(),
         status: RunStatus::Running,
         message: None,
-        started_at: report::now_utc(),
-        updated_at: report::now_utc(),
+        started_at: now_utc(),
+        updated_at: now_utc(),
         argv: context.argv.clone(),
         config: recorded,
         dataset: prepared.dataset.clone(),
         environment: Environment {
             cpu_threads_choice: prepared.threads_reason.clone(),
-            ..report::collect_environment(device)
+            ..run_writer::collect_environment(device)
         },
         regularization: penalty.report(
             config.optimizer.weight_decay,
@@ -213,7 +214,7 @@ impl Observers {
         prepared: &Prepared,
         out: &Path,
         document: RunDocument,
-        lock: report::OutputLock,
+        lock: OutputLock,
         prior_seconds: f64,
     ) -> Result<Self> {
         let mut writer = RunWriter::create(out.to_path_buf(), document, lock)?;
@@ -242,7 +243,7 @@ fn train_and_record(
     config: &RunConfig,
     context: &RunContext,
     prepared: Prepared,
-    (out, lock): (PathBuf, report::OutputLock),
+    (out, lock): (PathBuf, OutputLock),
     device: tch::Device,
     resume: Option<Resume>,
 ) -> Result<RunResult> {

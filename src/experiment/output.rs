@@ -2,7 +2,6 @@
 //! nothing.
 
 use crate::config::RunConfig;
-use crate::report;
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 
@@ -13,7 +12,7 @@ pub(super) fn output_path(config: &RunConfig) -> Result<PathBuf> {
         .output
         .out
         .clone()
-        .unwrap_or_else(|| report::default_run_path(&config.trainer().to_string()));
+        .unwrap_or_else(|| crate::run_writer::default_run_path(&config.trainer().to_string()));
     if out.is_dir() {
         bail!(
             "--out {}: is a folder; name the run document's file",

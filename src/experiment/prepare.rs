@@ -55,34 +55,13 @@ pub fn thread_choice(config: &RunConfig) -> crate::device::ThreadChoice {
     )
 }
 
-/// Resolves a `--data` value: a known data set name through the cache (fetched with
-/// `download`), or the value itself as a path.
-pub fn data_path(data: &str, download: bool) -> Result<PathBuf> {
-    let mut options = data::fetch::FetchOptions::from_env()?;
-    options.progress = true;
-    Ok(
-        data::fetch::resolve_named(data, download, &options)?
-            .unwrap_or_else(|| PathBuf::from(data)),
-    )
-}
-
-/// Where an MF task's ratings come from when read from `data` (`synthetic` means the task's
-/// own generator settings).
-pub fn ratings_source(task: &MfTask, data: &str, download: bool) -> Result<RatingsSourceSpec> {
-    Ok(if data == "synthetic" {
-        RatingsSourceSpec::Synthetic(task.synthetic.clone())
-    } else {
-        RatingsSourceSpec::Path(data_path(data, download)?)
-    })
-}
-
 fn prepare_mf(
     task: &MfTask,
     config: &RunConfig,
     device: tch::Device,
     out: &Path,
 ) -> Result<Prepared> {
-    let source = ratings_source(task, &task.data, task.download)?;
+    let source = data::ratings_source(&task.synthetic, &task.data, task.download)?;
     if let RatingsSourceSpec::Path(path) = &source {
         check_not_input(out, &input_files(path))?;
     }
@@ -196,7 +175,7 @@ fn prepare_mlp(
     device: tch::Device,
     out: &Path,
 ) -> Result<Prepared> {
-    let dir = data_path(&task.data, task.download)?;
+    let dir = data::data_path(&task.data, task.download)?;
     if !mnist::is_idx_dir(&dir) {
         bail!(
             "--data {}: not an MNIST-format directory (needs {}, {}, {}, {}, raw or .gz)",

@@ -22,7 +22,7 @@ pub use settings::{
     parse_betas, OptimizerKind, OptimizerSettings, DEFAULT_ALPHA, DEFAULT_BETAS, DEFAULT_EPS,
 };
 
-use crate::regularization::Parameter;
+use crate::model::Parameter;
 use anyhow::{bail, Context, Result};
 use std::collections::{BTreeMap, HashSet};
 use tch::{Kind, Tensor};

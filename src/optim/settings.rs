@@ -2,7 +2,7 @@
 //! `validate` checks without any tensor, so that a config is checked before an optimizer exists.
 
 use super::Optimizer;
-use crate::regularization::named_parameters;
+use crate::model::named_parameters;
 use crate::setting::InvalidSetting;
 use anyhow::Result;
 use serde::{Deserialize, Serialize};

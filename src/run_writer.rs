@@ -6,7 +6,7 @@
 
 use crate::schema::{Environment, MetricInfo, RunDocument, RunStatus, Summary};
 use crate::train::{Event, Observer};
-pub use crate::util::{now_utc, write_json_atomic, OutputLock};
+use crate::util::{now_utc, write_json_atomic, OutputLock};
 use anyhow::Result;
 use std::path::PathBuf;
 use std::time::Instant;
