@@ -148,6 +148,27 @@ pub struct Penalty {
     divisor: f64,
 }
 
+/// How the optimizer applies weight decay: added to the gradient as an L2 term's (coupled:
+/// SGD, Adam, RMSprop) or to the weights directly (decoupled: AdamW).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WeightDecayMode {
+    Coupled,
+    Decoupled,
+    /// No weight decay.
+    None,
+}
+
+impl std::fmt::Display for WeightDecayMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            WeightDecayMode::Coupled => "coupled",
+            WeightDecayMode::Decoupled => "decoupled",
+            WeightDecayMode::None => "none",
+        })
+    }
+}
+
 /// How a run was regularized, for the JSON report.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RegularizationReport {
@@ -160,7 +181,7 @@ pub struct RegularizationReport {
     pub penalize_bias: bool,
     pub weight_decay: f64,
     /// `coupled` (L2 added to the gradient: SGD, Adam, RMSprop), `decoupled` (AdamW) or `none`.
-    pub weight_decay_mode: String,
+    pub weight_decay_mode: WeightDecayMode,
     pub implied_weight_decay_formula: String,
 }
 
@@ -272,7 +293,7 @@ impl Penalty {
     pub fn report(
         &self,
         weight_decay: f64,
-        weight_decay_mode: &'static str,
+        weight_decay_mode: WeightDecayMode,
     ) -> RegularizationReport {
         RegularizationReport {
             penalty: self.kind,
@@ -283,9 +304,9 @@ impl Penalty {
             penalize_bias: self.penalize_bias,
             weight_decay,
             weight_decay_mode: if weight_decay == 0.0 {
-                "none".into()
+                WeightDecayMode::None
             } else {
-                weight_decay_mode.into()
+                weight_decay_mode
             },
             implied_weight_decay_formula: "weight_decay / 2 * sum over all parameters of ||W||_F^2"
                 .into(),

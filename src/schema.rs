@@ -40,6 +40,74 @@ crate::named_enum!(
     ["running", "completed", "interrupted", "diverged", "failed"]
 );
 
+/// How much a finding matters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// Something is wrong with the run or its settings.
+    Warning,
+    /// An explanation of what the curves show; nothing to fix.
+    Info,
+}
+
+/// What a finding is about: a stable id for scripts and tests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FindingKind {
+    Overfitting,
+    RegLossRisesTotalFalls,
+    PenaltyShare,
+    WeightNorms,
+    Divergence,
+    EvalDivisor,
+    WeightDecayVsPenalty,
+    /// A kind this build does not know (a document written by a newer regulab).
+    #[serde(other)]
+    Other,
+}
+
+impl FindingKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            FindingKind::Overfitting => "overfitting",
+            FindingKind::RegLossRisesTotalFalls => "reg-loss-rises-total-falls",
+            FindingKind::PenaltyShare => "penalty-share",
+            FindingKind::WeightNorms => "weight-norms",
+            FindingKind::Divergence => "divergence",
+            FindingKind::EvalDivisor => "eval-divisor",
+            FindingKind::WeightDecayVsPenalty => "weight-decay-vs-penalty",
+            FindingKind::Other => "other",
+        }
+    }
+}
+
+/// One finding: a title, the evidence from the run's numbers, and what to do.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Finding {
+    pub kind: FindingKind,
+    pub severity: Severity,
+    /// One line.
+    pub title: String,
+    /// The run's numbers behind the title: epochs and values.
+    pub evidence: String,
+    /// What to do (or why nothing needs doing).
+    pub advice: String,
+    /// The key numbers of the evidence, for scripts and tests (names per kind; see
+    /// docs/run-document.md).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub numbers: BTreeMap<String, f64>,
+}
+
+/// Why a completed run stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StopReason {
+    /// Every configured epoch ran.
+    Epochs,
+    /// Early stopping's patience ran out on validation.
+    EarlyStop,
+}
+
 /// The headline metric and which direction is better, so that readers need no list of
 /// metric names.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -189,9 +257,9 @@ pub struct Summary {
     /// The best test value over the epochs: chosen on the test set, so not a result.
     #[serde(default)]
     pub oracle_best_test: Option<EpochValue>,
-    /// Why a completed run stopped: `epochs` (all of them ran) or `early_stop`.
+    /// Why a completed run stopped.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub stop_reason: Option<String>,
+    pub stop_reason: Option<StopReason>,
     /// With `restore_best`: the epoch whose weights were put back, measured again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub restored: Option<RestoredWeights>,
@@ -328,7 +396,7 @@ pub struct RunDocument {
     /// Plain-language findings about the curves, computed when the run ends
     /// (`crate::explain`; `regulab explain` recomputes them from the curves).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub diagnostics: Vec<crate::explain::Finding>,
+    pub diagnostics: Vec<Finding>,
     /// Checkpoint, data fingerprint, resumes and saved models.
     #[serde(flatten)]
     pub files: RunFiles,

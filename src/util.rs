@@ -130,6 +130,27 @@ pub fn human_bytes(bytes: u64) -> String {
     }
 }
 
+/// A number with 4 significant digits, without exponent between 1e-3 and 1e5: how every
+/// value appears in the evidence (tests format expected values the same way).
+pub fn format_number(value: f64) -> String {
+    if !value.is_finite() {
+        return if value.is_nan() {
+            "NaN".into()
+        } else {
+            "inf".into()
+        };
+    }
+    if value == 0.0 {
+        return "0".into();
+    }
+    let magnitude = value.abs();
+    if !(1e-3..1e5).contains(&magnitude) {
+        return format!("{value:.3e}");
+    }
+    let decimals = (3 - magnitude.log10().floor() as i32).max(0) as usize;
+    format!("{value:.decimals$}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -25,7 +25,7 @@ use crate::regularization::Penalty;
 use crate::run_writer::{self, RunWriter};
 use crate::schema::{
     load_run, CheckpointInfo, Environment, MetricInfo, ModelRole, RestoredWeights, ResumeRecord,
-    RunDocument, RunFiles, RunStatus, SavedModel, Summary, RUN_KIND, SCHEMA_VERSION,
+    RunDocument, RunFiles, RunStatus, SavedModel, StopReason, Summary, RUN_KIND, SCHEMA_VERSION,
 };
 use crate::train::{LoopOutcome, LoopSettings, Trainer};
 use crate::util::{now_utc, OutputLock};
@@ -391,14 +391,11 @@ fn record_stop(
             .map(|e| e.epoch)
     });
     let summary = &mut document.summary;
-    summary.stop_reason = Some(
-        if stopped_early.is_some() {
-            "early_stop"
-        } else {
-            "epochs"
-        }
-        .into(),
-    );
+    summary.stop_reason = Some(if stopped_early.is_some() {
+        StopReason::EarlyStop
+    } else {
+        StopReason::Epochs
+    });
     summary.restored = restored;
     final_epoch
 }

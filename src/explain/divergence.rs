@@ -1,7 +1,7 @@
 //! A diverged run (non-finite loss) or a spike in the training loss, with its likely cause.
 
 use super::wording::{num, optimizer_name, series};
-use super::{numbers, Finding, FindingKind, Part, Run, Severity};
+use super::{numbers, Finding, FindingKind, Run, Severity, Split};
 use crate::config::Task;
 use crate::optim::OptimizerKind;
 use crate::regularization::PenaltyKind;
@@ -110,8 +110,8 @@ fn rmse_after_epoch(run: &Run, finite: &[(usize, f64)]) -> Option<RmseAfterEpoch
         return None;
     }
     let &(epoch, _) = finite.last()?;
-    let base = run.at(Part::Train, "base_loss", epoch)?;
-    let rmse = run.at(Part::Train, "rmse", epoch)?;
+    let base = run.at(Split::Train, "base_loss", epoch)?;
+    let rmse = run.at(Split::Train, "rmse", epoch)?;
     (rmse * rmse > RMSE_AFTER_EPOCH_FACTOR * base).then_some(RmseAfterEpoch { epoch, rmse, base })
 }
 

@@ -2,7 +2,7 @@
 //! dividing the penalty by the evaluation set's size, derived from the recorded norms.
 
 use super::wording::{count, num, sample};
-use super::{numbers, Finding, FindingKind, Part, Run, Severity};
+use super::{numbers, Finding, FindingKind, Run, Severity, Split};
 use crate::regularization::{PenaltyKind, PenaltyScale};
 
 /// One epoch of the test cost computed two ways.
@@ -186,7 +186,7 @@ fn evidence(run: &Run, d: &EvalDivisor) -> String {
                 String::new()
             };
             let metric = run
-                .at(Part::Test, &run.metric.name, c.epoch)
+                .at(Split::Test, &run.metric.name, c.epoch)
                 .map(|v| format!("; test {label} {}", num(v)))
                 .unwrap_or_default();
             format!(
@@ -234,8 +234,8 @@ fn advice(run: &Run, d: &EvalDivisor) -> String {
          the penalty.",
         moves(first.base, last.base),
         run.metric_label(),
-        match run.at(Part::Test, metric, last.epoch) {
-            Some(v) => match run.at(Part::Test, metric, first.epoch) {
+        match run.at(Split::Test, metric, last.epoch) {
+            Some(v) => match run.at(Split::Test, metric, first.epoch) {
                 Some(s) => format!("{} → {}", num(s), num(v)),
                 None => num(v),
             },

@@ -17,6 +17,7 @@ mod weight_decay_vs_penalty;
 mod weight_norms;
 mod wording;
 
+pub use crate::util::format_number;
 pub use divergence::{LOSS_JUMP_FACTOR, SGD_DECAY_STEP_LIMIT};
 pub use overfitting::{
     OVERFIT_NOTE_POINTS, OVERFIT_NOTE_RELATIVE, OVERFIT_WARN_POINTS, OVERFIT_WARN_RELATIVE,
@@ -24,75 +25,18 @@ pub use overfitting::{
 pub use penalty_share::{SHARE_DOMINANT, SHARE_TINY};
 pub use reg_loss_rises::REG_RISE_FACTOR;
 pub use weight_norms::{NORM_COLLAPSE_FRACTION, NORM_GROWTH_FACTOR, NORM_SETTLED_PER_EPOCH};
-pub use wording::{format_number, MAX_SERIES_POINTS};
+pub use wording::MAX_SERIES_POINTS;
 
 use crate::optim::OptimizerKind;
 use crate::regularization::PenaltyKind;
-use crate::schema::{EpochRecord, MetricInfo, RunDocument, SplitRecord};
-use serde::{Deserialize, Serialize};
+use crate::schema::{EpochRecord, MetricInfo, RunDocument, Split, SplitRecord};
+pub use crate::schema::{Finding, FindingKind, Severity};
 use std::collections::BTreeMap;
 use wording::{severity_word, wrap, WIDTH};
 
 /// Fewest whole epochs for a trend (a best epoch followed by a worse one, a rise after a
 /// fall): with two points every change looks like a trend.
 pub const MIN_TREND_EPOCHS: usize = 3;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    /// Something is wrong with the run or its settings.
-    Warning,
-    /// An explanation of what the curves show; nothing to fix.
-    Info,
-}
-
-/// What a finding is about: a stable id for scripts and tests.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum FindingKind {
-    Overfitting,
-    RegLossRisesTotalFalls,
-    PenaltyShare,
-    WeightNorms,
-    Divergence,
-    EvalDivisor,
-    WeightDecayVsPenalty,
-    /// A kind this build does not know (a document written by a newer regulab).
-    #[serde(other)]
-    Other,
-}
-
-impl FindingKind {
-    pub fn name(self) -> &'static str {
-        match self {
-            FindingKind::Overfitting => "overfitting",
-            FindingKind::RegLossRisesTotalFalls => "reg-loss-rises-total-falls",
-            FindingKind::PenaltyShare => "penalty-share",
-            FindingKind::WeightNorms => "weight-norms",
-            FindingKind::Divergence => "divergence",
-            FindingKind::EvalDivisor => "eval-divisor",
-            FindingKind::WeightDecayVsPenalty => "weight-decay-vs-penalty",
-            FindingKind::Other => "other",
-        }
-    }
-}
-
-/// One finding: a title, the evidence from the run's numbers, and what to do.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Finding {
-    pub kind: FindingKind,
-    pub severity: Severity,
-    /// One line.
-    pub title: String,
-    /// The run's numbers behind the title: epochs and values.
-    pub evidence: String,
-    /// What to do (or why nothing needs doing).
-    pub advice: String,
-    /// The key numbers of the evidence, for scripts and tests (names per kind; see
-    /// docs/run-document.md).
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub numbers: BTreeMap<String, f64>,
-}
 
 /// Every finding for a run, warnings first.
 pub fn explain(doc: &RunDocument) -> Vec<Finding> {
@@ -146,23 +90,6 @@ pub fn render_titles(findings: &[Finding]) -> String {
         .collect()
 }
 
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum Part {
-    Train,
-    Validation,
-    Test,
-}
-
-impl Part {
-    fn name(self) -> &'static str {
-        match self {
-            Part::Train => "training",
-            Part::Validation => "validation",
-            Part::Test => "test",
-        }
-    }
-}
-
 /// One training epoch's means, all finite.
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct TrainLosses {
@@ -189,16 +116,12 @@ impl<'a> Run<'a> {
         }
     }
 
-    fn split<'e>(&self, epoch: &'e EpochRecord, part: Part) -> Option<&'e SplitRecord> {
-        match part {
-            Part::Train => Some(&epoch.train),
-            Part::Validation => epoch.validation.as_ref(),
-            Part::Test => epoch.test.as_ref(),
-        }
+    fn split<'e>(&self, epoch: &'e EpochRecord, part: Split) -> Option<&'e SplitRecord> {
+        epoch.split(part)
     }
 
     /// (epoch, value) of `part.key` over the whole epochs with a finite value.
-    fn curve(&self, part: Part, key: &str) -> Vec<(usize, f64)> {
+    fn curve(&self, part: Split, key: &str) -> Vec<(usize, f64)> {
         self.epochs
             .iter()
             .filter_map(|e| {
@@ -208,18 +131,18 @@ impl<'a> Run<'a> {
             .collect()
     }
 
-    fn at(&self, part: Part, key: &str, epoch: usize) -> Option<f64> {
+    fn at(&self, part: Split, key: &str, epoch: usize) -> Option<f64> {
         let record = self.epochs.iter().find(|e| e.epoch == epoch)?;
         let value = *self.split(record, part)?.get(key)?;
         value.is_finite().then_some(value)
     }
 
     /// The split that judges generalization: validation when the run has one, else test.
-    fn held_out(&self) -> Part {
+    fn held_out(&self) -> Split {
         if self.epochs.iter().any(|e| e.validation.is_some()) {
-            Part::Validation
+            Split::Validation
         } else {
-            Part::Test
+            Split::Test
         }
     }
 

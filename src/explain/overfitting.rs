@@ -2,7 +2,7 @@
 //! improving.
 
 use super::wording::{capitalize, num, pct, series};
-use super::{best_of, numbers, Finding, FindingKind, Part, Run, Severity, MIN_TREND_EPOCHS};
+use super::{best_of, numbers, Finding, FindingKind, Run, Severity, Split, MIN_TREND_EPOCHS};
 use crate::config::Task;
 
 /// A lower-is-better held-out metric (RMSE) at least this fraction above its best is
@@ -23,7 +23,7 @@ pub const OVERFIT_WARN_POINTS: f64 = 0.02;
 #[derive(Debug, Clone, PartialEq)]
 pub(super) struct Overfitting {
     /// The split that judged it (validation, else test).
-    pub part: Part,
+    pub part: Split,
     /// The held-out metric's (epoch, value) over the whole epochs.
     pub held: Vec<(usize, f64)>,
     pub best: (usize, f64),
@@ -68,14 +68,14 @@ pub(super) fn detect(run: &Run) -> Option<Overfitting> {
     };
     // Training must keep improving over the same epochs; otherwise the run is unstable or
     // stalled, not overfitting. The training metric when recorded, else the base loss.
-    let train_by_metric = run.at(Part::Train, &metric.name, last.0).is_some();
+    let train_by_metric = run.at(Split::Train, &metric.name, last.0).is_some();
     let train_key = if train_by_metric {
         metric.name.as_str()
     } else {
         "base_loss"
     };
-    let train_at_best = run.at(Part::Train, train_key, best.0)?;
-    let train_at_last = run.at(Part::Train, train_key, last.0)?;
+    let train_at_best = run.at(Split::Train, train_key, best.0)?;
+    let train_at_last = run.at(Split::Train, train_key, last.0)?;
     let improved = if train_by_metric {
         metric.is_better(train_at_last, train_at_best)
     } else {
@@ -139,7 +139,7 @@ fn title(run: &Run, o: &Overfitting, label: &str, train_label: &str, amount: &st
     };
     format!(
         "{} {label} {turned}{slightly} after epoch {} while {train_label} kept {kept}: {} → {} by epoch {} ({amount})",
-        capitalize(o.part.name()),
+        capitalize(o.part.noun()),
         o.best.0,
         num(o.best.1),
         num(o.last.1),
@@ -152,7 +152,7 @@ fn evidence(run: &Run, o: &Overfitting, label: &str, train_label: &str, amount: 
     let mut evidence = format!(
         "{} {label} was best at epoch {} ({}), then: {}; at epoch {} it is {} worse than the best ({}). \
          {} over the same epochs: {} → {}. Regularization: {}.",
-        capitalize(o.part.name()),
+        capitalize(o.part.noun()),
         o.best.0,
         num(o.best.1),
         series(&after, num),
@@ -178,7 +178,7 @@ fn evidence(run: &Run, o: &Overfitting, label: &str, train_label: &str, amount: 
 }
 
 fn advice(run: &Run, o: &Overfitting) -> String {
-    let held_name = o.part.name();
+    let held_name = o.part.noun();
     let best_epoch = o.best.0;
     let remedy = if run.penalty_active() || run.weight_decay() != 0.0 {
         let (name, key, value) = if run.penalty_active() {
@@ -214,7 +214,7 @@ fn advice(run: &Run, o: &Overfitting) -> String {
     } else {
         format!("The model fits noise in the training data after epoch {best_epoch}. {remedy}")
     };
-    if o.part == Part::Test {
+    if o.part == Split::Test {
         advice += &format!(
             " The test set picked epoch {best_epoch}, so {} is optimistic, not a result",
             num(o.best.1)

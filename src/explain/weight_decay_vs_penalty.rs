@@ -5,6 +5,7 @@ use super::wording::{count, factor, num, optimizer_name, pct};
 use super::{numbers, Finding, FindingKind, Run, Severity};
 use crate::optim::OptimizerKind;
 use crate::regularization::PenaltyKind;
+use crate::regularization::WeightDecayMode;
 
 /// How decoupled weight decay compounds over an epoch of steps.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -72,7 +73,7 @@ pub(super) fn detect(run: &Run) -> Option<WeightDecayVsPenalty> {
         return None;
     }
     let lr = run.lr();
-    let case = if wd != 0.0 && r.weight_decay_mode == "decoupled" {
+    let case = if wd != 0.0 && r.weight_decay_mode == WeightDecayMode::Decoupled {
         let batch = run.doc.config.training.batch_size as f64;
         DecayCase::Decoupled(run.train_size().map(|n| {
             let steps = (n / batch).ceil();
@@ -92,7 +93,7 @@ pub(super) fn detect(run: &Run) -> Option<WeightDecayVsPenalty> {
             (PenaltyKind::Frobenius, Some(divisor)) if divisor > 0.0 => DecayCase::SquaredPenalty {
                 divisor,
                 equivalent: r.lambda / divisor,
-                decoupled: r.weight_decay_mode == "decoupled"
+                decoupled: r.weight_decay_mode == WeightDecayMode::Decoupled
                     || run.optimizer() == OptimizerKind::Adamw,
             },
             (PenaltyKind::BatchL2, _) => DecayCase::BatchL2,

@@ -3,6 +3,7 @@
 use super::{best_of, Run, Severity};
 use crate::config::Task;
 use crate::optim::OptimizerKind;
+use crate::util::format_number;
 
 /// Series in the evidence show at most this many epochs (the first, the last and evenly
 /// spaced ones between), so a 100-epoch run stays readable.
@@ -42,27 +43,6 @@ pub(super) fn wrap(text: &str, indent: &str, width: usize) -> String {
         out.push('\n');
     }
     out
-}
-
-/// A number with 4 significant digits, without exponent between 1e-3 and 1e5: how every
-/// value appears in the evidence (tests format expected values the same way).
-pub fn format_number(value: f64) -> String {
-    if !value.is_finite() {
-        return if value.is_nan() {
-            "NaN".into()
-        } else {
-            "inf".into()
-        };
-    }
-    if value == 0.0 {
-        return "0".into();
-    }
-    let magnitude = value.abs();
-    if !(1e-3..1e5).contains(&magnitude) {
-        return format!("{value:.3e}");
-    }
-    let decimals = (3 - magnitude.log10().floor() as i32).max(0) as usize;
-    format!("{value:.decimals$}")
 }
 
 pub(super) fn num(value: f64) -> String {
@@ -212,7 +192,7 @@ impl Run<'_> {
         };
         Some(format!(
             "{} {} {} at epoch {}, {best}",
-            part.name(),
+            part.noun(),
             self.metric_label(),
             num(last.1),
             last.0,

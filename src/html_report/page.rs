@@ -7,8 +7,10 @@ use std::path::Path;
 
 use super::charts::Chart;
 use super::Inputs;
-use crate::explain::{explain, format_number, Finding, Severity};
+use crate::explain::explain;
+use crate::schema::{Finding, Severity};
 use crate::schema::{Selection, SweepSummary, REPLICATE_KEYS};
+use crate::util::format_number;
 
 const UPLOT_JS: &str = include_str!("../../assets/uplot/uPlot.iife.min.js");
 const UPLOT_CSS: &str = include_str!("../../assets/uplot/uPlot.min.css");

@@ -3,6 +3,7 @@
 
 use super::Optimizer;
 use crate::model::named_parameters;
+use crate::regularization::WeightDecayMode;
 use crate::setting::InvalidSetting;
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
@@ -218,10 +219,10 @@ impl OptimizerSettings {
 
     /// How weight decay acts: added to the gradient (an L2 penalty in disguise) or applied
     /// to the weights directly, outside the adaptive step.
-    pub fn weight_decay_mode(&self) -> &'static str {
+    pub fn weight_decay_mode(&self) -> WeightDecayMode {
         match self.kind {
-            OptimizerKind::Adamw => "decoupled",
-            _ => "coupled",
+            OptimizerKind::Adamw => WeightDecayMode::Decoupled,
+            _ => WeightDecayMode::Coupled,
         }
     }
 

@@ -208,7 +208,7 @@ fn sweep_title(summary: &SweepSummary, x_key: &str, chosen: Option<&SweepGroup>)
             .collect();
         title += &format!("; chosen on validation: {}", setting.join(", "));
         if let Some(mean) = group.test_at_selected_mean {
-            title += &format!(", test {}", crate::explain::format_number(mean));
+            title += &format!(", test {}", crate::util::format_number(mean));
             if let Some(std) = group.test_at_selected_std.filter(|s| s.is_finite()) {
                 title += &format!(" ± {}", significant(std, 2));
             }
