@@ -3,7 +3,7 @@
 //! rebuilt from their files with the same code that trained them, so `eval` on a run's own
 //! test split gives the run's final test metrics.
 
-use crate::config::{MfTask, MlpTask, Task};
+use crate::config::{MfSpec, MlpSpec, ModelSpec};
 use crate::data::{self, mnist, IdMap, Ratings, SplitSpec};
 use crate::data::{data_path, ratings_source};
 use crate::device::DeviceChoice;
@@ -63,7 +63,7 @@ pub struct EvalRequest {
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct EvalReport {
+pub struct EvalResult {
     pub model: String,
     pub role: ModelRole,
     pub epoch: usize,
@@ -76,7 +76,7 @@ pub struct EvalReport {
     pub metrics: BTreeMap<String, f64>,
 }
 
-impl EvalReport {
+impl EvalResult {
     pub fn to_text(&self) -> String {
         let metrics: Vec<String> = self
             .metrics
@@ -99,20 +99,20 @@ impl EvalReport {
     }
 }
 
-pub fn eval(request: &EvalRequest) -> Result<EvalReport> {
+pub fn eval(request: &EvalRequest) -> Result<EvalResult> {
     let saved = open_model(&request.model, request.weights)?;
     let device = request.device.resolve()?;
     let header = &saved.header;
-    let (data, split, examples, cold, evaluation) = match &header.config.task {
-        Task::Mf(task) => {
-            let data = request.data.clone().unwrap_or_else(|| task.data.clone());
+    let (data, split, examples, cold, evaluation) = match &header.config.model {
+        ModelSpec::Mf(spec) => {
+            let data = request.data.clone().unwrap_or_else(|| spec.data.clone());
             let split = match &request.split {
                 Some(text) => text
                     .parse::<SplitSpec>()
                     .map_err(|e| anyhow!("--split {text}: {e}"))?,
-                None => task.split.clone(),
+                None => spec.split.clone(),
             };
-            let (model, ratings, cold) = mf_on(&saved, task, &data, &split, device)?;
+            let (model, ratings, cold) = mf_on(&saved, spec, &data, &split, device)?;
             let evaluation = model.evaluate(Split::Test, &|_| 0.0);
             (
                 data,
@@ -122,22 +122,22 @@ pub fn eval(request: &EvalRequest) -> Result<EvalReport> {
                 evaluation,
             )
         }
-        Task::Mlp(task) => {
+        ModelSpec::Mlp(spec) => {
             let split = request.split.clone().unwrap_or_else(|| "test".into());
             let own_test = request.data.is_none() && split == "test";
             let limit = request
                 .limit
-                .or(if own_test { task.limit_test } else { None });
-            let data = request.data.clone().unwrap_or_else(|| task.data.clone());
+                .or(if own_test { spec.limit_test } else { None });
+            let data = request.data.clone().unwrap_or_else(|| spec.data.clone());
             let images = image_split(&data, &split, limit)?;
-            let model = mlp_for(&saved, task, &images.0, images.1, device)?;
+            let model = mlp_for(&saved, spec, &images.0, images.1, device)?;
             let evaluation = model.evaluate(Split::Test, &|_| 0.0);
             (data, split, images.0.count, None, evaluation)
         }
     };
     let mut metrics = evaluation.metrics;
     metrics.insert("loss".into(), evaluation.base_loss);
-    Ok(EvalReport {
+    Ok(EvalResult {
         model: saved.path.display().to_string(),
         role: header.role,
         epoch: header.epoch,
@@ -201,17 +201,17 @@ impl Rows {
 /// rating for `none`), with ratings in the model's rows; returns the count of cold ratings.
 fn mf_on(
     saved: &SavedModelFile,
-    task: &MfTask,
+    spec: &MfSpec,
     data: &str,
     split: &SplitSpec,
     device: Device,
 ) -> Result<(MatrixFactorization, Ratings, usize)> {
     let seed = saved.header.config.training.seed;
     let dataset = data::load_ratings(
-        &ratings_source(&task.synthetic, data, false)?,
+        &ratings_source(&spec.synthetic, data, false)?,
         split,
         seed,
-        &task.load,
+        &spec.load,
     )?;
     let measured = if dataset.test.is_empty() {
         &dataset.train
@@ -271,7 +271,7 @@ fn pixel_scaling(saved: &SavedModelFile) -> Result<PixelScaling> {
 
 fn mlp_for(
     saved: &SavedModelFile,
-    task: &MlpTask,
+    spec: &MlpSpec,
     images: &mnist::ImageSplit,
     pixels_per_image: usize,
     device: Device,
@@ -284,7 +284,7 @@ fn mlp_for(
             first.size()[1]
         );
     }
-    let last = format!("l_layers.{}.weight", task.hidden.len());
+    let last = format!("l_layers.{}.weight", spec.hidden.len());
     let classes = saved.weight(&last)?.size()[0] as usize;
     if images.count == 0 {
         bail!("no images to measure");
@@ -298,7 +298,7 @@ fn mlp_for(
         classes,
         scaling,
     };
-    let model = Mlp::new(&splits, &task.hidden, task.activation, task.loss, device)?;
+    let model = Mlp::new(&splits, &spec.hidden, spec.activation, spec.loss, device)?;
     load_weights(model.var_store(), &saved.weights, &source)?;
     Ok(model)
 }
@@ -367,9 +367,9 @@ pub enum Predictions {
 pub fn predict(request: &PredictRequest) -> Result<Predictions> {
     let saved = open_model(&request.model, request.weights)?;
     let device = request.device.resolve()?;
-    match (&saved.header.config.task, &request.query) {
+    match (&saved.header.config.model, &request.query) {
         (
-            Task::Mf(task),
+            ModelSpec::Mf(spec),
             PredictQuery::TopItems {
                 user,
                 top,
@@ -377,23 +377,23 @@ pub fn predict(request: &PredictRequest) -> Result<Predictions> {
             },
         ) => {
             let seen = if *exclude_seen {
-                seen_items(&saved, task, request.data.as_deref(), *user)?
+                seen_items(&saved, spec, request.data.as_deref(), *user)?
             } else {
                 HashSet::new()
             };
             top_items(&saved, *user, *top, &seen, device)
         }
-        (Task::Mf(_), PredictQuery::Pairs(file)) => pair_predictions(&saved, file, device),
-        (Task::Mlp(task), PredictQuery::Images(file)) => {
-            image_predictions(&saved, task, file, device)
+        (ModelSpec::Mf(_), PredictQuery::Pairs(file)) => pair_predictions(&saved, file, device),
+        (ModelSpec::Mlp(spec), PredictQuery::Images(file)) => {
+            image_predictions(&saved, spec, file, device)
         }
-        (Task::Mf(_), PredictQuery::Images(_)) => {
+        (ModelSpec::Mf(_), PredictQuery::Images(_)) => {
             bail!(
                 "--images: {} is a matrix factorization model; use --user or --pairs",
                 saved.path.display()
             )
         }
-        (Task::Mlp(_), _) => bail!(
+        (ModelSpec::Mlp(_), _) => bail!(
             "{}: is an image classifier; use --images FILE",
             saved.path.display()
         ),
@@ -466,17 +466,17 @@ fn top_items(
 /// The raw items `user` rated in the training part of the model's data.
 fn seen_items(
     saved: &SavedModelFile,
-    task: &MfTask,
+    spec: &MfSpec,
     data: Option<&str>,
     user: u64,
 ) -> Result<HashSet<u64>> {
-    let data = data.unwrap_or(&task.data);
+    let data = data.unwrap_or(&spec.data);
     let seed = saved.header.config.training.seed;
     let dataset = data::load_ratings(
-        &ratings_source(&task.synthetic, data, false)?,
-        &task.split,
+        &ratings_source(&spec.synthetic, data, false)?,
+        &spec.split,
         seed,
-        &task.load,
+        &spec.load,
     )
     .with_context(|| "--exclude-seen needs the training data (give --data)")?;
     let Some(index) = dataset.user_ids.index_of(user) else {
@@ -567,13 +567,13 @@ fn pair_predictions(saved: &SavedModelFile, file: &Path, device: Device) -> Resu
 
 fn image_predictions(
     saved: &SavedModelFile,
-    task: &MlpTask,
+    spec: &MlpSpec,
     file: &Path,
     device: Device,
 ) -> Result<Predictions> {
     let (images, (rows, cols)) = mnist::read_images(file)?;
     let pixels = rows * cols;
-    let model = mlp_for(saved, task, &images, pixels, device)?;
+    let model = mlp_for(saved, spec, &images, pixels, device)?;
     let scaling = pixel_scaling(saved)?;
     let mut predictions = Vec::with_capacity(images.count);
     for start in (0..images.count).step_by(10_000) {

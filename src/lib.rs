@@ -3,54 +3,69 @@
 //!
 //! # Architecture
 //!
-//! Layers, each depending only on those below it (no cycles; only `cli` and `main.rs` see
-//! the command-line parser):
+//! One line per layer, top to bottom: a module uses only modules on lines below its own
+//! (so there are no cycles), and only `cli` and `main.rs` see the command-line parser.
+//! `tests/architecture.rs` reads this block and every `crate::` path in `src/`, and fails
+//! when the two disagree.
 //!
 //! ```text
-//! main -> cli -> { experiment, inference, sweep, plot, html_report, data::fetch, info }
-//!                   -> { config, train, progress, report, checkpoint, model_file, tensor_file,
-//!                        explain, schema }
-//!                        -> { model, regularization, optim, schedule, data, device, interrupt, memory,
-//!                             setting, rng }
+//! cli
+//! sweep
+//! experiment
+//! checkpoint html_report inference progress run_writer
+//! explain model_file plot train
+//! schema
+//! config
+//! optim
+//! regularization
+//! model
+//! data memory rng tensor_file
+//! device ffi info interrupt schedule setting util
 //! ```
 //!
-//! * `cli` — the command-line definitions; turns flags into config layers and typed requests, maps
-//!   outcomes to exit codes.
-//! * `config` — [`config::RunConfig`], the typed description of a run: layers from flags,
-//!   config files (TOML/JSON), `--set` and recorded runs; defaults and validation in one place.
-//! * `experiment` — runs one `RunConfig`: data, model, penalty, optimizer, document, loop;
-//!   resumes a run from its checkpoint; saves the finished run's models.
-//! * `inference` — `regulab eval` and `predict`: saved models on any data.
+//! * `cli` — the command-line definitions; turns flags into config layers and typed requests,
+//!   maps outcomes to exit codes; `--help` shows the defaults from `config`.
 //! * `sweep` — expands a base config and lists of values into runs; summary and table.
-//! * `plot` — draws run documents or a sweep summary to SVG/PNG.
+//! * `experiment` — runs one `RunConfig`: data and model preparation, the output path, the
+//!   document, the loop; resumes a run from its checkpoint; saves the finished run's models.
+//! * `checkpoint` — what a run needs to continue (weights, optimizer state, position, schedule,
+//!   generator state) in one file, written by an observer; read back by `resume`.
 //! * `html_report` — `regulab report`: runs, sweep tables and findings as one self-contained
 //!   HTML page with interactive charts (uPlot, vendored under `assets/uplot/`); uses `plot`'s
 //!   legend labels and run titles.
-//! * `explain` — plain-language findings about a run document (overfitting, the penalty's
-//!   share and trade-off, weight norms, divergence, the cost's divisor, weight decay versus
-//!   penalty), stored in the document when a run ends and printed by `regulab explain`.
-//! * `train` — the one training loop; emits events to observers; stops on an interrupter.
+//! * `inference` — `regulab eval` and `predict`: saved models on any data.
 //! * `progress` — the console observer (progress bar, or one line per epoch).
-//! * `report` — the run document's writer (an observer; atomic writes).
-//! * `checkpoint` — what a run needs to continue (weights, optimizer state, position, schedule,
-//!   generator state) in one file, written by an observer; read back by `resume`.
+//! * `run_writer` — the run document's writer (an observer; atomic writes after each epoch).
+//! * `explain` — plain-language findings about a run document, one file per finding, each a
+//!   detection (the numbers and thresholds) and a wording; stored in the document when a run
+//!   ends and printed by `regulab explain`.
 //! * `model_file` — saved models: `.safetensors` with PyTorch's names and the metadata to use them.
-//! * `schema` — the run document and sweep summary types every reader and writer uses.
-//! * `model` — the model trait, matrix factorization, the MLP.
-//! * `regularization` — every penalty form as data (formula, scale, computation).
+//! * `plot` — draws run documents or a sweep summary to SVG/PNG.
+//! * `train` — the one training loop ([`train::TrainingLoop`]); emits events to observers;
+//!   stops on an interrupter.
+//! * `schema` — the run document and sweep summary types every reader and writer uses,
+//!   findings included, and the one [`schema::Split`] (train, validation, test).
+//! * `config` — [`config::RunConfig`], the typed description of a run: [`config::ModelKind`]
+//!   (mf or mlp) and its [`config::ModelSpec`], layers from flags, config files (TOML/JSON),
+//!   `--set` and recorded runs; defaults and validation in one place.
 //! * `optim` — the optimizers regulab steps itself (torch.optim's rules, SparseAdam for
-//!   `--sparse`); state as data.
-//! * `schedule` — learning-rate schedules with torch.optim.lr_scheduler's semantics.
+//!   `--sparse`): settings, the optimizer, its state file, the update rules, the C++ kernels.
+//! * `regularization` — every penalty form as data (formula, scale, computation); the
+//!   weight-decay mode; weight norms; implied weight decay.
+//! * `model` — the model trait, its parameters, matrix factorization, the MLP.
 //! * `data` — ratings (MovieLens formats, splits, synthetic), MNIST-format images, fetching,
-//!   the fingerprint of what a run trained on.
-//! * `device` — `--device auto|cpu|cuda|cuda:N`; the default CPU thread count per workload.
-//! * `interrupt` — SIGINT/SIGTERM/SIGHUP as a value the loops read.
+//!   the fingerprint of what a run trained on; resolving `--data`.
 //! * `memory` — a run's memory estimate, checked before allocating; out-of-memory messages.
-//! * `setting` — the error naming a config key; enum names through serde.
-//! * `tensor_file` — named tensors and metadata in the `.safetensors` format, written atomically.
-//! * `ffi` — the Rust side of the C++ shims (their error messages and tensors).
 //! * `rng` — torch's CPU generator state (what `torch.get_rng_state()` returns).
+//! * `tensor_file` — named tensors and metadata in the `.safetensors` format, written atomically.
+//! * `device` — `--device auto|cpu|cuda|cuda:N`; the default CPU thread count per workload.
+//! * `ffi` — the Rust side of the C++ shims (their error messages and tensors).
 //! * `info` — versions and devices.
+//! * `interrupt` — SIGINT/SIGTERM/SIGHUP as a value the loops read.
+//! * `schedule` — the per-epoch policies: learning-rate schedules with
+//!   torch.optim.lr_scheduler's semantics, and early stopping.
+//! * `setting` — the error naming a config key; enum names through serde.
+//! * `util` — atomic file writes, the output lock, time stamps, numbers and sizes for people.
 
 pub mod checkpoint;
 pub mod cli;

@@ -171,7 +171,7 @@ impl std::fmt::Display for WeightDecayMode {
 
 /// How a run was regularized, for the JSON report.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RegularizationReport {
+pub struct RegularizationRecord {
     pub penalty: PenaltyKind,
     pub lambda: f64,
     pub formula: String,
@@ -290,12 +290,12 @@ impl Penalty {
         self.sum(rows).map(|t| t.double_value(&[])).unwrap_or(0.0)
     }
 
-    pub fn report(
+    pub fn record(
         &self,
         weight_decay: f64,
         weight_decay_mode: WeightDecayMode,
-    ) -> RegularizationReport {
-        RegularizationReport {
+    ) -> RegularizationRecord {
+        RegularizationRecord {
             penalty: self.kind,
             lambda: self.lambda,
             formula: self.kind.formula().into(),

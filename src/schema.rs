@@ -7,10 +7,10 @@
 //! test set (`summary.selected_epoch`). Version 1 documents are upgraded when read.
 //! docs/run-document.md describes every field.
 
-use crate::config::{RunConfig, Trainer};
+use crate::config::{ModelKind, RunConfig};
 use crate::model::Metric;
 pub use crate::model::Split;
-use crate::regularization::RegularizationReport;
+use crate::regularization::RegularizationRecord;
 use anyhow::{anyhow, Result};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize};
@@ -363,7 +363,7 @@ fn finite(value: Option<f64>) -> Option<f64> {
 pub struct RunDocument {
     pub schema_version: u32,
     pub kind: String,
-    pub command: Trainer,
+    pub command: ModelKind,
     pub status: RunStatus,
     #[serde(default)]
     pub message: Option<String>,
@@ -381,7 +381,7 @@ pub struct RunDocument {
     pub dataset: Value,
     #[serde(default)]
     pub environment: Environment,
-    pub regularization: RegularizationReport,
+    pub regularization: RegularizationRecord,
     pub metric: MetricInfo,
     #[serde(default, deserialize_with = "null_as_empty")]
     pub epochs: Vec<EpochRecord>,
@@ -521,7 +521,7 @@ pub const REPLICATE_KEYS: [&str; 2] = ["seed", "split"];
 pub struct SweepSummary {
     pub schema_version: u32,
     pub kind: String,
-    pub command: Trainer,
+    pub command: ModelKind,
     pub metric: MetricInfo,
     /// The keys that take more than one value, in the order given.
     pub swept: Vec<String>,

@@ -4,7 +4,7 @@
 //! each run's selected test metric with the mean and sample standard deviation over seeds and
 //! folds (`split` lists: runs on other data of the same setting, like other seeds).
 
-use crate::config::{Layer, Origin, RunConfig, SweepAxis, Trainer};
+use crate::config::{Layer, ModelKind, Origin, RunConfig, SweepAxis};
 use crate::experiment::{self, RunContext};
 use crate::interrupt::Interrupter;
 use crate::schema::{
@@ -144,7 +144,7 @@ fn unique_name(name: String, used: &mut Vec<String>) -> String {
     candidate
 }
 
-fn metric_of(trainer: Trainer) -> MetricInfo {
+fn metric_of(trainer: ModelKind) -> MetricInfo {
     MetricInfo::from(trainer.headline_metric())
 }
 
@@ -157,7 +157,7 @@ pub fn run(plan: &SweepPlan, interrupter: &Interrupter, argv: &[String]) -> Resu
     };
     std::fs::create_dir_all(&plan.folder)
         .with_context(|| format!("--out {}: cannot create folder", plan.folder.display()))?;
-    let trainer = first.config.trainer();
+    let trainer = first.config.model_kind();
     let mut summary = SweepSummary {
         schema_version: SCHEMA_VERSION,
         kind: SWEEP_KIND.into(),

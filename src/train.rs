@@ -7,7 +7,7 @@
 //! document's writer) and stops between steps when its [`Interrupter`] asks.
 //!
 //! After every whole epoch the loop is at a point it can resume from: it announces a
-//! [`ResumePoint`] (what a checkpoint saves), and [`Trainer::resume`] continues from one.
+//! [`ResumePoint`] (what a checkpoint saves), and [`TrainingLoop::resume`] continues from one.
 
 use crate::interrupt::Interrupter;
 use crate::model::{Model, Split};
@@ -136,7 +136,7 @@ struct EpochTraining {
 }
 
 /// The model, its optimizer and penalty, and where events go.
-pub struct Trainer<'a> {
+pub struct TrainingLoop<'a> {
     pub model: &'a dyn Model,
     pub optimizer: &'a mut Optimizer,
     pub penalty: &'a Penalty,
@@ -147,7 +147,7 @@ pub struct Trainer<'a> {
     best_weights: Vec<Tensor>,
 }
 
-impl<'a> Trainer<'a> {
+impl<'a> TrainingLoop<'a> {
     pub fn new(
         model: &'a dyn Model,
         optimizer: &'a mut Optimizer,
@@ -155,7 +155,7 @@ impl<'a> Trainer<'a> {
         settings: &'a LoopSettings,
         interrupter: &'a Interrupter,
     ) -> Self {
-        Trainer {
+        TrainingLoop {
             model,
             optimizer,
             penalty,
@@ -656,10 +656,11 @@ mod tests {
         let settings = settings(30);
         let interrupter = Interrupter::new();
         let mut recorder = Recorder::default();
-        let mut trainer = Trainer::new(&model, &mut optimizer, &penalty, &settings, &interrupter);
-        trainer.observe(&mut recorder);
+        let mut training =
+            TrainingLoop::new(&model, &mut optimizer, &penalty, &settings, &interrupter);
+        training.observe(&mut recorder);
         assert_eq!(
-            trainer.run().unwrap(),
+            training.run().unwrap(),
             LoopOutcome::Completed {
                 stopped_early: None,
                 restored: None
@@ -681,9 +682,10 @@ mod tests {
         let settings = settings(5);
         let interrupter = Interrupter::new();
         interrupter.request(15);
-        let mut trainer = Trainer::new(&model, &mut optimizer, &penalty, &settings, &interrupter);
+        let mut training =
+            TrainingLoop::new(&model, &mut optimizer, &penalty, &settings, &interrupter);
         assert_eq!(
-            trainer.run().unwrap(),
+            training.run().unwrap(),
             LoopOutcome::Interrupted {
                 signal: 15,
                 during_epoch: 1,
@@ -699,8 +701,9 @@ mod tests {
         let penalty = Penalty::new(PenaltyKind::None, 0.0, None, false, 10, 4).unwrap();
         let settings = settings(50);
         let interrupter = Interrupter::new();
-        let mut trainer = Trainer::new(&model, &mut optimizer, &penalty, &settings, &interrupter);
-        let outcome = trainer.run().unwrap();
+        let mut training =
+            TrainingLoop::new(&model, &mut optimizer, &penalty, &settings, &interrupter);
+        let outcome = training.run().unwrap();
 
         assert!(
             matches!(outcome, LoopOutcome::Diverged { .. }),

@@ -2,19 +2,19 @@
 //! defaults ([`config::default_values`]), per trainer, so no help text copies a default by
 //! hand.
 
-use crate::config::{self, Trainer};
+use crate::config::{self, ModelKind};
 use clap::{Command, CommandFactory};
 
 /// The command line, with the trainers' defaults in their help.
 pub fn command() -> Command {
     let mut command = super::Cli::command();
-    for trainer in [Trainer::Mf, Trainer::Mlp] {
+    for trainer in [ModelKind::Mf, ModelKind::Mlp] {
         command = command.mut_subcommand(trainer.to_string(), |sub| with_defaults(sub, trainer));
     }
     command
 }
 
-fn with_defaults(mut command: Command, trainer: Trainer) -> Command {
+fn with_defaults(mut command: Command, trainer: ModelKind) -> Command {
     let defaults = config::default_values(trainer);
     let flags: Vec<(String, String)> = command
         .get_arguments()

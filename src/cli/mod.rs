@@ -1,13 +1,13 @@
 //! The command line: clap definitions, and turning flags into the library's typed requests.
 //! Nothing outside this module and `main.rs` knows clap.
 //!
-//! Trainer flags are read as text and set into a configuration [`Layer`], so a flag, a
+//! ModelKind flags are read as text and set into a configuration [`Layer`], so a flag, a
 //! config-file key and `--set key=value` are parsed and validated by the same code
 //! (`config`), and every error names what the user typed.
 
 mod data;
 mod help;
-mod trainer;
+mod train_flags;
 
 use crate::config::{self, Layer, Origin};
 use crate::experiment::{self, RunContext, RunResult};
@@ -20,7 +20,7 @@ use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
 pub use help::command;
-pub use trainer::{MfFlags, MlpFlags};
+pub use train_flags::{MfFlags, MlpFlags};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -61,9 +61,9 @@ pub enum Command {
     /// Predict with a saved model: top items for a user, ratings for pairs, classes of images
     Predict(PredictArgs),
     /// Train every combination of listed values (flags with comma lists, or a config file's [sweep] table)
-    Sweep(trainer::SweepArgs),
+    Sweep(train_flags::SweepArgs),
     /// Cross-validate one setting: train it on every fold (u1..u5, or seeded random splits) and report mean and std
-    Cv(trainer::CvArgs),
+    Cv(train_flags::CvArgs),
     /// Draw runs' curves (losses, penalty share, train/validation/test metric, cost vs accuracy, weight norms) or a sweep's summary to SVG or PNG
     Plot(PlotArgs),
     /// Explain runs in plain language, with their numbers and what to do (overfitting, penalty, weight norms, divergence)
@@ -122,7 +122,7 @@ impl Overrides {
         if let Some(out) = &self.out {
             layer.set("out", out.display().to_string().into(), Origin::Flag)?;
         }
-        trainer::apply_sets(layer, &self.set)?;
+        train_flags::apply_sets(layer, &self.set)?;
         if self.quiet {
             layer.set("quiet", true.into(), Origin::Flag)?;
         }
@@ -264,15 +264,17 @@ pub fn run(cli: Cli, matches: &clap::ArgMatches, argv: Vec<String>) -> Result<Ex
         Command::Info { json } => print_info(json).map(|()| Exit::Success),
         Command::Data { command } => data::run(command).map(|()| Exit::Success),
         Command::Mf(flags) => {
-            let layer = trainer::command_layer(config::Trainer::Mf, &flags.common, sub(matches))?;
+            let layer =
+                train_flags::command_layer(config::ModelKind::Mf, &flags.common, sub(matches))?;
             train(&layer, argv)
         }
         Command::Mlp(flags) => {
-            let layer = trainer::command_layer(config::Trainer::Mlp, &flags.common, sub(matches))?;
+            let layer =
+                train_flags::command_layer(config::ModelKind::Mlp, &flags.common, sub(matches))?;
             train(&layer, argv)
         }
         Command::Run(args) => {
-            let mut layer = trainer::run_file_layer(&args.file)?;
+            let mut layer = train_flags::run_file_layer(&args.file)?;
             args.overrides.apply(&mut layer)?;
             train(&layer, argv)
         }
@@ -280,8 +282,8 @@ pub fn run(cli: Cli, matches: &clap::ArgMatches, argv: Vec<String>) -> Result<Ex
         Command::Resume(args) => resume(&args, argv),
         Command::Eval(args) => eval(args).map(|()| Exit::Success),
         Command::Predict(args) => predict(args).map(|()| Exit::Success),
-        Command::Sweep(args) => run_sweep(trainer::sweep_plan(&args)?, argv),
-        Command::Cv(args) => run_sweep(trainer::cv_plan(&args)?, argv),
+        Command::Sweep(args) => run_sweep(train_flags::sweep_plan(&args)?, argv),
+        Command::Cv(args) => run_sweep(train_flags::cv_plan(&args)?, argv),
         Command::Plot(args) => plot(args).map(|()| Exit::Success),
         Command::Explain(args) => explain_runs(&args).map(|()| Exit::Success),
         Command::Report(args) => report(args).map(|()| Exit::Success),
@@ -444,7 +446,7 @@ fn sub(matches: &clap::ArgMatches) -> &clap::ArgMatches {
 /// Resolves the layer (every check before any data is read) and trains.
 fn train(layer: &Layer, argv: Vec<String>) -> Result<Exit> {
     let config = layer.resolve()?;
-    trainer::warn_about_threads(&config);
+    train_flags::warn_about_threads(&config);
     let interrupter = Interrupter::from_signals()?;
     let context = RunContext {
         argv,

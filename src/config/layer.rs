@@ -20,7 +20,7 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use super::Trainer;
+use super::ModelKind;
 
 /// Declares the flat configuration: one optional field per key, the list of keys, and
 /// per-key setting from a loosely typed value (a flag's text or a file's native value).
@@ -55,7 +55,7 @@ macro_rules! config_keys {
 
 config_keys! {
     /// `mf` or `mlp` (config files; the subcommand sets it otherwise).
-    command: Trainer,
+    command: ModelKind,
     data: String,
     download: bool,
     split: SplitSpec,

@@ -30,38 +30,38 @@ use std::path::PathBuf;
 /// Which model a run trains.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Trainer {
+pub enum ModelKind {
     Mf,
     Mlp,
 }
 
-crate::named_enum!(Trainer, ["mf", "mlp"]);
+crate::named_enum!(ModelKind, ["mf", "mlp"]);
 
 /// The settings whose defaults differ between the trainers, in one place.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct TrainerDefaults {
+pub struct ModelDefaults {
     pub lr: f64,
     pub batch_size: usize,
     pub epochs: usize,
 }
 
-impl Trainer {
+impl ModelKind {
     /// The metric runs of this trainer are selected and summarized by.
     pub fn headline_metric(self) -> crate::model::Metric {
         match self {
-            Trainer::Mf => crate::model::Metric::Rmse,
-            Trainer::Mlp => crate::model::Metric::Accuracy,
+            ModelKind::Mf => crate::model::Metric::Rmse,
+            ModelKind::Mlp => crate::model::Metric::Accuracy,
         }
     }
 
-    pub fn defaults(self) -> TrainerDefaults {
+    pub fn defaults(self) -> ModelDefaults {
         match self {
-            Trainer::Mf => TrainerDefaults {
+            ModelKind::Mf => ModelDefaults {
                 lr: 0.01,
                 batch_size: 1024,
                 epochs: 20,
             },
-            Trainer::Mlp => TrainerDefaults {
+            ModelKind::Mlp => ModelDefaults {
                 lr: 0.001,
                 batch_size: 128,
                 epochs: 10,
@@ -71,22 +71,22 @@ impl Trainer {
 
     fn own_keys(self) -> &'static [&'static str] {
         match self {
-            Trainer::Mf => MF_ONLY,
-            Trainer::Mlp => MLP_ONLY,
+            ModelKind::Mf => MF_ONLY,
+            ModelKind::Mlp => MLP_ONLY,
         }
     }
 
-    fn other(self) -> Trainer {
+    fn other(self) -> ModelKind {
         match self {
-            Trainer::Mf => Trainer::Mlp,
-            Trainer::Mlp => Trainer::Mf,
+            ModelKind::Mf => ModelKind::Mlp,
+            ModelKind::Mlp => ModelKind::Mf,
         }
     }
 }
 
 /// Matrix factorization on ratings.
 #[derive(Debug, Clone, PartialEq)]
-pub struct MfTask {
+pub struct MfSpec {
     /// `synthetic`, a data set name from the cache, or a path.
     pub data: String,
     pub download: bool,
@@ -103,7 +103,7 @@ pub struct MfTask {
 
 /// The MLP on MNIST-format images.
 #[derive(Debug, Clone, PartialEq)]
-pub struct MlpTask {
+pub struct MlpSpec {
     pub data: String,
     pub download: bool,
     pub hidden: Vec<i64>,
@@ -116,9 +116,9 @@ pub struct MlpTask {
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub enum Task {
-    Mf(MfTask),
-    Mlp(MlpTask),
+pub enum ModelSpec {
+    Mf(MfSpec),
+    Mlp(MlpSpec),
 }
 
 /// The loop's settings.
@@ -160,7 +160,7 @@ pub const DEFAULT_CHECKPOINT_EVERY: usize = 1;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(into = "ConfigValues", try_from = "ConfigValues")]
 pub struct RunConfig {
-    pub task: Task,
+    pub model: ModelSpec,
     pub optimizer: OptimizerSettings,
     pub penalty: PenaltySettings,
     pub training: TrainingSettings,
@@ -168,10 +168,10 @@ pub struct RunConfig {
 }
 
 impl RunConfig {
-    pub fn trainer(&self) -> Trainer {
-        match self.task {
-            Task::Mf(_) => Trainer::Mf,
-            Task::Mlp(_) => Trainer::Mlp,
+    pub fn model_kind(&self) -> ModelKind {
+        match self.model {
+            ModelSpec::Mf(_) => ModelKind::Mf,
+            ModelSpec::Mlp(_) => ModelKind::Mlp,
         }
     }
 
@@ -189,7 +189,7 @@ impl RunConfig {
 impl From<RunConfig> for ConfigValues {
     fn from(config: RunConfig) -> ConfigValues {
         let mut values = ConfigValues {
-            command: Some(config.trainer()),
+            command: Some(config.model_kind()),
             optimizer: Some(config.optimizer.kind),
             lr: Some(config.optimizer.lr),
             momentum: Some(config.optimizer.momentum),
@@ -221,10 +221,10 @@ impl From<RunConfig> for ConfigValues {
             out: config.output.out,
             ..Default::default()
         };
-        match config.task {
-            Task::Mf(task) => {
-                if task.data == "synthetic" {
-                    let s = task.synthetic;
+        match config.model {
+            ModelSpec::Mf(spec) => {
+                if spec.data == "synthetic" {
+                    let s = spec.synthetic;
                     values.synthetic_users = Some(s.users);
                     values.synthetic_items = Some(s.items);
                     values.synthetic_ratings = Some(s.ratings);
@@ -232,27 +232,27 @@ impl From<RunConfig> for ConfigValues {
                     values.synthetic_noise = Some(s.noise_std);
                     values.synthetic_seed = Some(s.seed);
                 }
-                values.data = Some(task.data);
-                values.download = Some(task.download);
-                values.split = Some(task.split);
-                values.duplicates = Some(task.load.duplicates);
-                values.rating_range = task.load.rating_range;
-                values.model = Some(task.variant);
-                values.dim = Some(task.dim);
-                values.init_std = Some(task.init_std);
+                values.data = Some(spec.data);
+                values.download = Some(spec.download);
+                values.split = Some(spec.split);
+                values.duplicates = Some(spec.load.duplicates);
+                values.rating_range = spec.load.rating_range;
+                values.model = Some(spec.variant);
+                values.dim = Some(spec.dim);
+                values.init_std = Some(spec.init_std);
                 values.sparse = Some(config.optimizer.sparse);
-                values.val_split = task.val_split;
+                values.val_split = spec.val_split;
             }
-            Task::Mlp(task) => {
-                values.data = Some(task.data);
-                values.download = Some(task.download);
-                values.hidden = Some(task.hidden);
-                values.activation = Some(task.activation);
-                values.loss = Some(task.loss);
-                values.normalize = Some(task.normalize);
-                values.val_split = task.val_split;
-                values.limit_train = task.limit_train;
-                values.limit_test = task.limit_test;
+            ModelSpec::Mlp(spec) => {
+                values.data = Some(spec.data);
+                values.download = Some(spec.download);
+                values.hidden = Some(spec.hidden);
+                values.activation = Some(spec.activation);
+                values.loss = Some(spec.loss);
+                values.normalize = Some(spec.normalize);
+                values.val_split = spec.val_split;
+                values.limit_train = spec.limit_train;
+                values.limit_test = spec.limit_test;
             }
         }
         values
@@ -263,9 +263,9 @@ impl From<RunConfig> for ConfigValues {
 /// the configuration an empty layer resolves to. Switches (false by default) and keys
 /// without a fixed default (`out`, `threads`, ...) are left out. `--help` shows these, so
 /// the help can never disagree with what a run uses.
-pub fn default_values(trainer: Trainer) -> BTreeMap<String, String> {
+pub fn default_values(trainer: ModelKind) -> BTreeMap<String, String> {
     // The MLP has no default data set; a stand-in lets the rest resolve and is left out.
-    let data_default = trainer == Trainer::Mf;
+    let data_default = trainer == ModelKind::Mf;
     let layer = Layer::with_values(ConfigValues {
         command: Some(trainer),
         data: (!data_default).then(|| "mnist".to_string()),
@@ -330,8 +330,8 @@ impl Layer {
             );
         }
         let defaults = trainer.defaults();
-        let task = match trainer {
-            Trainer::Mf => Task::Mf(MfTask {
+        let spec = match trainer {
+            ModelKind::Mf => ModelSpec::Mf(MfSpec {
                 data: v.data.clone().unwrap_or_else(|| "synthetic".into()),
                 download: v.download.unwrap_or(false),
                 split: v.split.clone().unwrap_or(SplitSpec::Random(0.8)),
@@ -345,7 +345,7 @@ impl Layer {
                 init_std: v.init_std.unwrap_or(0.1),
                 val_split: v.val_split,
             }),
-            Trainer::Mlp => Task::Mlp(MlpTask {
+            ModelKind::Mlp => ModelSpec::Mlp(MlpSpec {
                 data: v.data.clone().ok_or_else(|| {
                     anyhow!("--data is required for mlp: mnist, fashion-mnist or an MNIST-format folder")
                 })?,
@@ -360,7 +360,7 @@ impl Layer {
             }),
         };
         let config = RunConfig {
-            task,
+            model: spec,
             optimizer: {
                 let torch = OptimizerSettings::new(
                     v.optimizer.unwrap_or(OptimizerKind::Adam),
@@ -440,19 +440,19 @@ impl RunConfig {
                 ));
             }
         }
-        match &self.task {
-            Task::Mf(task) => {
+        match &self.model {
+            ModelSpec::Mf(spec) => {
                 validate_sparse_penalty(&self.penalty, self.optimizer.sparse)?;
-                validate_mf(task)
+                validate_mf(spec)
             }
-            Task::Mlp(task) => {
+            ModelSpec::Mlp(spec) => {
                 if self.penalty.kind == PenaltyKind::BatchL2 {
                     return Err(InvalidSetting::new(
                         "penalty",
                         "batch-l2 is matrix factorization's per-rating penalty; for the MLP use l2, norm or l1",
                     ));
                 }
-                validate_mlp(task)
+                validate_mlp(spec)
             }
         }
     }
@@ -461,9 +461,9 @@ impl RunConfig {
 impl RunConfig {
     /// The fraction of training data held out for validation, if any.
     pub fn val_split(&self) -> Option<f64> {
-        match &self.task {
-            Task::Mf(task) => task.val_split,
-            Task::Mlp(task) => task.val_split,
+        match &self.model {
+            ModelSpec::Mf(spec) => spec.val_split,
+            ModelSpec::Mlp(spec) => spec.val_split,
         }
     }
 
@@ -524,34 +524,34 @@ fn validate_sparse_penalty(penalty: &PenaltySettings, sparse: bool) -> Result<()
     Ok(())
 }
 
-fn validate_mf(task: &MfTask) -> Result<(), InvalidSetting> {
-    validate_fraction(task.val_split)?;
-    if task.dim <= 0 {
+fn validate_mf(spec: &MfSpec) -> Result<(), InvalidSetting> {
+    validate_fraction(spec.val_split)?;
+    if spec.dim <= 0 {
         return Err(InvalidSetting::new("dim", "must be positive"));
     }
-    if !(task.init_std.is_finite() && task.init_std >= 0.0) {
+    if !(spec.init_std.is_finite() && spec.init_std >= 0.0) {
         return Err(InvalidSetting::new(
             "init_std",
             "must be a non-negative number",
         ));
     }
-    if task.data == "synthetic" {
-        task.synthetic.check()?;
+    if spec.data == "synthetic" {
+        spec.synthetic.check()?;
     }
     Ok(())
 }
 
-fn validate_mlp(task: &MlpTask) -> Result<(), InvalidSetting> {
-    if let Some(bad) = task.hidden.iter().find(|&&h| h <= 0) {
+fn validate_mlp(spec: &MlpSpec) -> Result<(), InvalidSetting> {
+    if let Some(bad) = spec.hidden.iter().find(|&&h| h <= 0) {
         return Err(InvalidSetting::new(
             "hidden",
             format!("layer size {bad} must be positive"),
         ));
     }
-    validate_fraction(task.val_split)?;
+    validate_fraction(spec.val_split)?;
     for (key, limit) in [
-        ("limit_train", task.limit_train),
-        ("limit_test", task.limit_test),
+        ("limit_train", spec.limit_train),
+        ("limit_test", spec.limit_test),
     ] {
         if limit == Some(0) {
             return Err(InvalidSetting::new(key, "must be at least 1"));

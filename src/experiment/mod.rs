@@ -1,5 +1,5 @@
 //! Runs a [`RunConfig`]: loads its data, builds its model, penalty and optimizer, writes the
-//! run document and drives the training loop. One path serves every model; each task only
+//! run document and drives the training loop. One path serves every model; each spec only
 //! prepares its data set and model.
 
 mod output;
@@ -27,7 +27,7 @@ use crate::schema::{
     load_run, CheckpointInfo, Environment, MetricInfo, ModelRole, RestoredWeights, ResumeRecord,
     RunDocument, RunFiles, RunStatus, SavedModel, StopReason, Summary, RUN_KIND, SCHEMA_VERSION,
 };
-use crate::train::{LoopOutcome, LoopSettings, Trainer};
+use crate::train::{LoopOutcome, LoopSettings, TrainingLoop};
 use crate::util::{now_utc, OutputLock};
 use anyhow::{anyhow, bail, Result};
 use std::path::{Path, PathBuf};
@@ -168,7 +168,7 @@ fn starting_document(
     RunDocument {
         schema_version: SCHEMA_VERSION,
         kind: RUN_KIND.into(),
-        command: config.trainer(),
+        command: config.model_kind(),
         status: RunStatus::Running,
         message: None,
         started_at: now_utc(),
@@ -180,7 +180,7 @@ fn starting_document(
             cpu_threads_choice: prepared.threads_reason.clone(),
             ..run_writer::collect_environment(device)
         },
-        regularization: penalty.report(
+        regularization: penalty.record(
             config.optimizer.weight_decay,
             config.optimizer.weight_decay_mode(),
         ),
@@ -324,15 +324,15 @@ fn train_loop<'a>(
         Some(resume) => Some(resume.checkpoint.restore(model, optimizer)?),
         None => None,
     };
-    let mut trainer = Trainer::new(model, optimizer, penalty, settings, interrupter);
+    let mut training = TrainingLoop::new(model, optimizer, penalty, settings, interrupter);
     if let Some((state, best_weights)) = restored {
-        trainer.resume(state, best_weights)?;
+        training.resume(state, best_weights)?;
     }
-    trainer.observe(&mut observers.writer);
-    trainer.observe(&mut observers.console);
-    trainer.observe(&mut observers.checkpointer);
-    let outcome = trainer.run()?;
-    Ok((outcome, trainer.best_weights()))
+    training.observe(&mut observers.writer);
+    training.observe(&mut observers.console);
+    training.observe(&mut observers.checkpointer);
+    let outcome = training.run()?;
+    Ok((outcome, training.best_weights()))
 }
 
 /// Finishes the document as the loop ended; a completed run also saves its models and no

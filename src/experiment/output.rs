@@ -8,11 +8,10 @@ use std::path::{Path, PathBuf};
 /// The run document's path: the configured one or `runs/<time>-<command>.json`, checked
 /// before any data is read.
 pub(super) fn output_path(config: &RunConfig) -> Result<PathBuf> {
-    let out = config
-        .output
-        .out
-        .clone()
-        .unwrap_or_else(|| crate::run_writer::default_run_path(&config.trainer().to_string()));
+    let out =
+        config.output.out.clone().unwrap_or_else(|| {
+            crate::run_writer::default_run_path(&config.model_kind().to_string())
+        });
     if out.is_dir() {
         bail!(
             "--out {}: is a folder; name the run document's file",

@@ -1,10 +1,10 @@
-//! Data and model preparation: each task loads its data set, holds out its validation part,
+//! Data and model preparation: each spec loads its data set, holds out its validation part,
 //! checks the run fits in memory and builds its model, so that training never depends on
-//! which task it runs.
+//! which spec it runs.
 
 use super::output::check_not_input;
 use super::panic::guarded;
-use crate::config::{MfTask, MlpTask, RunConfig, Task};
+use crate::config::{MfSpec, MlpSpec, ModelSpec, RunConfig};
 use crate::data::fingerprint::{DataFingerprint, Fingerprinter};
 use crate::data::{self, mnist, RatingsSourceSpec};
 use crate::memory;
@@ -32,9 +32,9 @@ pub(super) fn prepare(config: &RunConfig, out: &Path) -> Result<(Prepared, tch::
     let threads = thread_choice(config);
     tch::set_num_threads(threads.threads as i32);
     let device = config.training.device.resolve()?;
-    let mut prepared = match &config.task {
-        Task::Mf(task) => prepare_mf(task, config, device, out)?,
-        Task::Mlp(task) => prepare_mlp(task, config, device, out)?,
+    let mut prepared = match &config.model {
+        ModelSpec::Mf(spec) => prepare_mf(spec, config, device, out)?,
+        ModelSpec::Mlp(spec) => prepare_mlp(spec, config, device, out)?,
     };
     prepared.threads_reason = threads.reason;
     Ok((prepared, device))
@@ -42,11 +42,11 @@ pub(super) fn prepare(config: &RunConfig, out: &Path) -> Result<(Prepared, tch::
 
 /// The CPU threads for this run: `--threads`, or the workload's default (src/device.rs).
 pub fn thread_choice(config: &RunConfig) -> crate::device::ThreadChoice {
-    let workload = match &config.task {
-        Task::Mf(task) => crate::device::Workload::MatrixFactorization {
-            batch_values: config.training.batch_size as u64 * task.dim.max(1) as u64,
+    let workload = match &config.model {
+        ModelSpec::Mf(spec) => crate::device::Workload::MatrixFactorization {
+            batch_values: config.training.batch_size as u64 * spec.dim.max(1) as u64,
         },
-        Task::Mlp(_) => crate::device::Workload::Mlp,
+        ModelSpec::Mlp(_) => crate::device::Workload::Mlp,
     };
     crate::device::choose_threads(
         config.training.threads,
@@ -56,28 +56,28 @@ pub fn thread_choice(config: &RunConfig) -> crate::device::ThreadChoice {
 }
 
 fn prepare_mf(
-    task: &MfTask,
+    spec: &MfSpec,
     config: &RunConfig,
     device: tch::Device,
     out: &Path,
 ) -> Result<Prepared> {
-    let source = data::ratings_source(&task.synthetic, &task.data, task.download)?;
+    let source = data::ratings_source(&spec.synthetic, &spec.data, spec.download)?;
     if let RatingsSourceSpec::Path(path) = &source {
         check_not_input(out, &input_files(path))?;
     }
     let seed = config.training.seed;
-    let mut dataset = data::load_ratings(&source, &task.split, seed, &task.load)?;
-    let validation = match task.val_split {
+    let mut dataset = data::load_ratings(&source, &spec.split, seed, &spec.load)?;
+    let validation = match spec.val_split {
         Some(fraction) => Some(hold_out_validation(&mut dataset, fraction, seed)?),
         None => None,
     };
     let sizes = memory::MfSizes {
         users: dataset.num_users() as u64,
         items: dataset.num_items() as u64,
-        dim: task.dim as u64,
+        dim: spec.dim as u64,
         ratings: (dataset.train.len() + dataset.test.len()) as u64,
         batch_size: config.training.batch_size as u64,
-        eval_chunk: (crate::model::mf::eval_chunk(task.dim) as u64)
+        eval_chunk: (crate::model::mf::eval_chunk(spec.dim) as u64)
             .min((dataset.train.len() + dataset.test.len()) as u64),
         optimizer_slots: config.optimizer.state_slots(),
     };
@@ -94,9 +94,9 @@ fn prepare_mf(
         MatrixFactorization::new(
             &dataset,
             validation.as_ref(),
-            task.variant,
-            task.dim,
-            task.init_std,
+            spec.variant,
+            spec.dim,
+            spec.init_std,
             device,
         )
         .map(|model| model.with_sparse_gradients(config.optimizer.sparse))
@@ -170,12 +170,12 @@ fn input_files(path: &Path) -> Vec<PathBuf> {
 }
 
 fn prepare_mlp(
-    task: &MlpTask,
+    spec: &MlpSpec,
     config: &RunConfig,
     device: tch::Device,
     out: &Path,
 ) -> Result<Prepared> {
-    let dir = data::data_path(&task.data, task.download)?;
+    let dir = data::data_path(&spec.data, spec.download)?;
     if !mnist::is_idx_dir(&dir) {
         bail!(
             "--data {}: not an MNIST-format directory (needs {}, {}, {}, {}, raw or .gz)",
@@ -189,9 +189,9 @@ fn prepare_mlp(
     check_not_input(out, &input_files(&dir))?;
     let dataset = mnist::load(&dir)?;
     let pixels_per_image = dataset.rows * dataset.cols;
-    let train_all = dataset.train.first(pixels_per_image, task.limit_train);
-    let test = dataset.test.first(pixels_per_image, task.limit_test);
-    let (train, validation) = match task.val_split {
+    let train_all = dataset.train.first(pixels_per_image, spec.limit_train);
+    let test = dataset.test.first(pixels_per_image, spec.limit_test);
+    let (train, validation) = match spec.val_split {
         Some(fraction) => {
             let (kept, held_out) = mnist::holdout(&train_all, 1.0 - fraction, config.training.seed);
             if kept.count == 0 || held_out.count == 0 {
@@ -201,7 +201,7 @@ fn prepare_mlp(
         }
         None => (train_all, None),
     };
-    let scaling = if task.normalize {
+    let scaling = if spec.normalize {
         pixel_statistics(&train.images)
     } else {
         PixelScaling {
@@ -210,7 +210,7 @@ fn prepare_mlp(
         }
     };
     let mut layer_sizes = vec![pixels_per_image as u64];
-    layer_sizes.extend(task.hidden.iter().map(|&h| h as u64));
+    layer_sizes.extend(spec.hidden.iter().map(|&h| h as u64));
     layer_sizes.push(dataset.classes as u64);
     let images = (train.count + test.count + validation.as_ref().map_or(0, |v| v.count)) as u64;
     let sizes = memory::MlpSizes {
@@ -237,7 +237,7 @@ fn prepare_mlp(
         scaling,
     };
     let model = guarded("building the model", || {
-        Mlp::new(&splits, &task.hidden, task.activation, task.loss, device)
+        Mlp::new(&splits, &spec.hidden, spec.activation, spec.loss, device)
     })?;
     let mut stats = serde_json::to_value(dataset.stats()).context("data set statistics")?;
     if let Some(object) = stats.as_object_mut() {

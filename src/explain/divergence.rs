@@ -2,7 +2,7 @@
 
 use super::wording::{num, optimizer_name, series};
 use super::{numbers, Finding, FindingKind, Run, Severity, Split};
-use crate::config::Task;
+use crate::config::ModelSpec;
 use crate::optim::OptimizerKind;
 use crate::regularization::PenaltyKind;
 use crate::schema::RunStatus;
@@ -106,7 +106,7 @@ fn spike(finite: &[(usize, f64)]) -> Option<Spike> {
 }
 
 fn rmse_after_epoch(run: &Run, finite: &[(usize, f64)]) -> Option<RmseAfterEpoch> {
-    if !matches!(run.doc.config.task, Task::Mf(_)) {
+    if !matches!(run.doc.config.model, ModelSpec::Mf(_)) {
         return None;
     }
     let &(epoch, _) = finite.last()?;

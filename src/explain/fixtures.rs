@@ -28,17 +28,17 @@ pub(super) fn document(
         .penalty
         .resolve(n, config.training.batch_size)
         .unwrap();
-    let regularization = penalty.report(
+    let regularization = penalty.record(
         config.optimizer.weight_decay,
         config.optimizer.weight_decay_mode(),
     );
-    let trainer = config.trainer();
+    let trainer = config.model_kind();
     let metric = match trainer {
-        crate::config::Trainer::Mf => MetricInfo {
+        crate::config::ModelKind::Mf => MetricInfo {
             name: "rmse".into(),
             higher_is_better: false,
         },
-        crate::config::Trainer::Mlp => MetricInfo {
+        crate::config::ModelKind::Mlp => MetricInfo {
             name: "accuracy".into(),
             higher_is_better: true,
         },

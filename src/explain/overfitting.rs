@@ -3,7 +3,7 @@
 
 use super::wording::{capitalize, num, pct, series};
 use super::{best_of, numbers, Finding, FindingKind, Run, Severity, Split, MIN_TREND_EPOCHS};
-use crate::config::Task;
+use crate::config::ModelSpec;
 
 /// A lower-is-better held-out metric (RMSE) at least this fraction above its best is
 /// reported as a note. 1 % is about the epoch-to-epoch wobble of test RMSE on MovieLens u1
@@ -193,9 +193,9 @@ fn advice(run: &Run, o: &Overfitting) -> String {
             run.rerun(&format!("{key}={}", num(value * 3.0))),
         )
     } else {
-        let example = match run.doc.config.task {
-            Task::Mf(_) => "--penalty batch-l2 --lambda 0.1, or --penalty l2",
-            Task::Mlp(_) => "--penalty l2 --lambda 5, or --weight-decay 1e-4",
+        let example = match run.doc.config.model {
+            ModelSpec::Mf(_) => "--penalty batch-l2 --lambda 0.1, or --penalty l2",
+            ModelSpec::Mlp(_) => "--penalty l2 --lambda 5, or --weight-decay 1e-4",
         };
         format!(
             "Add regularization ({example}) and compare the {held_name} curve, or stop near epoch {best_epoch}."
@@ -219,9 +219,9 @@ fn advice(run: &Run, o: &Overfitting) -> String {
             " The test set picked epoch {best_epoch}, so {} is optimistic, not a result",
             num(o.best.1)
         );
-        advice += match run.doc.config.task {
-            Task::Mlp(_) => ": choose the epoch on a validation split (--val-split 0.1).",
-            Task::Mf(_) => ".",
+        advice += match run.doc.config.model {
+            ModelSpec::Mlp(_) => ": choose the epoch on a validation split (--val-split 0.1).",
+            ModelSpec::Mf(_) => ".",
         };
     }
     advice

@@ -2,7 +2,7 @@
 
 use super::wording::{count, num, pct, series};
 use super::{numbers, Finding, FindingKind, Run, Severity};
-use crate::config::Task;
+use crate::config::ModelSpec;
 use crate::regularization::{PenaltyKind, PenaltyScale};
 
 /// The penalized weights' norm growing by at least this factor from the first to the last
@@ -147,33 +147,33 @@ pub(super) fn collapsed(run: &Run) -> Vec<Collapsed> {
 /// (norm init_std·√(rows·dim)); MLP weights are uniform in ±1/√fan_in as torch.nn.Linear
 /// (norm √(fan_out/3)).
 fn initial_norm(run: &Run, name: &str) -> Option<(f64, NormReference)> {
-    match &run.doc.config.task {
-        Task::Mf(task) => {
+    match &run.doc.config.model {
+        ModelSpec::Mf(spec) => {
             let rows = match name {
                 "user_factors" => run.dataset_number(&["users"])?,
                 "item_factors" => run.dataset_number(&["items"])?,
                 _ => return None,
             };
-            let norm = task.init_std * (rows * task.dim as f64).sqrt();
+            let norm = spec.init_std * (rows * spec.dim as f64).sqrt();
             (norm > 0.0).then_some((
                 norm,
                 NormReference::Gaussian {
-                    init_std: task.init_std,
+                    init_std: spec.init_std,
                     rows,
-                    dim: task.dim,
+                    dim: spec.dim,
                 },
             ))
         }
-        Task::Mlp(task) => {
+        ModelSpec::Mlp(spec) => {
             let layer: usize = name
                 .strip_prefix("l_layers.")?
                 .strip_suffix(".weight")?
                 .parse()
                 .ok()?;
             let classes = run.dataset_number(&["classes"])?;
-            let fan_out = match task.hidden.get(layer) {
+            let fan_out = match spec.hidden.get(layer) {
                 Some(&size) => size as f64,
-                None if layer == task.hidden.len() => classes,
+                None if layer == spec.hidden.len() => classes,
                 None => return None,
             };
             Some(((fan_out / 3.0).sqrt(), NormReference::Linear { fan_out }))
@@ -189,9 +189,9 @@ pub(super) fn describe(run: &Run, norms: &WeightNorms) -> Finding {
 }
 
 fn describe_collapsed(run: &Run, collapsed: &[Collapsed]) -> Finding {
-    let what_is_left = match run.doc.config.task {
-        Task::Mf(_) => "what is left predicts from the biases (μ + b_u + b_i) alone",
-        Task::Mlp(_) => "what is left cannot separate the classes",
+    let what_is_left = match run.doc.config.model {
+        ModelSpec::Mf(_) => "what is left predicts from the biases (μ + b_u + b_i) alone",
+        ModelSpec::Mlp(_) => "what is left cannot separate the classes",
     };
     Finding {
         kind: FindingKind::WeightNorms,

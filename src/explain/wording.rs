@@ -1,7 +1,7 @@
 //! How numbers and the run's settings are written in every finding, and the console layout.
 
 use super::{best_of, Run, Severity};
-use crate::config::Task;
+use crate::config::ModelSpec;
 use crate::optim::OptimizerKind;
 use crate::util::format_number;
 
@@ -151,9 +151,9 @@ impl Run<'_> {
     }
 
     pub(super) fn example_word(&self) -> &'static str {
-        match self.doc.config.task {
-            Task::Mf(_) => "ratings",
-            Task::Mlp(_) => "images",
+        match self.doc.config.model {
+            ModelSpec::Mf(_) => "ratings",
+            ModelSpec::Mlp(_) => "images",
         }
     }
 

@@ -76,7 +76,7 @@ pub(super) fn build_charts(runs: &Runs) -> Vec<Chart> {
     }
     if runs
         .iter()
-        .any(|(_, d)| d.command == crate::config::Trainer::Mlp)
+        .any(|(_, d)| d.command == crate::config::ModelKind::Mlp)
     {
         // The lecture's question: the test cost can climb while the accuracy still rises.
         charts.push(epoch_chart(

@@ -377,7 +377,7 @@ mod tests {
         let summary = SweepSummary {
             schema_version: 2,
             kind: crate::schema::SWEEP_KIND.into(),
-            command: crate::config::Trainer::Mf,
+            command: crate::config::ModelKind::Mf,
             metric: MetricInfo {
                 name: "rmse".into(),
                 higher_is_better: false,

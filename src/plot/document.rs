@@ -79,9 +79,9 @@ impl PlotView for RunDocument {
 pub fn run_title(doc: &RunDocument) -> String {
     let config = &doc.config;
     let data = doc.dataset_name().unwrap_or_else(|| {
-        let data = match &config.task {
-            crate::config::Task::Mf(task) => &task.data,
-            crate::config::Task::Mlp(task) => &task.data,
+        let data = match &config.model {
+            crate::config::ModelSpec::Mf(spec) => &spec.data,
+            crate::config::ModelSpec::Mlp(spec) => &spec.data,
         };
         std::path::Path::new(data)
             .file_name()

@@ -1,7 +1,7 @@
 //! The trainers' flags (`mf`, `mlp`, and `sweep`'s lists of them) and their conversion into
 //! configuration layers. Values stay text here: parsing and checking happen in `config`.
 
-use crate::config::{self, Layer, Origin, SweepAxis, Trainer};
+use crate::config::{self, Layer, ModelKind, Origin, SweepAxis};
 use crate::sweep::SweepPlan;
 use anyhow::{bail, Context, Result};
 use clap::parser::ValueSource;
@@ -231,7 +231,7 @@ fn flags_layer(matches: &ArgMatches) -> Result<Layer> {
 
 /// The layer a trainer subcommand describes: its config file, then its flags, then `--set`.
 pub fn command_layer(
-    trainer: Trainer,
+    trainer: ModelKind,
     common: &CommonFlags,
     matches: &ArgMatches,
 ) -> Result<Layer> {
@@ -366,7 +366,7 @@ pub fn cv_plan(args: &CvArgs) -> Result<SweepPlan> {
 
 /// Splits `sweep`'s arguments into the target, the config file, the folder and trainer flags.
 struct SweepCommandLine {
-    trainer: Option<Trainer>,
+    trainer: Option<ModelKind>,
     config: Option<PathBuf>,
     folder: Option<PathBuf>,
     flags: Vec<String>,
@@ -456,15 +456,15 @@ pub fn sweep_plan(args: &SweepArgs) -> Result<SweepPlan> {
     Ok(SweepPlan { base, axes, folder })
 }
 
-/// Trainer flags as (key, alternatives); switches have no value. Which flags take a value is
+/// ModelKind flags as (key, alternatives); switches have no value. Which flags take a value is
 /// read from the trainer's own flag definitions.
 fn parse_sweep_flags(
-    trainer: Trainer,
+    trainer: ModelKind,
     flags: &[String],
 ) -> Result<Vec<(String, Option<Vec<String>>)>> {
     let command = match trainer {
-        Trainer::Mf => MfFlags::augment_args(clap::Command::new("mf")),
-        Trainer::Mlp => MlpFlags::augment_args(clap::Command::new("mlp")),
+        ModelKind::Mf => MfFlags::augment_args(clap::Command::new("mf")),
+        ModelKind::Mlp => MlpFlags::augment_args(clap::Command::new("mlp")),
     };
     let takes_value = |name: &str| -> Result<bool> {
         command
@@ -550,7 +550,7 @@ mod tests {
     #[test]
     fn hidden_alternatives_use_slashes() {
         let parsed = parse_sweep_flags(
-            Trainer::Mlp,
+            ModelKind::Mlp,
             &strings(&["--data", "x", "--hidden", "512,256/64"]),
         )
         .unwrap();
@@ -562,9 +562,9 @@ mod tests {
 
     #[test]
     fn unknown_flags_and_missing_values_are_errors() {
-        assert!(parse_sweep_flags(Trainer::Mf, &strings(&["--lamda", "1"])).is_err());
-        assert!(parse_sweep_flags(Trainer::Mf, &strings(&["--lambda"])).is_err());
-        assert!(parse_sweep_flags(Trainer::Mf, &strings(&["--lambda", "1,,2"])).is_err());
-        assert!(parse_sweep_flags(Trainer::Mf, &strings(&["--hidden", "1"])).is_err());
+        assert!(parse_sweep_flags(ModelKind::Mf, &strings(&["--lamda", "1"])).is_err());
+        assert!(parse_sweep_flags(ModelKind::Mf, &strings(&["--lambda"])).is_err());
+        assert!(parse_sweep_flags(ModelKind::Mf, &strings(&["--lambda", "1,,2"])).is_err());
+        assert!(parse_sweep_flags(ModelKind::Mf, &strings(&["--hidden", "1"])).is_err());
     }
 }
