@@ -13,7 +13,11 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 data="${REGULAB_SHARED_DATA:-$root/../shared/data}"
 
 make_outputs() {
-    local bin="$1" dest="$2"
+    local dest="$2"
+    # Documents record the command line too: every build runs from the same path.
+    local bin="${TMPDIR:-/tmp}/regulab-compare-bin/regulab"
+    mkdir -p "$(dirname "$bin")"
+    cp "$1" "$bin"
     # Documents record their own paths: every build writes to the same place, then moves.
     local out="${TMPDIR:-/tmp}/regulab-compare-outputs"
     rm -rf "$out"
