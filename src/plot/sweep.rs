@@ -12,8 +12,6 @@ use std::path::Path;
 use super::figure::{significant, Figure, Key, Line, Marker, Panel, Stroke, XAxis, PALETTE};
 use crate::schema::{SweepGroup, SweepSummary, REPLICATE_KEYS};
 
-/// Keys that repeat a setting rather than change it: their runs are averaged.
-
 pub(super) fn build_sweep_figure(path: &Path, summary: &SweepSummary) -> Result<Figure> {
     let varied: Vec<&String> = summary
         .swept
