@@ -31,6 +31,9 @@ pub fn path_for(document: &Path) -> PathBuf {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Header {
     format_version: u32,
+    /// The id of the run this checkpoint continues (its document's `run_id`).
+    #[serde(default)]
+    run_id: String,
     state: LoopState,
     optimizer: OptimizerSettings,
     data: DataFingerprint,
@@ -41,6 +44,7 @@ struct Header {
 /// A checkpoint read back.
 pub struct Checkpoint {
     pub path: PathBuf,
+    pub run_id: String,
     pub state: LoopState,
     pub data: DataFingerprint,
     pub elapsed_seconds: f64,
@@ -61,6 +65,7 @@ impl Checkpoint {
         }
         Ok(Checkpoint {
             path: path.to_path_buf(),
+            run_id: header.run_id,
             state: header.state,
             data: header.data,
             elapsed_seconds: header.elapsed_seconds,
@@ -149,6 +154,7 @@ impl Checkpoint {
 pub struct Checkpointer {
     pub path: PathBuf,
     every: usize,
+    run_id: String,
     data: DataFingerprint,
     started: Instant,
     prior_seconds: f64,
@@ -156,10 +162,16 @@ pub struct Checkpointer {
 
 impl Checkpointer {
     /// `prior_seconds`: time trained before this process (when resuming).
-    pub fn new(path: PathBuf, every: usize, data: DataFingerprint, prior_seconds: f64) -> Self {
+    pub fn new(
+        path: PathBuf,
+        every: usize,
+        (run_id, data): (String, DataFingerprint),
+        prior_seconds: f64,
+    ) -> Self {
         Checkpointer {
             path,
             every,
+            run_id,
             data,
             started: Instant::now(),
             prior_seconds,
@@ -185,6 +197,7 @@ impl Checkpointer {
         tensors.push(("rng.cpu".into(), crate::rng::cpu_state()?));
         let header = Header {
             format_version: FORMAT_VERSION,
+            run_id: self.run_id.clone(),
             state: point.state.clone(),
             optimizer: optimizer.settings,
             data: self.data.clone(),

@@ -23,6 +23,9 @@ pub struct ModelHeader {
     pub role: ModelRole,
     /// The epoch whose weights these are.
     pub epoch: usize,
+    /// The id of the run that trained it (its document's `run_id`).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub run_id: String,
     /// The configuration of the run that trained it.
     pub config: RunConfig,
     /// `global_mean` (MF), `pixel_mean` and `pixel_std` (MLP).

@@ -364,6 +364,10 @@ pub struct RunDocument {
     pub schema_version: u32,
     pub kind: String,
     pub command: ModelKind,
+    /// The run's identity ([`crate::config::RunConfig::run_id`]): its configuration and data.
+    /// Its checkpoint, saved models and sweep summary carry the same id.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub run_id: String,
     pub status: RunStatus,
     #[serde(default)]
     pub message: Option<String>,
@@ -482,6 +486,9 @@ impl RunDocument {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SweepRun {
     pub file: String,
+    /// The run's id (its document's `run_id`); empty when it failed before starting.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub run_id: String,
     /// The swept keys' values for this run.
     pub values: BTreeMap<String, Value>,
     pub status: RunStatus,

@@ -115,6 +115,10 @@ pub struct Overrides {
     /// No progress bar or per-epoch lines
     #[arg(long)]
     pub quiet: bool,
+    /// Replace what --out holds (another run's document, any other file) instead of refusing;
+    /// without it a path may hold only this same run's earlier document
+    #[arg(long)]
+    pub overwrite: bool,
 }
 
 impl Overrides {
@@ -266,19 +270,19 @@ pub fn run(cli: Cli, matches: &clap::ArgMatches, argv: Vec<String>) -> Result<Ex
         Command::Mf(flags) => {
             let layer =
                 train_flags::command_layer(config::ModelKind::Mf, &flags.common, sub(matches))?;
-            train(&layer, argv)
+            train(&layer, argv, flags.common.overwrite)
         }
         Command::Mlp(flags) => {
             let layer =
                 train_flags::command_layer(config::ModelKind::Mlp, &flags.common, sub(matches))?;
-            train(&layer, argv)
+            train(&layer, argv, flags.common.overwrite)
         }
         Command::Run(args) => {
             let mut layer = train_flags::run_file_layer(&args.file)?;
             args.overrides.apply(&mut layer)?;
-            train(&layer, argv)
+            train(&layer, argv, args.overrides.overwrite)
         }
-        Command::Rerun(args) => train(&rerun_layer(&args)?, argv),
+        Command::Rerun(args) => train(&rerun_layer(&args)?, argv, args.overrides.overwrite),
         Command::Resume(args) => resume(&args, argv),
         Command::Eval(args) => eval(args).map(|()| Exit::Success),
         Command::Predict(args) => predict(args).map(|()| Exit::Success),
@@ -317,6 +321,7 @@ fn resume(args: &ResumeArgs, argv: Vec<String>) -> Result<Exit> {
     let context = RunContext {
         argv,
         interrupter: &interrupter,
+        overwrite: false,
     };
     let quiet = args.quiet.then_some(true);
     let result = experiment::resume(&args.run, &context, quiet)?;
@@ -444,13 +449,14 @@ fn sub(matches: &clap::ArgMatches) -> &clap::ArgMatches {
 }
 
 /// Resolves the layer (every check before any data is read) and trains.
-fn train(layer: &Layer, argv: Vec<String>) -> Result<Exit> {
+fn train(layer: &Layer, argv: Vec<String>, overwrite: bool) -> Result<Exit> {
     let config = layer.resolve()?;
     train_flags::warn_about_threads(&config);
     let interrupter = Interrupter::from_signals()?;
     let context = RunContext {
         argv,
         interrupter: &interrupter,
+        overwrite,
     };
     let result = experiment::run(&config, &context)?;
     Ok(exit_of(&result))

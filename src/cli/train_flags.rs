@@ -12,6 +12,10 @@ use std::path::PathBuf;
 /// Flags shared by every trainer: data, optimizer, penalty, loop and output.
 #[derive(Debug, Clone, Args)]
 pub struct CommonFlags {
+    /// Replace what --out holds (another run's document, any other file) instead of refusing;
+    /// without it a path may hold only this same run's earlier document
+    #[arg(long)]
+    pub overwrite: bool,
     /// A config file (TOML or JSON) with these flags as keys; flags given here override it
     #[arg(long, value_name = "FILE.toml")]
     pub config: Option<PathBuf>,
@@ -205,7 +209,7 @@ pub struct MlpFlags {
 }
 
 /// Arguments that steer a command rather than describe the run.
-const NOT_CONFIG: &[&str] = &["config", "set"];
+const NOT_CONFIG: &[&str] = &["config", "set", "overwrite"];
 
 /// The flags given on the command line, as a layer (values as typed, as text).
 fn flags_layer(matches: &ArgMatches) -> Result<Layer> {
@@ -369,6 +373,8 @@ struct SweepCommandLine {
     trainer: Option<ModelKind>,
     config: Option<PathBuf>,
     folder: Option<PathBuf>,
+    overwrite: bool,
+    jobs: Option<std::ffi::OsString>,
     flags: Vec<String>,
 }
 
@@ -377,6 +383,8 @@ fn split_sweep_args(args: &[String]) -> Result<SweepCommandLine> {
         trainer: None,
         config: None,
         folder: None,
+        overwrite: false,
+        jobs: None,
         flags: Vec::new(),
     };
     let mut tokens = args.iter().peekable();
@@ -392,9 +400,18 @@ fn split_sweep_args(args: &[String]) -> Result<SweepCommandLine> {
             Some((name, value)) => (name, Some(value.to_string())),
             None => (token.as_str(), None),
         };
+        if name == "--overwrite" && inline.is_none() {
+            line.overwrite = true;
+            continue;
+        }
         let slot = match name {
             "--out" => &mut line.folder,
             "--config" => &mut line.config,
+            "--jobs" => {
+                let value = inline.clone().or_else(|| tokens.next().cloned());
+                line.jobs = Some(value.context("--jobs needs a value")?.into());
+                continue;
+            }
             _ => {
                 line.flags.push(token.clone());
                 continue;
@@ -453,7 +470,43 @@ pub fn sweep_plan(args: &SweepArgs) -> Result<SweepPlan> {
             }
         }
     }
-    Ok(SweepPlan { base, axes, folder })
+    let jobs = match &line.jobs {
+        None => 1,
+        Some(text) => text
+            .to_string_lossy()
+            .parse::<usize>()
+            .ok()
+            .filter(|&n| n >= 1)
+            .with_context(|| {
+                format!(
+                    "--jobs {}: must be a whole number of at least 1",
+                    text.display()
+                )
+            })?,
+    };
+    let threads = base.values.threads;
+    check_thread_budget(jobs, threads, base.values.force.unwrap_or(false))?;
+    Ok(SweepPlan {
+        base,
+        axes,
+        folder,
+        overwrite: line.overwrite,
+        jobs,
+        threads,
+    })
+}
+
+/// Parallel runs share the cores: `--jobs` × `--threads` may not exceed them unless `--force`.
+fn check_thread_budget(jobs: usize, threads: Option<usize>, force: bool) -> Result<()> {
+    let cores = crate::device::available_cores();
+    let per_run = threads.unwrap_or(1);
+    if jobs > 1 && jobs * per_run > cores && !force {
+        bail!(
+            "--jobs {jobs}: {jobs} runs x {per_run} threads need {} cores, this machine has {cores}; lower --jobs or --threads, or pass --force",
+            jobs * per_run
+        );
+    }
+    Ok(())
 }
 
 /// ModelKind flags as (key, alternatives); switches have no value. Which flags take a value is

@@ -13,6 +13,7 @@ mod layer;
 pub use file::{load_file, ConfigFile, SweepAxis};
 pub use layer::{canonical_key, ConfigValues, Layer, Origin, MF_ONLY, MLP_ONLY};
 
+use crate::data::fingerprint::DataFingerprint;
 use crate::data::{LoadOptions, SplitSpec, SyntheticConfig};
 use crate::device::DeviceChoice;
 use crate::model::mf::MfVariant;
@@ -184,7 +185,39 @@ impl RunConfig {
     pub fn to_layer(&self, origin: Origin) -> Result<Layer> {
         Layer::from_values(&self.to_values(), origin)
     }
+
+    /// The run's identity: a hash of what it computes (every key but those in
+    /// [`NOT_IDENTITY`], seed included) and of the data it trains on. Two runs with one id
+    /// produce the same numbers on the CPU, so a finished one need not train again, and a
+    /// checkpoint or document with another id belongs to another run.
+    pub fn run_id(&self, data: &DataFingerprint) -> String {
+        use sha2::{Digest, Sha256};
+        let mut values = match serde_json::to_value(self.to_values()) {
+            Ok(Value::Object(values)) => values,
+            _ => serde_json::Map::new(),
+        };
+        values.retain(|key, _| !NOT_IDENTITY.contains(&key.as_str()));
+        let mut hasher = Sha256::new();
+        hasher.update(Value::Object(values).to_string());
+        hasher.update(b"\n");
+        hasher.update(&data.sha256);
+        let digest = hasher.finalize();
+        digest[..8].iter().map(|b| format!("{b:02x}")).collect()
+    }
 }
+
+/// Keys that say where a run writes, how it shows progress or which machine it uses, not what
+/// it computes; the data is in the id through its fingerprint instead of its path or name.
+pub const NOT_IDENTITY: &[&str] = &[
+    "out",
+    "quiet",
+    "force",
+    "checkpoint_every",
+    "threads",
+    "device",
+    "download",
+    "data",
+];
 
 impl From<RunConfig> for ConfigValues {
     fn from(config: RunConfig) -> ConfigValues {

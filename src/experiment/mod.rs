@@ -9,7 +9,7 @@ mod prepare;
 pub use panic::install_panic_hook;
 pub use prepare::thread_choice;
 
-use output::{file_name, output_path};
+use output::{file_name, output_path, EarlierRun};
 use panic::{catch_failures, panic_text};
 use prepare::{prepare, Prepared};
 
@@ -37,12 +37,15 @@ pub struct RunContext<'a> {
     /// The command line, recorded in the document.
     pub argv: Vec<String>,
     pub interrupter: &'a Interrupter,
+    /// Replace whatever `--out` holds (another run, another file) instead of refusing.
+    pub overwrite: bool,
 }
 
 /// How a run ended, for the caller (exit codes, sweep summaries).
 #[derive(Debug, Clone)]
 pub struct RunResult {
     pub path: PathBuf,
+    pub run_id: String,
     pub status: RunStatus,
     pub message: Option<String>,
     /// The signal that interrupted the run.
@@ -59,11 +62,55 @@ struct Resume {
 
 /// Trains one run. A run that trains and ends (completed, interrupted, diverged) is `Ok`;
 /// one that cannot start or fails is `Err`, after saving its document when there is one.
+///
+/// `--out` may hold this same run's earlier document (same id): a finished one (completed,
+/// diverged) is kept and reported, an interrupted or killed one continues from its
+/// checkpoint, a failed one trains again. Anything else there is refused unless
+/// `context.overwrite`.
 pub fn run(config: &RunConfig, context: &RunContext) -> Result<RunResult> {
     let out = output_path(config)?;
     let lock = OutputLock::acquire(&out)?;
     let (prepared, device) = prepare(config, &out)?;
-    train_and_record(config, context, prepared, (out, lock), device, None)
+    let run_id = config.run_id(&prepared.fingerprint);
+    let resume = match output::earlier_run(&out, &run_id, context.overwrite)? {
+        EarlierRun::None => None,
+        EarlierRun::Finished(document) => return Ok(kept(&out, *document, config)),
+        // Without a checkpoint of its own it starts over.
+        EarlierRun::Unfinished(document) => resumable_checkpoint(&out, &document)
+            .ok()
+            .and_then(|path| Checkpoint::read(&path).ok())
+            .filter(|checkpoint| check_belongs(&out, &document, checkpoint).is_ok())
+            .map(|checkpoint| Resume {
+                checkpoint,
+                document: *document,
+            }),
+    };
+    if resume.is_none() {
+        output::remove_run_files(&out);
+    }
+    train_and_record(config, context, prepared, (out, lock), device, resume)
+}
+
+/// A finished earlier run of the same id, reported as it is.
+fn kept(out: &Path, document: RunDocument, config: &RunConfig) -> RunResult {
+    if !config.output.quiet {
+        eprintln!(
+            "regulab: {}: this run (id {}) already {}; kept as it is (`regulab rerun {} --out NEW.json` trains it again)",
+            out.display(),
+            document.run_id,
+            document.status,
+            out.display()
+        );
+    }
+    RunResult {
+        path: out.to_path_buf(),
+        run_id: document.run_id.clone(),
+        status: document.status,
+        message: document.message.clone(),
+        signal: None,
+        metric: document.metric.clone(),
+        summary: document.summary.clone(),
+    }
 }
 
 /// `regulab resume`: continues an interrupted, killed or failed run from its checkpoint and
@@ -73,6 +120,7 @@ pub fn resume(path: &Path, context: &RunContext, quiet: Option<bool>) -> Result<
     let checkpoint_path = resumable_checkpoint(path, &document)?;
     let lock = OutputLock::acquire(path)?;
     let checkpoint = Checkpoint::read(&checkpoint_path)?;
+    check_belongs(path, &document, &checkpoint)?;
     let mut config = document.config.clone();
     config.output.out = Some(path.to_path_buf());
     if let Some(quiet) = quiet {
@@ -125,12 +173,37 @@ fn resumable_checkpoint(path: &Path, document: &RunDocument) -> Result<PathBuf> 
     Ok(checkpoint)
 }
 
-fn metric_info(model: &dyn Model) -> MetricInfo {
-    let metric = model.headline_metric();
-    MetricInfo {
-        name: metric.key().into(),
-        higher_is_better: metric.higher_is_better(),
+/// Refuses a checkpoint of another run (another id) or one ahead of the document (the
+/// document never recorded the epochs it holds): continuing from it would mix two runs.
+fn check_belongs(path: &Path, document: &RunDocument, checkpoint: &Checkpoint) -> Result<()> {
+    let shown = path.display();
+    if !document.run_id.is_empty() && checkpoint.run_id != document.run_id {
+        bail!(
+            "{shown}: its checkpoint {} belongs to another run (id {}, this run is {}); start the run again instead",
+            checkpoint.path.display(),
+            if checkpoint.run_id.is_empty() { "unknown" } else { &checkpoint.run_id },
+            document.run_id
+        );
     }
+    let recorded = document
+        .epochs
+        .iter()
+        .filter(|e| !e.partial)
+        .map(|e| e.epoch)
+        .max()
+        .unwrap_or(0);
+    let at = checkpoint.state.epochs_done;
+    if at > recorded {
+        bail!(
+            "{shown}: its checkpoint {} is at epoch {at}, but the document records {recorded} whole epochs; they are not from one run",
+            checkpoint.path.display()
+        );
+    }
+    Ok(())
+}
+
+fn metric_info(model: &dyn Model) -> MetricInfo {
+    MetricInfo::from(model.headline_metric())
 }
 
 /// The document a run starts with: a fresh one, or a resumed run's document with the epochs
@@ -169,6 +242,7 @@ fn starting_document(
         schema_version: SCHEMA_VERSION,
         kind: RUN_KIND.into(),
         command: config.model_kind(),
+        run_id: config.run_id(&prepared.fingerprint),
         status: RunStatus::Running,
         message: None,
         started_at: now_utc(),
@@ -226,7 +300,10 @@ impl Observers {
         let checkpointer = Checkpointer::new(
             checkpoint::path_for(out),
             config.output.checkpoint_every,
-            prepared.fingerprint.clone(),
+            (
+                config.run_id(&prepared.fingerprint),
+                prepared.fingerprint.clone(),
+            ),
             prior_seconds,
         );
         Ok(Observers {
@@ -361,10 +438,13 @@ fn record_outcome(
             Err(error) => return fail(writer, format!("{error:#}")),
         }
         observers.checkpointer.remove();
+        // The document must not name a file that no longer exists.
+        writer.document.files.checkpoint = None;
     }
     writer.finish(status, message.clone())?;
     let result = RunResult {
         path: out,
+        run_id: writer.document.run_id.clone(),
         status,
         message,
         signal,
@@ -440,6 +520,7 @@ fn save_models(
             format_version: model_file::FORMAT_VERSION,
             role,
             epoch,
+            run_id: config.run_id(&prepared.fingerprint),
             config: config.clone(),
             constants: prepared.constants.clone(),
             ids: prepared.ids.clone(),

@@ -48,6 +48,7 @@ pub(super) fn document(
         schema_version: SCHEMA_VERSION,
         kind: RUN_KIND.into(),
         command: trainer,
+        run_id: String::new(),
         status: RunStatus::Completed,
         message: None,
         started_at: String::new(),

@@ -4,6 +4,11 @@
 //! each run's selected test metric with the mean and sample standard deviation over seeds and
 //! folds (`split` lists: runs on other data of the same setting, like other seeds).
 
+mod parallel;
+mod plan_files;
+
+pub use plan_files::plan_path;
+
 use crate::config::{Layer, ModelKind, Origin, RunConfig, SweepAxis};
 use crate::experiment::{self, RunContext};
 use crate::interrupt::Interrupter;
@@ -23,6 +28,12 @@ pub struct SweepPlan {
     pub base: Layer,
     pub axes: Vec<SweepAxis>,
     pub folder: PathBuf,
+    /// Replace another sweep's folder, and retrain runs that finished before.
+    pub overwrite: bool,
+    /// Runs trained at once, each in its own process (1: in this process, one after another).
+    pub jobs: usize,
+    /// CPU threads per run when `jobs` > 1 (`None`: cores / jobs, at least 1).
+    pub threads: Option<usize>,
 }
 
 /// One combination: its file name, swept values and configuration.
@@ -148,15 +159,17 @@ fn metric_of(trainer: ModelKind) -> MetricInfo {
     MetricInfo::from(trainer.headline_metric())
 }
 
-/// Trains every combination in turn. The summary is rewritten after each run, and also when
-/// a signal stops the sweep (the interrupted run is listed with its status).
+/// Trains every combination: in this process one after another (`jobs` 1), or as up to
+/// `jobs` processes at a time. The summary is rewritten after each run, and also when a
+/// signal stops the sweep (the interrupted run is listed with its status). The same command
+/// on the same folder continues: finished runs are kept, interrupted ones resume, failed
+/// ones train again.
 pub fn run(plan: &SweepPlan, interrupter: &Interrupter, argv: &[String]) -> Result<SweepOutcome> {
     let points = plan.expand()?;
     let Some(first) = points.first() else {
         bail!("the sweep has no runs");
     };
-    std::fs::create_dir_all(&plan.folder)
-        .with_context(|| format!("--out {}: cannot create folder", plan.folder.display()))?;
+    plan_files::prepare(&plan.folder, &points, plan.overwrite)?;
     let trainer = first.config.model_kind();
     let mut summary = SweepSummary {
         schema_version: SCHEMA_VERSION,
@@ -167,48 +180,21 @@ pub fn run(plan: &SweepPlan, interrupter: &Interrupter, argv: &[String]) -> Resu
         runs: Vec::new(),
         groups: Vec::new(),
     };
-    let total = points.len();
-    let mut signal = None;
-    for (index, point) in points.iter().enumerate() {
-        eprintln!(
-            "regulab sweep: run {}/{total} {}",
-            index + 1,
-            point.file.trim_end_matches(".json")
-        );
-        let context = RunContext {
-            argv: argv.to_vec(),
-            interrupter,
-        };
-        let run = match experiment::run(&point.config, &context) {
-            Ok(result) => {
-                signal = result.signal;
-                sweep_run(
-                    point,
-                    result.status,
-                    result.message,
-                    &result.summary,
-                    &summary.metric,
-                )
-            }
-            Err(error) => {
-                let message = format!("{error:#}");
-                eprintln!("regulab sweep: run {}/{total} failed: {message}", index + 1);
-                sweep_run(
-                    point,
-                    RunStatus::Failed,
-                    Some(message),
-                    &Default::default(),
-                    &summary.metric,
-                )
-            }
-        };
-        summary.runs.push(run);
-        summary.groups = group_over_replicates(&summary.runs);
-        write_summary(&plan.folder, &summary)?;
-        if signal.is_some() {
-            break;
-        }
-    }
+    let signal = if plan.jobs > 1 {
+        parallel::run_all(plan, &points, interrupter, &mut |run| {
+            record(&plan.folder, &mut summary, run)
+        })?
+    } else {
+        run_in_turn(plan, &points, interrupter, argv, &mut |run| {
+            record(&plan.folder, &mut summary, run)
+        })?
+    };
+    // Runs finish in any order with several jobs; the summary lists them as planned.
+    summary
+        .runs
+        .sort_by_key(|run| points.iter().position(|p| p.file == run.file));
+    summary.groups = group_over_replicates(&summary.runs);
+    write_summary(&plan.folder, &summary)?;
     let unsuccessful = summary
         .runs
         .iter()
@@ -221,8 +207,70 @@ pub fn run(plan: &SweepPlan, interrupter: &Interrupter, argv: &[String]) -> Resu
     })
 }
 
+fn record(folder: &Path, summary: &mut SweepSummary, run: SweepRun) -> Result<()> {
+    summary.runs.push(run);
+    summary.groups = group_over_replicates(&summary.runs);
+    write_summary(folder, summary)
+}
+
+/// The runs one after another in this process; returns the signal that stopped them.
+fn run_in_turn(
+    plan: &SweepPlan,
+    points: &[SweepPoint],
+    interrupter: &Interrupter,
+    argv: &[String],
+    record: &mut dyn FnMut(SweepRun) -> Result<()>,
+) -> Result<Option<i32>> {
+    let total = points.len();
+    let metric = metric_of(points[0].config.model_kind());
+    for (index, point) in points.iter().enumerate() {
+        eprintln!(
+            "regulab sweep: run {}/{total} {}",
+            index + 1,
+            point.file.trim_end_matches(".json")
+        );
+        let context = RunContext {
+            argv: argv.to_vec(),
+            interrupter,
+            overwrite: plan.overwrite,
+        };
+        let (run, signal) = match experiment::run(&point.config, &context) {
+            Ok(result) => (
+                sweep_run(
+                    point,
+                    &result.run_id,
+                    result.status,
+                    result.message,
+                    &result.summary,
+                    &metric,
+                ),
+                result.signal,
+            ),
+            Err(error) => {
+                let message = format!("{error:#}");
+                eprintln!("regulab sweep: run {}/{total} failed: {message}", index + 1);
+                let run = sweep_run(
+                    point,
+                    "",
+                    RunStatus::Failed,
+                    Some(message),
+                    &Default::default(),
+                    &metric,
+                );
+                (run, None)
+            }
+        };
+        record(run)?;
+        if signal.is_some() {
+            return Ok(signal);
+        }
+    }
+    Ok(None)
+}
+
 fn sweep_run(
     point: &SweepPoint,
+    run_id: &str,
     status: RunStatus,
     message: Option<String>,
     summary: &crate::schema::Summary,
@@ -230,6 +278,7 @@ fn sweep_run(
 ) -> SweepRun {
     SweepRun {
         file: point.file.clone(),
+        run_id: run_id.to_string(),
         values: point.values.clone(),
         status,
         message,
