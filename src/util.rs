@@ -12,12 +12,14 @@ pub fn now_utc() -> String {
         .to_string()
 }
 
-/// A lock file beside a run document (`.NAME.lock`, holding the writer's process id), so
-/// that two runs never write one document. A lock left by a process that no longer exists
-/// (killed with SIGKILL, a power cut) is taken over.
+/// A lock beside a run document (`.NAME.lock`), so that two runs never write one document.
+/// It is an OS file lock (`flock`): the kernel releases it when its process ends, however it
+/// ends (SIGKILL, a power cut, a zombie nobody reaps), so a dead run never blocks the next
+/// one. The file holds the writer's process id, only for the message.
 #[derive(Debug)]
 pub struct OutputLock {
     path: PathBuf,
+    file: std::fs::File,
 }
 
 impl OutputLock {
@@ -27,43 +29,45 @@ impl OutputLock {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
         let path = document.with_file_name(format!(".{name}.lock"));
-        for _ in 0..2 {
-            let created = std::fs::OpenOptions::new()
+        // A lock taken on a file that its holder removed (on release) locks nothing: try again.
+        for _ in 0..100 {
+            let file = std::fs::OpenOptions::new()
+                .read(true)
                 .write(true)
-                .create_new(true)
-                .open(&path);
-            match created {
-                Ok(mut file) => {
-                    use std::io::Write;
-                    let _ = write!(file, "{}", std::process::id());
-                    return Ok(OutputLock { path });
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                    let holder = std::fs::read_to_string(&path)
-                        .ok()
-                        .and_then(|text| text.trim().parse::<i32>().ok());
-                    if let Some(pid) = holder.filter(|&pid| process_exists(pid)) {
-                        anyhow::bail!(
-                            "--out {}: another regulab run (process {pid}) is writing it; wait for it or choose another --out",
-                            document.display()
-                        );
-                    }
-                    // Stale: its writer is gone.
-                    let _ = std::fs::remove_file(&path);
-                }
-                Err(e) => {
-                    return Err(e).with_context(|| {
-                        format!(
-                            "--out {}: cannot create {}",
-                            document.display(),
-                            path.display()
-                        )
-                    })
-                }
+                .create(true)
+                .truncate(false)
+                .open(&path)
+                .with_context(|| {
+                    format!(
+                        "--out {}: cannot create {}",
+                        document.display(),
+                        path.display()
+                    )
+                })?;
+            if !try_lock(&file) {
+                let holder = std::fs::read_to_string(&path).unwrap_or_default();
+                let holder = holder.trim();
+                let who = if holder.is_empty() {
+                    "another regulab run".to_string()
+                } else {
+                    format!("another regulab run (process {holder})")
+                };
+                anyhow::bail!(
+                    "--out {}: {who} is writing it; wait for it or choose another --out",
+                    document.display()
+                );
+            }
+            if same_file(&file, &path) {
+                use std::io::{Seek, Write};
+                let mut file = file;
+                let _ = file.set_len(0);
+                let _ = file.rewind();
+                let _ = write!(file, "{}", std::process::id());
+                return Ok(OutputLock { path, file });
             }
         }
         anyhow::bail!(
-            "--out {}: cannot take over the lock {}",
+            "--out {}: cannot take the lock {}",
             document.display(),
             path.display()
         )
@@ -72,24 +76,36 @@ impl OutputLock {
 
 impl Drop for OutputLock {
     fn drop(&mut self) {
+        // Removed while still held, so nobody can lock this file after it is gone unnoticed.
         let _ = std::fs::remove_file(&self.path);
+        let _ = &self.file;
     }
 }
 
-fn process_exists(pid: i32) -> bool {
-    if pid <= 0 {
-        return false;
+#[cfg(unix)]
+fn try_lock(file: &std::fs::File) -> bool {
+    use std::os::unix::io::AsRawFd;
+    unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) == 0 }
+}
+
+#[cfg(not(unix))]
+fn try_lock(_file: &std::fs::File) -> bool {
+    true
+}
+
+/// Whether `path` still names the open `file` (its holder may have removed it meanwhile).
+#[cfg(unix)]
+fn same_file(file: &std::fs::File, path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (file.metadata(), std::fs::metadata(path)) {
+        (Ok(open), Ok(named)) => open.ino() == named.ino() && open.dev() == named.dev(),
+        _ => false,
     }
-    #[cfg(unix)]
-    {
-        // Signal 0 checks existence without sending anything; EPERM means it exists.
-        let result = unsafe { libc::kill(pid, 0) };
-        result == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
-    }
-    #[cfg(not(unix))]
-    {
-        true
-    }
+}
+
+#[cfg(not(unix))]
+fn same_file(_file: &std::fs::File, _path: &Path) -> bool {
+    true
 }
 
 /// Writes `value` as JSON to a temp file beside `path`, then renames it over `path`: readers

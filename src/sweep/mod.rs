@@ -530,6 +530,9 @@ mod tests {
                 })
                 .collect(),
             folder: PathBuf::from("sweeps/x"),
+            overwrite: false,
+            jobs: 1,
+            threads: None,
         }
     }
 
@@ -572,6 +575,7 @@ mod tests {
     fn seeds_are_aggregated() {
         let run = |lambda: f64, seed: u64, value: f64| SweepRun {
             file: String::new(),
+            run_id: String::new(),
             values: BTreeMap::from([
                 ("lambda".to_string(), lambda.into()),
                 ("seed".to_string(), seed.into()),
