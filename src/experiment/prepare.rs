@@ -3,10 +3,10 @@
 //! which spec it runs.
 
 use super::output::check_not_input;
-use super::panic::guarded;
 use crate::config::{MfSpec, MlpSpec, ModelSpec, RunConfig};
 use crate::data::fingerprint::{DataFingerprint, Fingerprinter};
 use crate::data::{self, mnist, RatingsSourceSpec};
+use crate::failure::guarded;
 use crate::memory;
 use crate::model::mf::MatrixFactorization;
 use crate::model::mlp::{ImageSplits, Mlp, PixelScaling};
