@@ -209,11 +209,12 @@ fn overlap_warning(spec: &MfSpec, split: &SplitSpec, count: usize, examples: usi
         );
     }
     let what = match split {
-        SplitSpec::Official(name) => format!("{name}.test"),
-        other => format!("split {other}"),
+        SplitSpec::Official(name) => format!(" of {name}.test"),
+        SplitSpec::None => String::new(),
+        other => format!(" of split {other}"),
     };
     format!(
-        "{count} of the {examples} evaluated ratings of {what} ({:.1}%) are in {trained}, which this model trained on: for those, {leak}",
+        "{count} of the {examples} evaluated ratings{what} ({:.1}%) are in {trained}, which this model trained on: for those, {leak}",
         100.0 * count as f64 / examples.max(1) as f64
     )
 }
