@@ -4,9 +4,10 @@
 //! test split gives the run's final test metrics.
 
 use crate::config::{MfSpec, MlpSpec, ModelSpec};
-use crate::data::{self, mnist, IdMap, Ratings, SplitSpec};
-use crate::data::{data_path, ratings_source};
+use crate::data::{self, mnist, IdMap, LoadOptions, RatingRange, Ratings, SplitSpec};
+use crate::data::{data_path, ratings_source, RatingsSourceSpec};
 use crate::device::DeviceChoice;
+use crate::failure::guarded;
 use crate::model::mf::MatrixFactorization;
 use crate::model::mlp::{ImageSplits, Mlp, PixelScaling};
 use crate::model::{load_weights, Model, Split};
@@ -59,7 +60,17 @@ pub struct EvalRequest {
     pub split: Option<String>,
     /// Only the first N examples (MLP); default: the run's `limit_test` on its own test data.
     pub limit: Option<usize>,
+    /// Valid ratings (MF) [default: the scale the model was trained with].
+    pub rating_range: Option<RatingRange>,
     pub device: DeviceChoice,
+}
+
+/// How many of the evaluated ratings the model trained on.
+#[derive(Debug, Clone, Serialize)]
+pub struct Overlap {
+    pub count: usize,
+    /// Of the evaluated ratings.
+    pub fraction: f64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -73,6 +84,13 @@ pub struct EvalResult {
     /// MF: ratings whose user or item the model never trained, predicted from the biases.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cold: Option<usize>,
+    /// MF on the data the model trained on: the evaluated ratings that were in its training
+    /// part (a leak when not zero).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub overlap_with_training: Option<Overlap>,
+    /// Lines for stderr (the overlap in words); not part of the JSON.
+    #[serde(skip)]
+    pub warnings: Vec<String>,
     pub metrics: BTreeMap<String, f64>,
 }
 
@@ -102,7 +120,14 @@ impl EvalResult {
 pub fn eval(request: &EvalRequest) -> Result<EvalResult> {
     let saved = open_model(&request.model, request.weights)?;
     let device = request.device.resolve()?;
+    // libtorch fails by panicking inside tch (or with C++ frames in a TchError): one line.
+    guarded("evaluating", || eval_model(request, &saved, device))
+}
+
+fn eval_model(request: &EvalRequest, saved: &SavedModelFile, device: Device) -> Result<EvalResult> {
     let header = &saved.header;
+    let mut overlap = None;
+    let mut warnings = Vec::new();
     let (data, split, examples, cold, evaluation) = match &header.config.model {
         ModelSpec::Mf(spec) => {
             let data = request.data.clone().unwrap_or_else(|| spec.data.clone());
@@ -112,7 +137,19 @@ pub fn eval(request: &EvalRequest) -> Result<EvalResult> {
                     .map_err(|e| anyhow!("--split {text}: {e}"))?,
                 None => spec.split.clone(),
             };
-            let (model, ratings, cold) = mf_on(&saved, spec, &data, &split, device)?;
+            let load = LoadOptions {
+                rating_range: request.rating_range.or(spec.load.rating_range),
+                ..spec.load
+            };
+            let bound = mf_on(saved, spec, &data, &split, &load, device)?;
+            let (model, ratings, cold) = (bound.model, bound.ratings, bound.cold);
+            if let Some(count) = bound.in_training {
+                let fraction = count as f64 / ratings.len().max(1) as f64;
+                if count > 0 {
+                    warnings.push(overlap_warning(spec, &split, count, ratings.len()));
+                }
+                overlap = Some(Overlap { count, fraction });
+            }
             let evaluation = model.evaluate(Split::Test, &|_| 0.0);
             (
                 data,
@@ -123,6 +160,12 @@ pub fn eval(request: &EvalRequest) -> Result<EvalResult> {
             )
         }
         ModelSpec::Mlp(spec) => {
+            if request.rating_range.is_some() {
+                bail!(
+                    "--rating-range: applies to ratings; {} is an image classifier",
+                    saved.path.display()
+                );
+            }
             let split = request.split.clone().unwrap_or_else(|| "test".into());
             let own_test = request.data.is_none() && split == "test";
             let limit = request
@@ -130,7 +173,7 @@ pub fn eval(request: &EvalRequest) -> Result<EvalResult> {
                 .or(if own_test { spec.limit_test } else { None });
             let data = request.data.clone().unwrap_or_else(|| spec.data.clone());
             let images = image_split(&data, &split, limit)?;
-            let model = mlp_for(&saved, spec, &images.0, images.1, device)?;
+            let model = mlp_for(saved, spec, &images.0, images.1, device)?;
             let evaluation = model.evaluate(Split::Test, &|_| 0.0);
             (data, split, images.0.count, None, evaluation)
         }
@@ -145,8 +188,35 @@ pub fn eval(request: &EvalRequest) -> Result<EvalResult> {
         split,
         examples,
         cold,
+        overlap_with_training: overlap,
+        warnings,
         metrics,
     })
+}
+
+/// The warning when evaluated ratings were in the model's training part. Two official
+/// ml-100k splits are named by their files: u2.test lies entirely inside u1.base.
+fn overlap_warning(spec: &MfSpec, split: &SplitSpec, count: usize, examples: usize) -> String {
+    let trained = match &spec.split {
+        SplitSpec::Official(name) => format!("{name}.base"),
+        SplitSpec::None => format!("all of {}", spec.data),
+        other => format!("the training part of split {other}"),
+    };
+    let leak = "this measures training data, not held-out data";
+    if let (SplitSpec::Official(name), true) = (split, count == examples) {
+        return format!(
+            "every rating of {name}.test is in {trained}, which this model trained on: {leak}"
+        );
+    }
+    let what = match split {
+        SplitSpec::Official(name) => format!(" of {name}.test"),
+        SplitSpec::None => String::new(),
+        other => format!(" of split {other}"),
+    };
+    format!(
+        "{count} of the {examples} evaluated ratings{what} ({:.1}%) are in {trained}, which this model trained on: for those, {leak}",
+        100.0 * count as f64 / examples.max(1) as f64
+    )
 }
 
 /// The rows of the model's tables, as maps from raw ids.
@@ -197,22 +267,31 @@ impl Rows {
     }
 }
 
+/// A model bound to the ratings it is measured on.
+struct BoundMf {
+    model: MatrixFactorization,
+    /// The measured ratings, in the model's rows.
+    ratings: Ratings,
+    /// Ratings whose user or item the model never trained.
+    cold: usize,
+    /// Measured ratings that were in the model's training part; None when the measured data
+    /// is not the data the model trained on (raw ids of other data sets mean other things).
+    in_training: Option<usize>,
+}
+
 /// The model bound to the measured part of `data` under `split` (its test part, or every
-/// rating for `none`), with ratings in the model's rows; returns the count of cold ratings.
+/// rating for `none`), with ratings in the model's rows.
 fn mf_on(
     saved: &SavedModelFile,
     spec: &MfSpec,
     data: &str,
     split: &SplitSpec,
+    load: &LoadOptions,
     device: Device,
-) -> Result<(MatrixFactorization, Ratings, usize)> {
+) -> Result<BoundMf> {
     let seed = saved.header.config.training.seed;
-    let dataset = data::load_ratings(
-        &ratings_source(&spec.synthetic, data, false)?,
-        split,
-        seed,
-        &spec.load,
-    )?;
+    let source = ratings_source(&spec.synthetic, data, false)?;
+    let dataset = data::load_ratings(&source, split, seed, load)?;
     let measured = if dataset.test.is_empty() {
         &dataset.train
     } else {
@@ -236,11 +315,70 @@ fn mf_on(
         known.push((user_trained && item_trained) as u8 as f32);
     }
     let cold = known.iter().filter(|&&k| k == 0.0).count();
+    let in_training = training_pairs(saved, spec, &source)?.map(|trained| {
+        measured
+            .users
+            .iter()
+            .zip(&measured.items)
+            .filter(|&(&u, &i)| {
+                let user = dataset.user_ids.raw_id(u).unwrap_or(u64::MAX);
+                let item = dataset.item_ids.raw_id(i).unwrap_or(u64::MAX);
+                trained.contains(&(user, item))
+            })
+            .count()
+    });
     let global_mean = saved.header.constant("global_mean", &saved.path)?;
     let model =
         MatrixFactorization::from_weights(&saved.weights, global_mean, &mapped, known, device)
             .with_context(|| saved.path.display().to_string())?;
-    Ok((model, mapped, cold))
+    Ok(BoundMf {
+        model,
+        ratings: mapped,
+        cold,
+        in_training,
+    })
+}
+
+/// The raw (user, item) pairs of the model's training part (its recorded data, split and
+/// seed; a validation holdout counts, as it came from there), when `measured` is that data.
+fn training_pairs(
+    saved: &SavedModelFile,
+    spec: &MfSpec,
+    measured: &RatingsSourceSpec,
+) -> Result<Option<HashSet<(u64, u64)>>> {
+    let Ok(trained_on) = ratings_source(&spec.synthetic, &spec.data, false) else {
+        return Ok(None);
+    };
+    if !same_source(&trained_on, measured) {
+        return Ok(None);
+    }
+    let seed = saved.header.config.training.seed;
+    let dataset = data::load_ratings(&trained_on, &spec.split, seed, &spec.load)
+        .with_context(|| format!("{}: the model's training data", spec.data))?;
+    let train = &dataset.train;
+    Ok(Some(
+        train
+            .users
+            .iter()
+            .zip(&train.items)
+            .map(|(&u, &i)| {
+                (
+                    dataset.user_ids.raw_id(u).unwrap_or(u64::MAX),
+                    dataset.item_ids.raw_id(i).unwrap_or(u64::MAX),
+                )
+            })
+            .collect(),
+    ))
+}
+
+/// Whether two sources are the same data (paths compared after resolving links and `..`).
+fn same_source(a: &RatingsSourceSpec, b: &RatingsSourceSpec) -> bool {
+    match (a, b) {
+        (RatingsSourceSpec::Path(a), RatingsSourceSpec::Path(b)) => {
+            a == b || matches!((a.canonicalize(), b.canonicalize()), (Ok(a), Ok(b)) if a == b)
+        }
+        _ => a == b,
+    }
 }
 
 /// The images of an MNIST-format directory's `split` (test or train), the first `limit`.
@@ -365,8 +503,20 @@ pub enum Predictions {
 }
 
 pub fn predict(request: &PredictRequest) -> Result<Predictions> {
+    if let PredictQuery::TopItems { top: 0, .. } = request.query {
+        bail!("--top 0: must be at least 1");
+    }
     let saved = open_model(&request.model, request.weights)?;
     let device = request.device.resolve()?;
+    // libtorch fails by panicking inside tch (or with C++ frames in a TchError): one line.
+    guarded("predicting", || predict_with(request, &saved, device))
+}
+
+fn predict_with(
+    request: &PredictRequest,
+    saved: &SavedModelFile,
+    device: Device,
+) -> Result<Predictions> {
     match (&saved.header.config.model, &request.query) {
         (
             ModelSpec::Mf(spec),
@@ -377,15 +527,15 @@ pub fn predict(request: &PredictRequest) -> Result<Predictions> {
             },
         ) => {
             let seen = if *exclude_seen {
-                seen_items(&saved, spec, request.data.as_deref(), *user)?
+                seen_items(saved, spec, request.data.as_deref(), *user)?
             } else {
                 HashSet::new()
             };
-            top_items(&saved, *user, *top, &seen, device)
+            top_items(saved, *user, *top, &seen, device)
         }
-        (ModelSpec::Mf(_), PredictQuery::Pairs(file)) => pair_predictions(&saved, file, device),
+        (ModelSpec::Mf(_), PredictQuery::Pairs(file)) => pair_predictions(saved, file, device),
         (ModelSpec::Mlp(spec), PredictQuery::Images(file)) => {
-            image_predictions(&saved, spec, file, device)
+            image_predictions(saved, spec, file, device)
         }
         (ModelSpec::Mf(_), PredictQuery::Images(_)) => {
             bail!(
@@ -521,6 +671,9 @@ fn read_pairs(file: &Path) -> Result<Vec<(u64, u64)>> {
             ),
         }
     }
+    if pairs.is_empty() {
+        bail!("{}: has no USER ITEM pairs", file.display());
+    }
     Ok(pairs)
 }
 
@@ -573,6 +726,18 @@ fn image_predictions(
 ) -> Result<Predictions> {
     let (images, (rows, cols)) = mnist::read_images(file)?;
     let pixels = rows * cols;
+    // The file loaded (its tensors match its metadata), so the first layer exists; the
+    // mismatch is the images file's, and the message names it.
+    let takes = saved.weight("l_layers.0.weight")?.size()[1];
+    if takes != pixels as i64 {
+        bail!(
+            "{}: images of {rows}x{cols} ({pixels} pixels), but the model takes {takes} pixels per image",
+            file.display()
+        );
+    }
+    if images.count == 0 {
+        bail!("{}: has no images", file.display());
+    }
     let model = mlp_for(saved, spec, &images, pixels, device)?;
     let scaling = pixel_scaling(saved)?;
     let mut predictions = Vec::with_capacity(images.count);

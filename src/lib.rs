@@ -19,6 +19,7 @@
 //! optim
 //! regularization
 //! model
+//! failure
 //! data memory rng tensor_file
 //! device ffi info interrupt schedule setting util
 //! ```
@@ -53,6 +54,8 @@
 //! * `regularization` — every penalty form as data (formula, scale, computation); the
 //!   weight-decay mode; weight norms; implied weight decay.
 //! * `model` — the model trait, its parameters, matrix factorization, the MLP.
+//! * `failure` — libtorch failures (panics inside tch, `TchError`) as one line without C++
+//!   frames; the panic hook; used by training, model building, `eval` and `predict`.
 //! * `data` — ratings (MovieLens formats, splits, synthetic), MNIST-format images, fetching,
 //!   the fingerprint of what a run trained on; resolving `--data`.
 //! * `memory` — a run's memory estimate, checked before allocating; out-of-memory messages.
@@ -74,6 +77,7 @@ pub mod data;
 pub mod device;
 pub mod experiment;
 pub mod explain;
+pub mod failure;
 mod ffi;
 pub mod html_report;
 pub mod inference;

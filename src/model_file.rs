@@ -5,14 +5,15 @@
 //! parameters (the training mean of MF, the pixel scaling of the MLP) and, for MF, the raw
 //! user and item ids of each row.
 
-use crate::config::RunConfig;
+use crate::config::{ModelSpec, RunConfig};
+use crate::model::mf::MfVariant;
 use crate::schema::ModelRole;
 use crate::tensor_file;
 use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use tch::Tensor;
+use tch::{Kind, Tensor};
 
 const METADATA_KEY: &str = "regulab.model";
 pub const FORMAT_VERSION: u32 = 1;
@@ -87,10 +88,12 @@ impl SavedModelFile {
                 header.format_version
             );
         }
+        let weights = file.tensors.into_iter().collect();
+        check_tensors(path, &header, &weights)?;
         Ok(SavedModelFile {
             path: path.to_path_buf(),
             header,
-            weights: file.tensors.into_iter().collect(),
+            weights,
         })
     }
 
@@ -99,5 +102,120 @@ impl SavedModelFile {
             Some(tensor) => Ok(tensor),
             None => bail!("{}: has no {name} tensor", self.path.display()),
         }
+    }
+}
+
+/// The tensors (name and shape, all float32) that the model a header describes has.
+fn expected_tensors(
+    path: &Path,
+    header: &ModelHeader,
+    weights: &BTreeMap<String, Tensor>,
+) -> Result<Vec<(String, Vec<i64>)>> {
+    let constant = |name: &str| header.constants.get(name).map(|&v| v as i64);
+    match &header.config.model {
+        ModelSpec::Mf(spec) => {
+            let Some(ids) = &header.ids else {
+                bail!(
+                    "{}: model metadata has no user and item ids",
+                    path.display()
+                );
+            };
+            let (users, items) = (ids.users.len() as i64, ids.items.len() as i64);
+            for (what, rows, count) in [
+                ("untrained_users", &ids.untrained_users, users),
+                ("untrained_items", &ids.untrained_items, items),
+            ] {
+                if let Some(row) = rows.iter().find(|&&row| row as i64 >= count) {
+                    bail!(
+                        "{}: model metadata lists row {row} in {what}, but only {count} ids",
+                        path.display()
+                    );
+                }
+            }
+            let mut expected = vec![
+                ("user_factors".to_string(), vec![users, spec.dim]),
+                ("item_factors".to_string(), vec![items, spec.dim]),
+            ];
+            if spec.variant == MfVariant::Biased {
+                expected.push(("user_bias".to_string(), vec![users]));
+                expected.push(("item_bias".to_string(), vec![items]));
+            }
+            Ok(expected)
+        }
+        ModelSpec::Mlp(spec) => {
+            // Files from before the sizes were recorded: the outer sizes come from the
+            // tensors themselves, and the chain between them is still checked.
+            let size = |name: &str, dim: usize| {
+                weights
+                    .get(name)
+                    .and_then(|t| t.size().get(dim).copied())
+                    .unwrap_or(0)
+            };
+            let last = format!("l_layers.{}.weight", spec.hidden.len());
+            let mut sizes =
+                vec![constant("pixels_per_image").unwrap_or_else(|| size("l_layers.0.weight", 1))];
+            sizes.extend_from_slice(&spec.hidden);
+            sizes.push(constant("classes").unwrap_or_else(|| size(&last, 0)));
+            Ok(sizes
+                .windows(2)
+                .enumerate()
+                .flat_map(|(layer, pair)| {
+                    [
+                        (format!("l_layers.{layer}.weight"), vec![pair[1], pair[0]]),
+                        (format!("l_layers.{layer}.bias"), vec![pair[1]]),
+                    ]
+                })
+                .collect())
+        }
+    }
+}
+
+/// Every tensor's name, dtype and shape against the model the metadata describes (its
+/// configuration, its listed ids), before anything computes with them: a wrong shape would
+/// otherwise surface as a libtorch index error, or not at all.
+fn check_tensors(
+    path: &Path,
+    header: &ModelHeader,
+    weights: &BTreeMap<String, Tensor>,
+) -> Result<()> {
+    let file = path.display();
+    let expected = expected_tensors(path, header, weights)?;
+    for (name, shape) in &expected {
+        let Some(tensor) = weights.get(name) else {
+            bail!("{file}: tensor {name} is missing, the model's metadata needs {shape:?}");
+        };
+        if tensor.kind() != Kind::Float {
+            bail!(
+                "{file}: tensor {name} is {}, the model's metadata needs float32",
+                dtype_name(tensor.kind())
+            );
+        }
+        if &tensor.size() != shape {
+            bail!(
+                "{file}: tensor {name} is {:?}, the model's metadata needs {shape:?}",
+                tensor.size()
+            );
+        }
+    }
+    if let Some(extra) = weights
+        .keys()
+        .find(|name| !expected.iter().any(|(n, _)| n == *name))
+    {
+        bail!("{file}: tensor {extra} is not part of the model its metadata describes");
+    }
+    Ok(())
+}
+
+/// The dtype as Python's safetensors and torch name it.
+fn dtype_name(kind: Kind) -> String {
+    match kind {
+        Kind::Float => "float32".into(),
+        Kind::Double => "float64".into(),
+        Kind::Half => "float16".into(),
+        Kind::BFloat16 => "bfloat16".into(),
+        Kind::Int64 => "int64".into(),
+        Kind::Int => "int32".into(),
+        Kind::Uint8 => "uint8".into(),
+        other => format!("{other:?}").to_lowercase(),
     }
 }

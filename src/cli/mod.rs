@@ -161,7 +161,7 @@ pub struct ResumeArgs {
 
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Examples:\n  regulab eval runs/mf.json                      # the run's final model on its own test split\n  regulab eval runs/mf.final.safetensors --split u2\n  regulab eval runs/mlp.json --weights selected --json\nRatings whose user or item the model never trained are predicted from the biases and the mean (as in training)."
+    after_help = "Examples:\n  regulab eval runs/mf.json                      # the run's final model on its own held-out test split\n  regulab eval runs/mf.final.safetensors --data new-ratings.csv --split none   # ratings collected after training\n  regulab eval runs/mlp.json --weights selected --json\nRatings whose user or item the model never trained are predicted from the biases and the mean (as in training).\nRatings the model trained on (another u1..u5 split of its data, --split none) are counted and warned about: they measure training data."
 )]
 pub struct EvalArgs {
     /// A saved model (RUN.final.safetensors, RUN.selected.safetensors) or a run document
@@ -180,7 +180,11 @@ pub struct EvalArgs {
     /// Images: only the first N [default: the run's --limit-test on its own test images]
     #[arg(long, value_name = "N")]
     pub limit: Option<usize>,
-    /// auto, cpu, cuda or cuda:N [default: auto]
+    /// Ratings: valid ratings, inclusive, MIN,MAX, for data on another scale
+    /// [default: the scale the model was trained with]
+    #[arg(long, value_name = "MIN,MAX", allow_hyphen_values = true)]
+    pub rating_range: Option<String>,
+    /// auto, cpu, cuda or cuda:N
     #[arg(long, value_name = "DEVICE", default_value = "auto")]
     pub device: String,
     /// Print a JSON object instead of text
@@ -217,7 +221,7 @@ pub struct PredictArgs {
     /// With --exclude-seen: where the training ratings are [default: the recorded data]
     #[arg(long, value_name = "DATA")]
     pub data: Option<String>,
-    /// auto, cpu, cuda or cuda:N [default: auto]
+    /// auto, cpu, cuda or cuda:N
     #[arg(long, value_name = "DEVICE", default_value = "auto")]
     pub device: String,
     /// Print JSON instead of a table or CSV
@@ -335,9 +339,13 @@ fn eval(args: EvalArgs) -> Result<()> {
         data: args.data,
         split: args.split,
         limit: args.limit,
+        rating_range: parse_flag("--rating-range", args.rating_range.as_deref())?,
         device: parse_flag("--device", Some(&args.device))?.unwrap_or_default(),
     };
     let report = crate::inference::eval(&request)?;
+    for warning in &report.warnings {
+        eprintln!("regulab eval: warning: {warning}");
+    }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {

@@ -3,14 +3,13 @@
 //! prepares its data set and model.
 
 mod output;
-mod panic;
 mod prepare;
 
-pub use panic::install_panic_hook;
+pub use crate::failure::install_panic_hook;
 pub use prepare::thread_choice;
 
+use crate::failure::{catch_failures, panic_text};
 use output::{file_name, output_path, EarlierRun};
-use panic::{catch_failures, panic_text};
 use prepare::{prepare, Prepared};
 
 use crate::checkpoint::{self, Checkpoint, Checkpointer};
@@ -358,7 +357,11 @@ fn train_and_record(
     });
     let (outcome, best_weights) = match result {
         Ok(Ok(ended)) => ended,
-        Ok(Err(error)) => return fail(&mut observers.writer, format!("{error:#}")),
+        Ok(Err(error)) => {
+            // A TchError carries libtorch's C++ frames; the document records its first line.
+            let error = crate::failure::one_line(error);
+            return fail(&mut observers.writer, format!("{error:#}"));
+        }
         Err(payload) => {
             let message = memory::describe_failure(&panic_text(payload.as_ref()), "training");
             return fail(&mut observers.writer, message);

@@ -3,10 +3,10 @@
 //! which spec it runs.
 
 use super::output::check_not_input;
-use super::panic::guarded;
 use crate::config::{MfSpec, MlpSpec, ModelSpec, RunConfig};
 use crate::data::fingerprint::{DataFingerprint, Fingerprinter};
 use crate::data::{self, mnist, RatingsSourceSpec};
+use crate::failure::guarded;
 use crate::memory;
 use crate::model::mf::MatrixFactorization;
 use crate::model::mlp::{ImageSplits, Mlp, PixelScaling};
@@ -260,6 +260,10 @@ fn prepare_mlp(
         constants: [
             ("pixel_mean".to_string(), scaling.mean),
             ("pixel_std".to_string(), scaling.std),
+            // The first and last layer sizes, so a loaded model's tensors can be checked
+            // against what it was trained on before any computation.
+            ("pixels_per_image".to_string(), pixels_per_image as f64),
+            ("classes".to_string(), dataset.classes as f64),
         ]
         .into(),
         ids: None,
