@@ -175,18 +175,7 @@ fn prepare_mlp(
     device: tch::Device,
     out: &Path,
 ) -> Result<Prepared> {
-    let dir = data::data_path(&spec.data, spec.download)?;
-    if !mnist::is_idx_dir(&dir) {
-        bail!(
-            "--data {}: not an MNIST-format directory (needs {}, {}, {}, {}, raw or .gz)",
-            dir.display(),
-            mnist::TRAIN_IMAGES,
-            mnist::TRAIN_LABELS,
-            mnist::TEST_IMAGES,
-            mnist::TEST_LABELS
-        );
-    }
-    check_not_input(out, &input_files(&dir))?;
+    let dir = mnist_dir(spec, out)?;
     let dataset = mnist::load(&dir)?;
     let pixels_per_image = dataset.rows * dataset.cols;
     let train_all = dataset.train.first(pixels_per_image, spec.limit_train);
@@ -269,6 +258,23 @@ fn prepare_mlp(
         ids: None,
         threads_reason: String::new(),
     })
+}
+
+/// The MLP's data folder, checked to be MNIST-format and not the run's output.
+fn mnist_dir(spec: &MlpSpec, out: &Path) -> Result<std::path::PathBuf> {
+    let dir = data::data_path(&spec.data, spec.download)?;
+    if !mnist::is_idx_dir(&dir) {
+        bail!(
+            "--data {}: not an MNIST-format directory (needs {}, {}, {}, {}, raw or .gz)",
+            dir.display(),
+            mnist::TRAIN_IMAGES,
+            mnist::TRAIN_LABELS,
+            mnist::TEST_IMAGES,
+            mnist::TEST_LABELS
+        );
+    }
+    check_not_input(out, &input_files(&dir))?;
+    Ok(dir)
 }
 
 /// Mean and standard deviation of the training pixels on the [0,1] scale (for `normalize`).
