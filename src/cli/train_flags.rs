@@ -295,7 +295,11 @@ pub fn warn_about_threads(config: &config::RunConfig) {
 )]
 pub struct SweepArgs {
     /// [mf|mlp] (optional with --config), --config FILE, --out DIR, then trainer flags whose
-    /// values may be comma-separated lists
+    /// values may be comma-separated lists. --jobs N trains N runs at once, each its own
+    /// process (--threads per run; jobs x threads may not exceed the cores unless --force).
+    /// The same command on the same DIR continues: finished runs are kept, interrupted ones
+    /// resume, failed ones train again; a folder holding another sweep is refused unless
+    /// --overwrite
     #[arg(
         trailing_var_arg = true,
         allow_hyphen_values = true,
@@ -311,7 +315,8 @@ pub struct SweepArgs {
 )]
 pub struct CvArgs {
     /// mf or mlp, --folds LIST (u1,u2,u3,u4,u5; random:F or user:F with --seed LIST),
-    /// --out DIR, then trainer flags (single values; --seed may list several)
+    /// --out DIR, then trainer flags (single values; --seed may list several); --jobs N and
+    /// --overwrite as for sweep
     #[arg(
         trailing_var_arg = true,
         allow_hyphen_values = true,
