@@ -167,6 +167,41 @@ pub fn format_number(value: f64) -> String {
     format!("{value:.decimals$}")
 }
 
+/// The output rule for a command that writes one file (a figure, a report, a CSV): the file
+/// may not be one of the command's inputs (never, even with `overwrite`), and a file already
+/// there is replaced only when `replaceable` recognizes it as this command's own kind of
+/// output, or with `overwrite`. Errors name the flag and the path.
+pub fn check_output_file(
+    flag: &str,
+    output: &Path,
+    inputs: &[PathBuf],
+    replaceable: impl Fn(&[u8]) -> bool,
+    overwrite: bool,
+) -> Result<()> {
+    let shown = output.display();
+    if output.is_dir() {
+        anyhow::bail!("{flag} {shown}: is a folder; name the file to write");
+    }
+    let Ok(real) = output.canonicalize() else {
+        return Ok(()); // nothing there yet
+    };
+    if inputs
+        .iter()
+        .any(|input| input.canonicalize().is_ok_and(|i| i == real))
+    {
+        anyhow::bail!("{flag} {shown}: is also an input; name another file to write");
+    }
+    let head = std::fs::read(output)
+        .map(|bytes| bytes.into_iter().take(4096).collect::<Vec<u8>>())
+        .unwrap_or_default();
+    if !overwrite && !replaceable(&head) {
+        anyhow::bail!(
+            "{flag} {shown}: holds a file this command did not write; choose another name, or pass --overwrite to replace it"
+        );
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

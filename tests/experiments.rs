@@ -323,3 +323,52 @@ fn jobs_give_the_numbers_of_one_job() {
     assert!(two.join("plan/lambda=0.1,seed=2.json").is_file());
     assert!(two.join("logs/lambda=0.1,seed=2.log").is_file());
 }
+
+#[test]
+fn plot_report_and_rerun_never_write_over_an_input_or_a_foreign_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run.json");
+    run_ok(&mut mf(&run, &[]));
+    let before = std::fs::read(&run).unwrap();
+    let refused = |args: &[&std::ffi::OsStr], expected: &str| {
+        let output = regulab().args(args).output().unwrap();
+        assert_eq!(output.status.code(), Some(1), "{args:?}");
+        let message = stderr_of(&output);
+        assert_eq!(message.lines().count(), 1, "{message}");
+        assert!(message.contains(expected), "{message}");
+    };
+    let r = run.as_os_str();
+    refused(
+        &["report".as_ref(), r, "-o".as_ref(), r],
+        "is also an input",
+    );
+    refused(&["plot".as_ref(), r, "-o".as_ref(), r], "is also an input");
+    refused(
+        &["rerun".as_ref(), r, "--out".as_ref(), r],
+        "is the run being repeated",
+    );
+    assert_eq!(std::fs::read(&run).unwrap(), before);
+
+    let notes = dir.path().join("notes.svg");
+    std::fs::write(&notes, "my notes\n").unwrap();
+    refused(
+        &["plot".as_ref(), r, "-o".as_ref(), notes.as_os_str()],
+        "did not write",
+    );
+    assert_eq!(std::fs::read_to_string(&notes).unwrap(), "my notes\n");
+    // A figure is replaced by the next one; so is a report.
+    let figure = dir.path().join("fig.svg");
+    run_ok(regulab().arg("plot").arg(&run).arg("-o").arg(&figure));
+    run_ok(regulab().arg("plot").arg(&run).arg("-o").arg(&figure));
+    let page = dir.path().join("report.html");
+    run_ok(regulab().arg("report").arg(&run).arg("-o").arg(&page));
+    run_ok(regulab().arg("report").arg(&run).arg("-o").arg(&page));
+    run_ok(
+        regulab()
+            .arg("plot")
+            .arg(&run)
+            .arg("-o")
+            .arg(&notes)
+            .arg("--overwrite"),
+    );
+}

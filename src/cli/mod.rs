@@ -81,6 +81,10 @@ pub struct ReportArgs {
     /// The HTML file to write (written whole or not at all; it opens without network)
     #[arg(short, long, value_name = "REPORT.html")]
     pub output: PathBuf,
+    /// Replace a file at -o that is not a regulab report (an earlier report is replaced
+    /// without it)
+    #[arg(long)]
+    pub overwrite: bool,
 }
 
 #[derive(Debug, Args)]
@@ -243,6 +247,9 @@ pub struct PlotArgs {
     /// Output image: FIG.svg or FIG.png
     #[arg(short, long, value_name = "FIG.svg|png")]
     pub output: PathBuf,
+    /// Replace a file at -o that is not a figure (an SVG or PNG is replaced without it)
+    #[arg(long)]
+    pub overwrite: bool,
     /// Image width in pixels [default: 1350; 1000 for a sweep]
     #[arg(long)]
     pub width: Option<u32>,
@@ -317,6 +324,19 @@ fn rerun_layer(args: &RerunArgs) -> Result<Layer> {
     // A re-run never overwrites the run it repeats.
     layer.remove("out")?;
     args.overrides.apply(&mut layer)?;
+    if let Some(out) = &args.overrides.out {
+        let same = |a: &std::path::Path, b: &std::path::Path| {
+            a.canonicalize()
+                .ok()
+                .is_some_and(|a| b.canonicalize().ok() == Some(a))
+        };
+        if same(out, &args.run) {
+            anyhow::bail!(
+                "--out {}: is the run being repeated; a rerun writes a new document (name another --out)",
+                out.display()
+            );
+        }
+    }
     Ok(layer)
 }
 
@@ -385,6 +405,13 @@ fn predict(args: PredictArgs) -> Result<()> {
 }
 
 fn plot(args: PlotArgs) -> Result<()> {
+    let figure = |head: &[u8]| {
+        let text = String::from_utf8_lossy(head);
+        head.starts_with(b"\x89PNG")
+            || text.trim_start().starts_with("<svg")
+            || text.trim_start().starts_with("<?xml")
+    };
+    crate::util::check_output_file("-o", &args.output, &args.runs, figure, args.overwrite)?;
     crate::plot::run_plot(&crate::plot::PlotRequest {
         runs: args.runs,
         output: args.output,
@@ -395,6 +422,15 @@ fn plot(args: PlotArgs) -> Result<()> {
 }
 
 fn report(args: ReportArgs) -> Result<()> {
+    let earlier_report =
+        |head: &[u8]| String::from_utf8_lossy(head).contains("<title>regulab report");
+    crate::util::check_output_file(
+        "-o",
+        &args.output,
+        &args.inputs,
+        earlier_report,
+        args.overwrite,
+    )?;
     let outcome = crate::html_report::run_report(&crate::html_report::ReportRequest {
         inputs: args.inputs,
         output: args.output.clone(),
