@@ -19,7 +19,8 @@
 //! optim
 //! regularization
 //! model
-//! data memory rng tensor_file
+//! data rng tensor_file
+//! memory
 //! device ffi info interrupt schedule setting util
 //! ```
 //!

@@ -1,0 +1,84 @@
+//! The hardening issue: bad input and hostile environments end with one clear line and the
+//! documented exit code, never a panic, a backtrace or C++ frames; a run outlives its console.
+
+mod common;
+
+use common::{ml100k, regulab};
+use std::process::{Command, Output, Stdio};
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// The one line of an error, checked for what must never appear.
+fn one_error_line(output: &Output) -> String {
+    let text = stderr(output);
+    assert!(
+        !text.contains("panicked") && !text.contains("frame #") && !text.contains("RUST_BACKTRACE"),
+        "{text}"
+    );
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "expected one line, got: {text}");
+    lines[0].to_string()
+}
+
+fn temp_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("regulab-hardening-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn memory_a_huge_synthetic_data_set_is_refused_before_allocating() {
+    let dir = temp_dir("synth");
+    let huge = [
+        "--synthetic-users",
+        "4000000",
+        "--synthetic-items",
+        "4000000",
+        "--synthetic-ratings",
+        "1000000000000",
+    ];
+    let output = regulab()
+        .args(["data", "synth", "--out"])
+        .arg(dir.join("out"))
+        .args(huge)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let line = one_error_line(&output);
+    assert!(
+        line.starts_with("regulab: error: generating the synthetic data needs about")
+            && line.contains("--synthetic-ratings"),
+        "{line}"
+    );
+    let output = regulab()
+        .args(["mf", "--data", "synthetic", "--epochs", "1", "--out"])
+        .arg(dir.join("run"))
+        .args(huge)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(one_error_line(&output).contains("generating the synthetic data needs about"));
+}
+
+#[test]
+fn memory_the_address_space_limit_is_the_one_compared_against() {
+    let dir = temp_dir("ulimit");
+    let script = format!(
+        "ulimit -v 5000000; exec '{}' mf --data '{}' --dim 100000 --epochs 1 --out '{}'",
+        env!("CARGO_BIN_EXE_regulab"),
+        ml100k(),
+        dir.join("run").display()
+    );
+    let output = Command::new("bash").args(["-c", &script]).output().unwrap();
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let line = one_error_line(&output);
+    assert!(
+        line.contains("the address-space limit (ulimit -v) of 4.8 GiB")
+            && line.contains("--dim")
+            && line.contains("--force"),
+        "{line}"
+    );
+}
