@@ -25,7 +25,11 @@ fn main() -> ExitCode {
         Ok(Exit::Signal(signal)) => ExitCode::from(regulab::interrupt::exit_code(signal)),
         Err(error) => {
             eprintln!("regulab: error: {error:#}");
-            ExitCode::FAILURE
+            if error.downcast_ref::<regulab::cli::UsageError>().is_some() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }

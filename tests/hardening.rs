@@ -82,3 +82,41 @@ fn memory_the_address_space_limit_is_the_one_compared_against() {
         "{line}"
     );
 }
+
+#[test]
+fn penalty_without_a_strength_is_a_usage_error() {
+    let output = regulab()
+        .args([
+            "mf",
+            "--data",
+            &ml100k(),
+            "--penalty",
+            "l2",
+            "--epochs",
+            "1",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(
+        one_error_line(&output),
+        "regulab: error: --penalty l2 needs a strength: add --lambda (`lambda` in a config file), e.g. --lambda 0.1"
+    );
+    let output = regulab()
+        .args([
+            "mf",
+            "--data",
+            &ml100k(),
+            "--penalty",
+            "batch-l2",
+            "--lambda",
+            "0",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(
+        one_error_line(&output),
+        "regulab: error: --penalty batch-l2 with --lambda 0 is no penalty at all: give --lambda a positive strength (e.g. --lambda 0.1), or leave out --penalty"
+    );
+}

@@ -265,29 +265,57 @@ pub fn run(cli: Cli, matches: &clap::ArgMatches, argv: Vec<String>) -> Result<Ex
         Command::Data { command } => data::run(command).map(|()| Exit::Success),
         Command::Mf(flags) => {
             let layer =
-                train_flags::command_layer(config::ModelKind::Mf, &flags.common, sub(matches))?;
-            train(&layer, argv)
+                train_flags::command_layer(config::ModelKind::Mf, &flags.common, sub(matches))
+                    .map_err(usage)?;
+            train(&layer, argv, Fresh::Yes)
         }
         Command::Mlp(flags) => {
             let layer =
-                train_flags::command_layer(config::ModelKind::Mlp, &flags.common, sub(matches))?;
-            train(&layer, argv)
+                train_flags::command_layer(config::ModelKind::Mlp, &flags.common, sub(matches))
+                    .map_err(usage)?;
+            train(&layer, argv, Fresh::Yes)
         }
         Command::Run(args) => {
-            let mut layer = train_flags::run_file_layer(&args.file)?;
-            args.overrides.apply(&mut layer)?;
-            train(&layer, argv)
+            let mut layer = train_flags::run_file_layer(&args.file).map_err(usage)?;
+            args.overrides.apply(&mut layer).map_err(usage)?;
+            train(&layer, argv, Fresh::Yes)
         }
-        Command::Rerun(args) => train(&rerun_layer(&args)?, argv),
+        Command::Rerun(args) => train(&rerun_layer(&args)?, argv, Fresh::Recorded),
         Command::Resume(args) => resume(&args, argv),
         Command::Eval(args) => eval(args).map(|()| Exit::Success),
         Command::Predict(args) => predict(args).map(|()| Exit::Success),
-        Command::Sweep(args) => run_sweep(train_flags::sweep_plan(&args)?, argv),
-        Command::Cv(args) => run_sweep(train_flags::cv_plan(&args)?, argv),
+        Command::Sweep(args) => run_sweep(train_flags::sweep_plan(&args).map_err(usage)?, argv),
+        Command::Cv(args) => run_sweep(train_flags::cv_plan(&args).map_err(usage)?, argv),
         Command::Plot(args) => plot(args).map(|()| Exit::Success),
         Command::Explain(args) => explain_runs(&args).map(|()| Exit::Success),
         Command::Report(args) => report(args).map(|()| Exit::Success),
     }
+}
+
+/// An error in what the user typed (a flag's value, a config file or key, `--set`), as
+/// opposed to one met while running: `main.rs` exits 2 for it, as clap does for the flags
+/// it checks itself, and 1 for the rest.
+#[derive(Debug)]
+pub struct UsageError(pub anyhow::Error);
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:#}", self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+fn usage(error: anyhow::Error) -> anyhow::Error {
+    anyhow::Error::new(UsageError(error))
+}
+
+/// Whether the configuration was written now (flags, a config file) or recorded by an
+/// earlier run (rerun), which may hold settings refused today and must still run.
+#[derive(PartialEq)]
+enum Fresh {
+    Yes,
+    Recorded,
 }
 
 fn print_info(json: bool) -> Result<()> {
@@ -444,8 +472,11 @@ fn sub(matches: &clap::ArgMatches) -> &clap::ArgMatches {
 }
 
 /// Resolves the layer (every check before any data is read) and trains.
-fn train(layer: &Layer, argv: Vec<String>) -> Result<Exit> {
-    let config = layer.resolve()?;
+fn train(layer: &Layer, argv: Vec<String>, fresh: Fresh) -> Result<Exit> {
+    let config = layer.resolve().map_err(usage)?;
+    if fresh == Fresh::Yes {
+        refuse_zero_strength(layer, &config).map_err(usage)?;
+    }
     train_flags::warn_about_threads(&config);
     let interrupter = Interrupter::from_signals()?;
     let context = RunContext {
@@ -454,6 +485,21 @@ fn train(layer: &Layer, argv: Vec<String>) -> Result<Exit> {
     };
     let result = experiment::run(&config, &context)?;
     Ok(exit_of(&result))
+}
+
+/// `--penalty l2 --lambda 0` trains with no penalty while the command names one; a sweep may
+/// still include lambda 0 as its baseline (its runs are checked by the sweep's own plan).
+fn refuse_zero_strength(layer: &Layer, config: &config::RunConfig) -> Result<()> {
+    if config.penalty.kind != crate::regularization::PenaltyKind::None
+        && config.penalty.lambda == 0.0
+    {
+        anyhow::bail!(
+            "{} with {} is no penalty at all: give --lambda a positive strength (e.g. --lambda 0.1), or leave out --penalty",
+            layer.describe("penalty"),
+            layer.describe("lambda")
+        );
+    }
+    Ok(())
 }
 
 fn exit_of(result: &RunResult) -> Exit {
@@ -465,6 +511,9 @@ fn exit_of(result: &RunResult) -> Exit {
 }
 
 fn run_sweep(plan: sweep::SweepPlan, argv: Vec<String>) -> Result<Exit> {
+    // Every combination is resolved here first, so that a bad value in a list is a usage
+    // error (exit 2) like the same value given to one run.
+    plan.expand().map_err(usage)?;
     let interrupter = Interrupter::from_signals()?;
     let outcome = sweep::run(&plan, &interrupter, &argv)?;
     print!("{}", sweep::results_table(&outcome.summary));

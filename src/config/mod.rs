@@ -410,6 +410,14 @@ impl Layer {
         config
             .validate()
             .map_err(|invalid| anyhow!("{}: {}", self.describe(invalid.key), invalid.reason))?;
+        // A penalty form with no strength trains with none at all, and the document then says
+        // "no penalty" although the command named one: refuse it where the form is named.
+        if v.penalty.is_some_and(|kind| kind != PenaltyKind::None) && v.lambda.is_none() {
+            bail!(
+                "{} needs a strength: add --lambda (`lambda` in a config file), e.g. --lambda 0.1",
+                self.describe("penalty")
+            );
+        }
         Ok(config)
     }
 }
