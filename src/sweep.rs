@@ -170,7 +170,7 @@ pub fn run(plan: &SweepPlan, interrupter: &Interrupter, argv: &[String]) -> Resu
     let total = points.len();
     let mut signal = None;
     for (index, point) in points.iter().enumerate() {
-        eprintln!(
+        crate::util::erroutln!(
             "regulab sweep: run {}/{total} {}",
             index + 1,
             point.file.trim_end_matches(".json")
@@ -192,7 +192,10 @@ pub fn run(plan: &SweepPlan, interrupter: &Interrupter, argv: &[String]) -> Resu
             }
             Err(error) => {
                 let message = format!("{error:#}");
-                eprintln!("regulab sweep: run {}/{total} failed: {message}", index + 1);
+                crate::util::erroutln!(
+                    "regulab sweep: run {}/{total} failed: {message}",
+                    index + 1
+                );
                 sweep_run(
                     point,
                     RunStatus::Failed,

@@ -120,3 +120,36 @@ fn penalty_without_a_strength_is_a_usage_error() {
         "regulab: error: --penalty batch-l2 with --lambda 0 is no penalty at all: give --lambda a positive strength (e.g. --lambda 0.1), or leave out --penalty"
     );
 }
+
+#[test]
+fn a_run_outlives_its_console() {
+    let dir = temp_dir("pipe");
+    let out = dir.join("run.json");
+    // Both readers go away at once, as with `regulab mf ... 2>&1 | head -1`.
+    let mut child = regulab()
+        .args(["mf", "--data", &ml100k(), "--epochs", "3", "--threads", "1"])
+        .args(["--device", "cpu", "--out"])
+        .arg(&out)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    drop(child.stderr.take());
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0), "{status:?}");
+    let run = common::read_json(&out);
+    assert_eq!(run["status"], "completed");
+    assert_eq!(run["epochs"].as_array().unwrap().len(), 3);
+    // A command that only prints ends quietly when its reader is gone.
+    let mut child = regulab()
+        .args(["data", "info", &ml100k()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(0));
+    assert_eq!(stderr(&output), "");
+}

@@ -321,9 +321,9 @@ enum Fresh {
 fn print_info(json: bool) -> Result<()> {
     let info = SystemInfo::collect();
     if json {
-        println!("{}", serde_json::to_string_pretty(&info)?);
+        crate::util::outln!("{}", serde_json::to_string_pretty(&info)?);
     } else {
-        print!("{}", info.to_text());
+        crate::util::out!("{}", info.to_text());
     }
     Ok(())
 }
@@ -362,9 +362,9 @@ fn eval(args: EvalArgs) -> Result<()> {
     };
     let report = crate::inference::eval(&request)?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        crate::util::outln!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        print!("{}", report.to_text());
+        crate::util::out!("{}", report.to_text());
     }
     Ok(())
 }
@@ -392,9 +392,9 @@ fn predict(args: PredictArgs) -> Result<()> {
     };
     let predictions = crate::inference::predict(&request)?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&predictions)?);
+        crate::util::outln!("{}", serde_json::to_string_pretty(&predictions)?);
     } else {
-        print!("{}", predictions.to_text());
+        crate::util::out!("{}", predictions.to_text());
     }
     Ok(())
 }
@@ -419,7 +419,7 @@ fn report(args: ReportArgs) -> Result<()> {
         1 => ", 1 sweep table".to_string(),
         n => format!(", {n} sweep tables"),
     };
-    eprintln!(
+    crate::util::erroutln!(
         "regulab report: wrote {} ({} runs, {} charts{tables})",
         args.output.display(),
         outcome.runs,
@@ -448,21 +448,21 @@ fn explain_runs(args: &ExplainArgs) -> Result<()> {
                 })
             })
             .collect();
-        println!("{}", serde_json::to_string_pretty(&out)?);
+        crate::util::outln!("{}", serde_json::to_string_pretty(&out)?);
         return Ok(());
     }
     for (index, (path, document, findings)) in explained.iter().enumerate() {
         if index > 0 {
-            println!();
+            crate::util::outln!();
         }
-        println!(
+        crate::util::outln!(
             "{}: {} run, {}, {} epochs",
             path.display(),
             document.command,
             document.status,
             document.summary.epochs_completed
         );
-        print!("{}", crate::explain::render(findings));
+        crate::util::out!("{}", crate::explain::render(findings));
     }
     Ok(())
 }
@@ -516,14 +516,14 @@ fn run_sweep(plan: sweep::SweepPlan, argv: Vec<String>) -> Result<Exit> {
     plan.expand().map_err(usage)?;
     let interrupter = Interrupter::from_signals()?;
     let outcome = sweep::run(&plan, &interrupter, &argv)?;
-    print!("{}", sweep::results_table(&outcome.summary));
+    crate::util::out!("{}", sweep::results_table(&outcome.summary));
     let completed = outcome
         .summary
         .runs
         .iter()
         .filter(|r| r.status == RunStatus::Completed)
         .count();
-    eprintln!(
+    crate::util::erroutln!(
         "regulab sweep: {completed} of {} runs completed; summary in {}",
         outcome.summary.runs.len(),
         plan.folder.join("summary.json").display()

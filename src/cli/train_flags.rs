@@ -279,7 +279,7 @@ pub fn apply_sets(layer: &mut Layer, sets: &[String]) -> Result<()> {
 pub fn warn_about_threads(config: &config::RunConfig) {
     let cores = crate::device::available_cores();
     if let Some(threads) = config.training.threads.filter(|&t| t > cores) {
-        eprintln!(
+        crate::util::erroutln!(
             "regulab: warning: --threads {threads} is more than the {cores} cores of this machine; expect it to be slower, not faster"
         );
     }

@@ -403,11 +403,11 @@ fn record_stop(
 /// A quiet run says nothing when it completes, but always says why it did not.
 fn print_ending(config: &RunConfig, result: &RunResult, document: &RunDocument) {
     if !config.output.quiet || result.status != RunStatus::Completed {
-        eprintln!("{}", final_line(result, document));
+        crate::util::erroutln!("{}", final_line(result, document));
     }
     // The findings' titles only; `regulab explain` prints their evidence and advice.
     if !config.output.quiet && !document.diagnostics.is_empty() {
-        eprint!(
+        crate::util::errout!(
             "regulab: findings (evidence and advice: regulab explain {}):\n{}",
             result.path.display(),
             crate::explain::render_titles(&document.diagnostics)
