@@ -53,11 +53,30 @@ fn usage_error(error: clap::Error) -> ExitCode {
         };
     }
     let text = error.to_string();
-    let first = text
-        .lines()
-        .find(|l| !l.trim().is_empty())
-        .unwrap_or("invalid arguments");
-    let first = first.strip_prefix("error: ").unwrap_or(first);
+    let mut lines = text.lines().filter(|l| !l.trim().is_empty());
+    let first = lines.next().unwrap_or("invalid arguments");
+    let mut first = first.strip_prefix("error: ").unwrap_or(first).to_string();
+    // clap lists what is missing on the lines after "...were not provided:"; one line
+    // must still say which argument it is.
+    if first.ends_with(':') {
+        let named: Vec<&str> = lines
+            .take_while(|l| l.starts_with(' '))
+            .map(str::trim)
+            .collect();
+        first = format!("{} {}", first, named.join(", "));
+    }
+    // A misspelled flag gets the suggestion a misspelled config key gets.
+    if error.kind() == ErrorKind::UnknownArgument {
+        if let Some(clap::error::ContextValue::String(arg)) =
+            error.get(clap::error::ContextKind::InvalidArg)
+        {
+            let name = arg.trim_start_matches('-');
+            let name = name.split('=').next().unwrap_or(name);
+            if let Some(known) = regulab::config::closest_key(name) {
+                first += &format!(" (did you mean --{}?)", known.replace('_', "-"));
+            }
+        }
+    }
     say(format_args!("regulab: error: {first} (see --help)"));
     ExitCode::from(2)
 }

@@ -169,9 +169,10 @@ pub fn run(plan: &SweepPlan, interrupter: &Interrupter, argv: &[String]) -> Resu
     };
     let total = points.len();
     let mut signal = None;
+    let name = command_name(argv);
     for (index, point) in points.iter().enumerate() {
         crate::util::erroutln!(
-            "regulab sweep: run {}/{total} {}",
+            "regulab {name}: run {}/{total} {}",
             index + 1,
             point.file.trim_end_matches(".json")
         );
@@ -193,7 +194,7 @@ pub fn run(plan: &SweepPlan, interrupter: &Interrupter, argv: &[String]) -> Resu
             Err(error) => {
                 let message = format!("{error:#}");
                 crate::util::erroutln!(
-                    "regulab sweep: run {}/{total} failed: {message}",
+                    "regulab {name}: run {}/{total} failed: {message}",
                     index + 1
                 );
                 sweep_run(
@@ -279,7 +280,15 @@ pub fn group_over_replicates(runs: &[SweepRun]) -> Vec<SweepGroup> {
     }
     groups
         .into_iter()
-        .map(|(values, members)| {
+        .map(|(values, all)| {
+            // Only completed runs count: an interrupted fold's model was cut short, and a
+            // diverged or failed one's numbers are not the setting's; mixing them into a mean
+            // the table labels "runs N" misstates the result. They are counted as left out.
+            let members: Vec<&SweepRun> = all
+                .iter()
+                .copied()
+                .filter(|r| r.status == RunStatus::Completed)
+                .collect();
             let selected: Vec<f64> = members.iter().filter_map(|r| r.test_at_selected).collect();
             let last: Vec<f64> = members.iter().filter_map(|r| r.final_test).collect();
             let (test_at_selected_mean, test_at_selected_std) = mean_and_std(&selected);
@@ -291,11 +300,9 @@ pub fn group_over_replicates(runs: &[SweepRun]) -> Vec<SweepGroup> {
             let (final_test_mean, final_test_std) = mean_and_std(&last);
             SweepGroup {
                 values,
-                runs: members.len(),
-                completed: members
-                    .iter()
-                    .filter(|r| r.status == RunStatus::Completed)
-                    .count(),
+                runs: all.len(),
+                completed: members.len(),
+                left_out: all.len() - members.len(),
                 validation_at_selected_mean,
                 test_at_selected_mean,
                 test_at_selected_std,
@@ -363,6 +370,26 @@ fn write_summary(dir: &Path, summary: &SweepSummary) -> Result<()> {
     write_atomic(&dir.join("summary.csv"), &bytes)
 }
 
+/// `cv` or `sweep`, as the user typed it, for the lines that say which command speaks.
+pub fn command_name(argv: &[String]) -> &'static str {
+    match argv.get(1).map(String::as_str) {
+        Some("cv") => "cv",
+        _ => "sweep",
+    }
+}
+
+/// What the groups average over, as the table's heading says it: only the replicate keys
+/// that vary ("folds" for a cross-validation over folds alone).
+fn replicates_name(swept: &[String]) -> &'static str {
+    let seeds = swept.iter().any(|k| k == "seed");
+    let folds = swept.iter().any(|k| k == "split");
+    match (seeds, folds) {
+        (true, false) => "seeds",
+        (false, true) => "folds",
+        _ => "seeds and folds",
+    }
+}
+
 /// The results as a plain-text table (one row per run, then the groups over seeds and folds).
 pub fn results_table(summary: &SweepSummary) -> String {
     let metric = &summary.metric.name;
@@ -402,6 +429,7 @@ pub fn results_table(summary: &SweepSummary) -> String {
         let mut header = keys.clone();
         header.extend([
             "runs".into(),
+            "left out".into(),
             format!("validation {metric} mean"),
             format!("test {metric} mean"),
             "std".into(),
@@ -412,7 +440,8 @@ pub fn results_table(summary: &SweepSummary) -> String {
                 .iter()
                 .map(|k| value_text(group.values.get(k)))
                 .collect();
-            row.push(group.runs.to_string());
+            row.push(group.completed.to_string());
+            row.push(group.left_out.to_string());
             row.push(
                 group
                     .validation_at_selected_mean
@@ -433,7 +462,7 @@ pub fn results_table(summary: &SweepSummary) -> String {
             );
             groups.push(row);
         }
-        text += "\nover seeds and folds:\n";
+        text += &format!("\nover {}:\n", replicates_name(&summary.swept));
         text += &align(&groups);
     }
     text

@@ -524,7 +524,8 @@ fn run_sweep(plan: sweep::SweepPlan, argv: Vec<String>) -> Result<Exit> {
         .filter(|r| r.status == RunStatus::Completed)
         .count();
     crate::util::erroutln!(
-        "regulab sweep: {completed} of {} runs completed; summary in {}",
+        "regulab {}: {completed} of {} runs completed; summary in {}",
+        sweep::command_name(&argv),
         outcome.summary.runs.len(),
         plan.folder.join("summary.json").display()
     );

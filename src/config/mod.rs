@@ -11,7 +11,7 @@ mod file;
 mod layer;
 
 pub use file::{load_file, ConfigFile, SweepAxis};
-pub use layer::{canonical_key, ConfigValues, Layer, Origin, MF_ONLY, MLP_ONLY};
+pub use layer::{canonical_key, closest_key, ConfigValues, Layer, Origin, MF_ONLY, MLP_ONLY};
 
 use crate::data::{LoadOptions, SplitSpec, SyntheticConfig};
 use crate::device::DeviceChoice;
