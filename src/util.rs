@@ -25,10 +25,10 @@ pub fn write_stdout(args: std::fmt::Arguments) {
 /// As [`write_stdout`], for stderr.
 pub fn write_stderr(args: std::fmt::Arguments) {
     use std::io::Write;
-    if !STDERR_GONE.load(std::sync::atomic::Ordering::Relaxed) {
-        if std::io::stderr().lock().write_fmt(args).is_err() {
-            STDERR_GONE.store(true, std::sync::atomic::Ordering::Relaxed);
-        }
+    if !STDERR_GONE.load(std::sync::atomic::Ordering::Relaxed)
+        && std::io::stderr().lock().write_fmt(args).is_err()
+    {
+        STDERR_GONE.store(true, std::sync::atomic::Ordering::Relaxed);
     }
 }
 
