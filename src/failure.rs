@@ -62,7 +62,7 @@ pub fn install_panic_hook() {
         if FAILURE_IS_HANDLED.with(|handled| handled.get()) {
             return;
         }
-        eprintln!(
+        crate::util::erroutln!(
             "regulab: error: internal failure: {}",
             panic_message(info.payload())
         );

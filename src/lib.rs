@@ -20,7 +20,8 @@
 //! regularization
 //! model
 //! failure
-//! data memory rng tensor_file
+//! data rng tensor_file
+//! memory
 //! device ffi info interrupt schedule setting util
 //! ```
 //!

@@ -3,11 +3,13 @@ use regulab::cli::{Cli, Exit};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    // Rust ignores SIGPIPE, which turns `regulab data list --json | head` into a write error;
-    // the default action ends the process quietly when the reader goes away.
+    // A run outlives its console: with SIGPIPE ignored, a reader that goes away
+    // (`regulab sweep ... | head -5`) is a write error that regulab's console writers drop
+    // (util::write_stdout), so training goes on and its documents, lock and checkpoint are
+    // settled as usual. Rust ignores SIGPIPE already; this says so where it matters.
     #[cfg(unix)]
     unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
     }
     regulab::experiment::install_panic_hook();
     let argv: Vec<String> = std::env::args().collect();
@@ -24,8 +26,12 @@ fn main() -> ExitCode {
         Ok(Exit::Failure) => ExitCode::FAILURE,
         Ok(Exit::Signal(signal)) => ExitCode::from(regulab::interrupt::exit_code(signal)),
         Err(error) => {
-            eprintln!("regulab: error: {error:#}");
-            ExitCode::FAILURE
+            say(format_args!("regulab: error: {error:#}"));
+            if error.downcast_ref::<regulab::cli::UsageError>().is_some() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }
@@ -47,11 +53,36 @@ fn usage_error(error: clap::Error) -> ExitCode {
         };
     }
     let text = error.to_string();
-    let first = text
-        .lines()
-        .find(|l| !l.trim().is_empty())
-        .unwrap_or("invalid arguments");
-    let first = first.strip_prefix("error: ").unwrap_or(first);
-    eprintln!("regulab: error: {first} (see --help)");
+    let mut lines = text.lines().filter(|l| !l.trim().is_empty());
+    let first = lines.next().unwrap_or("invalid arguments");
+    let mut first = first.strip_prefix("error: ").unwrap_or(first).to_string();
+    // clap lists what is missing on the lines after "...were not provided:"; one line
+    // must still say which argument it is.
+    if first.ends_with(':') {
+        let named: Vec<&str> = lines
+            .take_while(|l| l.starts_with(' '))
+            .map(str::trim)
+            .collect();
+        first = format!("{} {}", first, named.join(", "));
+    }
+    // A misspelled flag gets the suggestion a misspelled config key gets.
+    if error.kind() == ErrorKind::UnknownArgument {
+        if let Some(clap::error::ContextValue::String(arg)) =
+            error.get(clap::error::ContextKind::InvalidArg)
+        {
+            let name = arg.trim_start_matches('-');
+            let name = name.split('=').next().unwrap_or(name);
+            if let Some(known) = regulab::config::closest_key(name) {
+                first += &format!(" (did you mean --{}?)", known.replace('_', "-"));
+            }
+        }
+    }
+    say(format_args!("regulab: error: {first} (see --help)"));
     ExitCode::from(2)
+}
+
+/// One line on stderr, dropped if stderr is gone (`eprintln!` would panic).
+fn say(line: std::fmt::Arguments) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "{line}");
 }

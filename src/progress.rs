@@ -91,7 +91,7 @@ impl Observer for Console {
             Event::EpochEnded(record) => {
                 self.bar.finish_and_clear();
                 if self.mode != ConsoleMode::Quiet {
-                    eprintln!("{}", epoch_line(record, self.epochs, &self.metric));
+                    crate::util::erroutln!("{}", epoch_line(record, self.epochs, &self.metric));
                 }
             }
             Event::StepLogged(_) | Event::Resumable(_) => {}

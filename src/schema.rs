@@ -511,6 +511,10 @@ pub struct SweepGroup {
     pub values: BTreeMap<String, Value>,
     pub runs: usize,
     pub completed: usize,
+    /// Runs of the group not in its means and spreads: interrupted, diverged or failed ones,
+    /// whose numbers describe a model cut short (`runs - completed`; 0 in older summaries).
+    #[serde(default)]
+    pub left_out: usize,
     #[serde(default)]
     pub validation_at_selected_mean: Option<f64>,
     pub test_at_selected_mean: Option<f64>,

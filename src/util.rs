@@ -1,9 +1,74 @@
 //! Small leaf helpers every layer may use: atomic file writes, the lock beside a run
-//! document, time stamps and sizes for people. Nothing here knows regulab's types.
+//! document, time stamps and sizes for people, console output that outlives its console.
+//! Nothing here knows regulab's types.
 
 use anyhow::{Context, Result};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
+
+/// Console output that never ends or fails a run: when the reader of stdout or stderr goes
+/// away (`regulab sweep ... | head -5`, a closed terminal), SIGPIPE is ignored (main.rs) and
+/// the write's error is dropped here, so training goes on and its documents are written as
+/// usual; a command that only prints ends quietly with what it would have printed lost.
+/// Every line regulab prints goes through [`out!`], [`outln!`], [`errout!`] and
+/// [`erroutln!`] rather than `print!`/`eprintln!`, which panic on such an error.
+pub fn write_stdout(args: std::fmt::Arguments) {
+    use std::io::Write;
+    if !STDOUT_GONE.load(std::sync::atomic::Ordering::Relaxed) {
+        let mut stdout = std::io::stdout().lock();
+        if stdout.write_fmt(args).is_err() {
+            STDOUT_GONE.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+}
+
+/// As [`write_stdout`], for stderr.
+pub fn write_stderr(args: std::fmt::Arguments) {
+    use std::io::Write;
+    if !STDERR_GONE.load(std::sync::atomic::Ordering::Relaxed)
+        && std::io::stderr().lock().write_fmt(args).is_err()
+    {
+        STDERR_GONE.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// Set after the first failed write: the reader is gone for good, so later output is
+/// dropped without another system call.
+static STDOUT_GONE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+static STDERR_GONE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// `print!` that drops its output when stdout is gone (see [`write_stdout`]).
+macro_rules! out {
+    ($($arg:tt)*) => {
+        $crate::util::write_stdout(format_args!($($arg)*))
+    };
+}
+
+/// `println!` that drops its output when stdout is gone (see [`write_stdout`]).
+macro_rules! outln {
+    () => {
+        $crate::util::write_stdout(format_args!("\n"))
+    };
+    ($($arg:tt)*) => {
+        $crate::util::write_stdout(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+
+/// `eprint!` that drops its output when stderr is gone (see [`write_stdout`]).
+macro_rules! errout {
+    ($($arg:tt)*) => {
+        $crate::util::write_stderr(format_args!($($arg)*))
+    };
+}
+
+/// `eprintln!` that drops its output when stderr is gone (see [`write_stdout`]).
+macro_rules! erroutln {
+    ($($arg:tt)*) => {
+        $crate::util::write_stderr(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+
+pub(crate) use {errout, erroutln, out, outln};
 
 /// The current UTC time as documents record it (`2026-01-31T12:00:00.000Z`).
 pub fn now_utc() -> String {

@@ -171,9 +171,9 @@ fn data_info(args: &DataInfoArgs) -> Result<()> {
         }
         let stats = data::mnist::load(&path)?.stats();
         if args.json {
-            println!("{}", serde_json::to_string_pretty(&stats)?);
+            crate::util::outln!("{}", serde_json::to_string_pretty(&stats)?);
         } else {
-            print!("{}", format_image_stats(&stats));
+            crate::util::out!("{}", format_image_stats(&stats));
         }
         return Ok(());
     }
@@ -185,9 +185,9 @@ fn data_info(args: &DataInfoArgs) -> Result<()> {
     let dataset = data::load_ratings(&source, &split, args.seed, &args.load.options())?;
     let stats = dataset.stats();
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&stats)?);
+        crate::util::outln!("{}", serde_json::to_string_pretty(&stats)?);
     } else {
-        print!("{}", format_stats(&stats));
+        crate::util::out!("{}", format_stats(&stats));
     }
     Ok(())
 }
@@ -196,7 +196,7 @@ fn data_synth(args: &DataSynthArgs) -> Result<()> {
     let config = args.synthetic.config();
     let dataset = data::synthetic::generate(&config)?;
     let written = data::synth::write(&dataset, &args.out, args.format, config.seed)?;
-    println!("{written}");
+    crate::util::outln!("{written}");
     Ok(())
 }
 

@@ -280,37 +280,70 @@ pub fn run(cli: Cli, matches: &clap::ArgMatches, argv: Vec<String>) -> Result<Ex
         Command::Data { command } => data::run(command).map(|()| Exit::Success),
         Command::Mf(flags) => {
             let layer =
-                train_flags::command_layer(config::ModelKind::Mf, &flags.common, sub(matches))?;
-            train(&layer, argv, flags.common.overwrite)
+                train_flags::command_layer(config::ModelKind::Mf, &flags.common, sub(matches))
+                    .map_err(usage)?;
+            train(&layer, argv, Fresh::Yes, flags.common.overwrite)
         }
         Command::Mlp(flags) => {
             let layer =
-                train_flags::command_layer(config::ModelKind::Mlp, &flags.common, sub(matches))?;
-            train(&layer, argv, flags.common.overwrite)
+                train_flags::command_layer(config::ModelKind::Mlp, &flags.common, sub(matches))
+                    .map_err(usage)?;
+            train(&layer, argv, Fresh::Yes, flags.common.overwrite)
         }
         Command::Run(args) => {
-            let mut layer = train_flags::run_file_layer(&args.file)?;
-            args.overrides.apply(&mut layer)?;
-            train(&layer, argv, args.overrides.overwrite)
+            let mut layer = train_flags::run_file_layer(&args.file).map_err(usage)?;
+            args.overrides.apply(&mut layer).map_err(usage)?;
+            train(&layer, argv, Fresh::Yes, args.overrides.overwrite)
         }
-        Command::Rerun(args) => train(&rerun_layer(&args)?, argv, args.overrides.overwrite),
+        Command::Rerun(args) => train(
+            &rerun_layer(&args)?,
+            argv,
+            Fresh::Recorded,
+            args.overrides.overwrite,
+        ),
         Command::Resume(args) => resume(&args, argv),
         Command::Eval(args) => eval(args).map(|()| Exit::Success),
         Command::Predict(args) => predict(args).map(|()| Exit::Success),
-        Command::Sweep(args) => run_sweep(train_flags::sweep_plan(&args)?, argv),
-        Command::Cv(args) => run_sweep(train_flags::cv_plan(&args)?, argv),
+        Command::Sweep(args) => run_sweep(train_flags::sweep_plan(&args).map_err(usage)?, argv),
+        Command::Cv(args) => run_sweep(train_flags::cv_plan(&args).map_err(usage)?, argv),
         Command::Plot(args) => plot(args).map(|()| Exit::Success),
         Command::Explain(args) => explain_runs(&args).map(|()| Exit::Success),
         Command::Report(args) => report(args).map(|()| Exit::Success),
     }
 }
 
+/// An error in what the user typed (a flag's value, a config file or key, `--set`), as
+/// opposed to one met while running: `main.rs` exits 2 for it, as clap does for the flags
+/// it checks itself, and 1 for the rest.
+#[derive(Debug)]
+pub struct UsageError(pub anyhow::Error);
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:#}", self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+fn usage(error: anyhow::Error) -> anyhow::Error {
+    anyhow::Error::new(UsageError(error))
+}
+
+/// Whether the configuration was written now (flags, a config file) or recorded by an
+/// earlier run (rerun), which may hold settings refused today and must still run.
+#[derive(PartialEq)]
+enum Fresh {
+    Yes,
+    Recorded,
+}
+
 fn print_info(json: bool) -> Result<()> {
     let info = SystemInfo::collect();
     if json {
-        println!("{}", serde_json::to_string_pretty(&info)?);
+        crate::util::outln!("{}", serde_json::to_string_pretty(&info)?);
     } else {
-        print!("{}", info.to_text());
+        crate::util::out!("{}", info.to_text());
     }
     Ok(())
 }
@@ -364,12 +397,12 @@ fn eval(args: EvalArgs) -> Result<()> {
     };
     let report = crate::inference::eval(&request)?;
     for warning in &report.warnings {
-        eprintln!("regulab eval: warning: {warning}");
+        crate::util::erroutln!("regulab eval: warning: {warning}");
     }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        crate::util::outln!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        print!("{}", report.to_text());
+        crate::util::out!("{}", report.to_text());
     }
     Ok(())
 }
@@ -397,9 +430,9 @@ fn predict(args: PredictArgs) -> Result<()> {
     };
     let predictions = crate::inference::predict(&request)?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&predictions)?);
+        crate::util::outln!("{}", serde_json::to_string_pretty(&predictions)?);
     } else {
-        print!("{}", predictions.to_text());
+        crate::util::out!("{}", predictions.to_text());
     }
     Ok(())
 }
@@ -440,7 +473,7 @@ fn report(args: ReportArgs) -> Result<()> {
         1 => ", 1 sweep table".to_string(),
         n => format!(", {n} sweep tables"),
     };
-    eprintln!(
+    crate::util::erroutln!(
         "regulab report: wrote {} ({} runs, {} charts{tables})",
         args.output.display(),
         outcome.runs,
@@ -469,21 +502,21 @@ fn explain_runs(args: &ExplainArgs) -> Result<()> {
                 })
             })
             .collect();
-        println!("{}", serde_json::to_string_pretty(&out)?);
+        crate::util::outln!("{}", serde_json::to_string_pretty(&out)?);
         return Ok(());
     }
     for (index, (path, document, findings)) in explained.iter().enumerate() {
         if index > 0 {
-            println!();
+            crate::util::outln!();
         }
-        println!(
+        crate::util::outln!(
             "{}: {} run, {}, {} epochs",
             path.display(),
             document.command,
             document.status,
             document.summary.epochs_completed
         );
-        print!("{}", crate::explain::render(findings));
+        crate::util::out!("{}", crate::explain::render(findings));
     }
     Ok(())
 }
@@ -493,8 +526,11 @@ fn sub(matches: &clap::ArgMatches) -> &clap::ArgMatches {
 }
 
 /// Resolves the layer (every check before any data is read) and trains.
-fn train(layer: &Layer, argv: Vec<String>, overwrite: bool) -> Result<Exit> {
-    let config = layer.resolve()?;
+fn train(layer: &Layer, argv: Vec<String>, fresh: Fresh, overwrite: bool) -> Result<Exit> {
+    let config = layer.resolve().map_err(usage)?;
+    if fresh == Fresh::Yes {
+        refuse_zero_strength(layer, &config).map_err(usage)?;
+    }
     train_flags::warn_about_threads(&config);
     let interrupter = Interrupter::from_signals()?;
     let context = RunContext {
@@ -506,6 +542,21 @@ fn train(layer: &Layer, argv: Vec<String>, overwrite: bool) -> Result<Exit> {
     Ok(exit_of(&result))
 }
 
+/// `--penalty l2 --lambda 0` trains with no penalty while the command names one; a sweep may
+/// still include lambda 0 as its baseline (its runs are checked by the sweep's own plan).
+fn refuse_zero_strength(layer: &Layer, config: &config::RunConfig) -> Result<()> {
+    if config.penalty.kind != crate::regularization::PenaltyKind::None
+        && config.penalty.lambda == 0.0
+    {
+        anyhow::bail!(
+            "{} with {} is no penalty at all: give --lambda a positive strength (e.g. --lambda 0.1), or leave out --penalty",
+            layer.describe("penalty"),
+            layer.describe("lambda")
+        );
+    }
+    Ok(())
+}
+
 fn exit_of(result: &RunResult) -> Exit {
     match (result.status, result.signal) {
         (RunStatus::Completed, _) => Exit::Success,
@@ -515,17 +566,21 @@ fn exit_of(result: &RunResult) -> Exit {
 }
 
 fn run_sweep(plan: sweep::SweepPlan, argv: Vec<String>) -> Result<Exit> {
+    // Every combination is resolved here first, so that a bad value in a list is a usage
+    // error (exit 2) like the same value given to one run.
+    plan.expand().map_err(usage)?;
     let interrupter = Interrupter::from_signals()?;
     let outcome = sweep::run(&plan, &interrupter, &argv)?;
-    print!("{}", sweep::results_table(&outcome.summary));
+    crate::util::out!("{}", sweep::results_table(&outcome.summary));
     let completed = outcome
         .summary
         .runs
         .iter()
         .filter(|r| r.status == RunStatus::Completed)
         .count();
-    eprintln!(
-        "regulab sweep: {completed} of {} runs completed; summary in {}",
+    crate::util::erroutln!(
+        "regulab {}: {completed} of {} runs completed; summary in {}",
+        sweep::command_name(&argv),
         outcome.summary.runs.len(),
         plan.folder.join("summary.json").display()
     );

@@ -283,7 +283,7 @@ pub fn apply_sets(layer: &mut Layer, sets: &[String]) -> Result<()> {
 pub fn warn_about_threads(config: &config::RunConfig) {
     let cores = crate::device::available_cores();
     if let Some(threads) = config.training.threads.filter(|&t| t > cores) {
-        eprintln!(
+        crate::util::erroutln!(
             "regulab: warning: --threads {threads} is more than the {cores} cores of this machine; expect it to be slower, not faster"
         );
     }
@@ -291,7 +291,7 @@ pub fn warn_about_threads(config: &config::RunConfig) {
 
 #[derive(Debug, Clone, Args)]
 #[command(
-    after_help = "Examples:\n  regulab sweep mf --data ml-100k --split u1 --penalty batch-l2 --lambda 0,0.01,0.1 --seed 1,2,3 --out sweeps/lambda\n  regulab sweep --config examples/mf-lambda-sweep.toml --out sweeps/lambda\nAny trainer flag may take a comma-separated list; --hidden takes alternatives separated by '/': --hidden 512,256,128/64,32.\nA config file's [sweep] table lists values per key (lambda = [0, 0.01, 0.1]); flags override the file.\nExit status: 0 when every run completed, 1 when some failed or diverged, 128+N when signal N stopped the sweep."
+    after_help = "Examples:\n  regulab sweep mf --data ml-100k --split u1 --penalty batch-l2 --lambda 0,0.01,0.1 --seed 1,2,3 --out sweeps/lambda\n  regulab sweep --config examples/sweeps/mf-lambda.toml --out sweeps/lambda\nAny trainer flag may take a comma-separated list; --hidden takes alternatives separated by '/': --hidden 512,256,128/64,32.\nA config file's [sweep] table lists values per key (lambda = [0, 0.01, 0.1]); flags override the file.\nExit status: 0 when every run completed, 1 when some failed or diverged, 128+N when signal N stopped the sweep."
 )]
 pub struct SweepArgs {
     /// [mf|mlp] (optional with --config), --config FILE, --out DIR, then trainer flags whose
@@ -356,7 +356,13 @@ pub fn cv_plan(args: &CvArgs) -> Result<SweepPlan> {
         rest.push("--split".into());
         rest.push(folds.clone());
     }
-    let plan = sweep_plan(&SweepArgs { args: rest })?;
+    // The folds travel as the split axis; an error about them names the flag the user typed.
+    let as_folds = |error: anyhow::Error| match format!("{error:#}").strip_prefix("--split ") {
+        Some(rest) => anyhow::anyhow!("--folds {rest}"),
+        None => error,
+    };
+    let plan = sweep_plan(&SweepArgs { args: rest }).map_err(as_folds)?;
+    plan.expand().map_err(as_folds)?;
     if let Some(axis) = plan
         .axes
         .iter()

@@ -28,6 +28,14 @@ const SWEEP_TABLE: &str = "sweep";
 pub fn load_file(path: &Path) -> Result<ConfigFile> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| anyhow!("{}: cannot read the config file: {e}", path.display()))?;
+    // An empty file parses as an empty table, whose error ("no command") would not say
+    // which file is empty.
+    if text.trim().is_empty() {
+        bail!(
+            "{}: the config file is empty: it needs at least command = \"mf\" or \"mlp\"",
+            path.display()
+        );
+    }
     let is_json = path
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("json"));

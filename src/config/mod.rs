@@ -11,7 +11,7 @@ mod file;
 mod layer;
 
 pub use file::{load_file, ConfigFile, SweepAxis};
-pub use layer::{canonical_key, ConfigValues, Layer, Origin, MF_ONLY, MLP_ONLY};
+pub use layer::{canonical_key, closest_key, ConfigValues, Layer, Origin, MF_ONLY, MLP_ONLY};
 
 use crate::data::fingerprint::DataFingerprint;
 use crate::data::{LoadOptions, SplitSpec, SyntheticConfig};
@@ -394,25 +394,7 @@ impl Layer {
         };
         let config = RunConfig {
             model: spec,
-            optimizer: {
-                let torch = OptimizerSettings::new(
-                    v.optimizer.unwrap_or(OptimizerKind::Adam),
-                    v.lr.unwrap_or(defaults.lr),
-                );
-                OptimizerSettings {
-                    momentum: v.momentum.unwrap_or(torch.momentum),
-                    dampening: v.dampening.unwrap_or(torch.dampening),
-                    nesterov: v.nesterov.unwrap_or(torch.nesterov),
-                    weight_decay: v.weight_decay.unwrap_or(torch.weight_decay),
-                    betas: v.betas.unwrap_or(torch.betas),
-                    eps: v.eps.unwrap_or(torch.eps),
-                    amsgrad: v.amsgrad.unwrap_or(torch.amsgrad),
-                    alpha: v.alpha.unwrap_or(torch.alpha),
-                    centered: v.centered.unwrap_or(torch.centered),
-                    sparse: v.sparse.unwrap_or(false),
-                    ..torch
-                }
-            },
+            optimizer: optimizer_settings(v, defaults.lr),
             penalty: PenaltySettings {
                 kind: v.penalty.unwrap_or(PenaltyKind::None),
                 lambda: v.lambda.unwrap_or(0.0),
@@ -443,7 +425,36 @@ impl Layer {
         config
             .validate()
             .map_err(|invalid| anyhow!("{}: {}", self.describe(invalid.key), invalid.reason))?;
+        // A penalty form with no strength trains with none at all, and the document then says
+        // "no penalty" although the command named one: refuse it where the form is named.
+        if v.penalty.is_some_and(|kind| kind != PenaltyKind::None) && v.lambda.is_none() {
+            bail!(
+                "{} needs a strength: add --lambda (`lambda` in a config file), e.g. --lambda 0.1",
+                self.describe("penalty")
+            );
+        }
         Ok(config)
+    }
+}
+
+/// The optimizer's settings: torch.optim's defaults where a key is not given.
+fn optimizer_settings(v: &ConfigValues, default_lr: f64) -> OptimizerSettings {
+    let torch = OptimizerSettings::new(
+        v.optimizer.unwrap_or(OptimizerKind::Adam),
+        v.lr.unwrap_or(default_lr),
+    );
+    OptimizerSettings {
+        momentum: v.momentum.unwrap_or(torch.momentum),
+        dampening: v.dampening.unwrap_or(torch.dampening),
+        nesterov: v.nesterov.unwrap_or(torch.nesterov),
+        weight_decay: v.weight_decay.unwrap_or(torch.weight_decay),
+        betas: v.betas.unwrap_or(torch.betas),
+        eps: v.eps.unwrap_or(torch.eps),
+        amsgrad: v.amsgrad.unwrap_or(torch.amsgrad),
+        alpha: v.alpha.unwrap_or(torch.alpha),
+        centered: v.centered.unwrap_or(torch.centered),
+        sparse: v.sparse.unwrap_or(false),
+        ..torch
     }
 }
 

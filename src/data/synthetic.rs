@@ -108,6 +108,20 @@ impl SyntheticConfig {
 /// Generates the data set; every rating is in the training part (splits come later).
 pub fn generate(config: &SyntheticConfig) -> Result<RatingsDataset> {
     config.validate()?;
+    // Before anything is drawn: a data set beyond the machine would otherwise abort the
+    // process inside the allocator with no word of which flag to change.
+    let sizes = crate::memory::SyntheticSizes {
+        users: config.users as u64,
+        items: config.items as u64,
+        ratings: config.ratings as u64,
+        rank: config.rank as u64,
+    };
+    crate::memory::require(
+        &crate::memory::estimate_synthetic(&sizes),
+        crate::memory::tightest_limit(),
+        "generating the synthetic data",
+        "--synthetic-ratings, --synthetic-users or --synthetic-items",
+    )?;
     let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
     let standard = Normal::new(0.0, 1.0).expect("unit normal");
     let factor_std = (INTERACTION_STD * INTERACTION_STD / config.rank as f64).powf(0.25);

@@ -93,7 +93,7 @@ pub fn run(config: &RunConfig, context: &RunContext) -> Result<RunResult> {
 /// A finished earlier run of the same id, reported as it is.
 fn kept(out: &Path, document: RunDocument, config: &RunConfig) -> RunResult {
     if !config.output.quiet {
-        eprintln!(
+        crate::util::erroutln!(
             "regulab: {}: this run (id {}) already {}; kept as it is (`regulab rerun {} --out NEW.json` trains it again)",
             out.display(),
             document.run_id,
@@ -486,11 +486,11 @@ fn record_stop(
 /// A quiet run says nothing when it completes, but always says why it did not.
 fn print_ending(config: &RunConfig, result: &RunResult, document: &RunDocument) {
     if !config.output.quiet || result.status != RunStatus::Completed {
-        eprintln!("{}", final_line(result, document));
+        crate::util::erroutln!("{}", final_line(result, document));
     }
     // The findings' titles only; `regulab explain` prints their evidence and advice.
     if !config.output.quiet && !document.diagnostics.is_empty() {
-        eprint!(
+        crate::util::errout!(
             "regulab: findings (evidence and advice: regulab explain {}):\n{}",
             result.path.display(),
             crate::explain::render_titles(&document.diagnostics)

@@ -299,9 +299,9 @@ fn check_memory(
     device: tch::Device,
     drivers: &str,
 ) -> Result<()> {
-    let available = match device {
-        tch::Device::Cpu => memory::available_bytes(),
+    let limit = match device {
+        tch::Device::Cpu => memory::tightest_limit(),
         _ => None,
     };
-    memory::check(estimate, available, config.training.force, drivers)
+    memory::check_against(estimate, limit, config.training.force, drivers)
 }

@@ -194,7 +194,7 @@ fn advice(run: &Run, o: &Overfitting) -> String {
         )
     } else {
         let example = match run.doc.config.model {
-            ModelSpec::Mf(_) => "--penalty batch-l2 --lambda 0.1, or --penalty l2",
+            ModelSpec::Mf(_) => "--penalty batch-l2 --lambda 0.1",
             ModelSpec::Mlp(_) => "--penalty l2 --lambda 5, or --weight-decay 1e-4",
         };
         format!(

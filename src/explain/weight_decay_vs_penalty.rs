@@ -143,7 +143,7 @@ pub(super) fn describe(run: &Run, w: &WeightDecayVsPenalty) -> Finding {
             }
         }
         DecayCase::BatchL2 => batch_l2(run),
-        DecayCase::NotSquared(kind) => not_squared(*kind),
+        DecayCase::NotSquared(kind) => not_squared(run, *kind),
     };
     Finding {
         kind: FindingKind::WeightDecayVsPenalty,
@@ -328,14 +328,15 @@ fn batch_l2(run: &Run) -> (String, String, String) {
              pulls every row equally, whether it was used in the batch or not.",
             num(run.doc.regularization.lambda)
         ),
-        "To compare with weight decay, use --penalty l2 (λ/(2n)·Σ‖W‖², equal to \
-         --weight-decay λ/n under SGD and Adam) rather than batch-l2."
-            .into(),
+        format!(
+            "To compare with weight decay, use {} rather than batch-l2.",
+            run.l2_flags()
+        ),
     )
 }
 
 /// Title, evidence and advice for L1 or the unsquared norm without weight decay.
-fn not_squared(kind: PenaltyKind) -> (String, String, String) {
+fn not_squared(run: &Run, kind: PenaltyKind) -> (String, String, String) {
     (
         format!("No weight decay equals the {kind} penalty: it is not a squared L2 term"),
         match kind {
@@ -348,7 +349,10 @@ fn not_squared(kind: PenaltyKind) -> (String, String, String) {
                   to the weight."
                 .to_string(),
         },
-        "Weight decay corresponds to --penalty l2 only; compare with that form.".into(),
+        format!(
+            "Weight decay corresponds to the l2 form only; compare with {}.",
+            run.l2_flags()
+        ),
     )
 }
 

@@ -283,9 +283,12 @@ fn collapsed_advice(run: &Run, what_is_left: &str) -> String {
     if run.doc.regularization.penalty == PenaltyKind::Norm
         && run.doc.regularization.scale == PenaltyScale::None
     {
-        advice += " The unsquared norm penalty pulls every matrix with a unit-size \
-                   gradient whatever its size; with no divisor λ must be small (about 0.01), \
-                   or use the squared form (--penalty l2).";
+        advice += &format!(
+            " The unsquared norm penalty pulls every matrix with a unit-size gradient whatever \
+             its size; with no divisor λ must be small (about 0.01), or use the squared form \
+             ({}).",
+            run.l2_flags()
+        );
     }
     advice
 }

@@ -199,6 +199,20 @@ impl Run<'_> {
         ))
     }
 
+    /// Runnable flags for the L2 penalty as strong as `--weight-decay 1e-4` under SGD and
+    /// Adam (λ/(2n)·Σ‖W‖² pulls like weight decay λ/n): advice names a strength, since a form
+    /// without one trains with no penalty at all.
+    pub(super) fn l2_flags(&self) -> String {
+        match self.train_size() {
+            Some(n) => format!(
+                "--penalty l2 --lambda {} (n × 1e-4 with n = {} training examples: the pull of --weight-decay 1e-4)",
+                num(n * 1e-4),
+                count(n)
+            ),
+            None => "--penalty l2 --lambda 10".to_string(),
+        }
+    }
+
     /// `regulab rerun RUN.json --set key=value`, naming the run's own file when known.
     pub(super) fn rerun(&self, setting: &str) -> String {
         let file = self

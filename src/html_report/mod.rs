@@ -105,7 +105,7 @@ fn add_file(path: &Path, inputs: &mut Inputs) -> Result<()> {
             if file.is_file() {
                 add_file(&file, inputs)?;
             } else {
-                eprintln!(
+                crate::util::erroutln!(
                     "regulab: warning: {}: listed in {} but missing; skipped",
                     file.display(),
                     path.display()
@@ -149,7 +149,7 @@ fn add_folder(folder: &Path, inputs: &mut Inputs) -> Result<()> {
     for (path, kind) in kinds {
         match kind.as_deref() {
             Some(RUN_KIND) | Some(SWEEP_KIND) => add_file(&path, inputs)?,
-            _ => eprintln!(
+            _ => crate::util::erroutln!(
                 "regulab: warning: {}: not a regulab run or sweep JSON; skipped",
                 path.display()
             ),

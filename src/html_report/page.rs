@@ -351,6 +351,7 @@ fn group_with(values: &[(&str, f64)], validation: Option<f64>) -> crate::schema:
             .collect(),
         runs: 2,
         completed: 2,
+        left_out: 0,
         validation_at_selected_mean: validation,
         test_at_selected_mean: Some(0.9),
         test_at_selected_std: Some(0.01),

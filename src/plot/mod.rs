@@ -109,7 +109,7 @@ fn load_plottable(paths: &[PathBuf]) -> Result<Vec<(PathBuf, RunDocument)>> {
         bail!("{}; nothing to plot", empty.join("; "));
     }
     for line in &empty {
-        eprintln!("regulab: warning: {line}; nothing drawn for it");
+        crate::util::erroutln!("regulab: warning: {line}; nothing drawn for it");
     }
     Ok(runs)
 }

@@ -356,6 +356,7 @@ mod tests {
             values: [("lambda".to_string(), lambda)].into_iter().collect(),
             runs: 2,
             completed: 2,
+            left_out: 0,
             validation_at_selected_mean: Some(validation),
             test_at_selected_mean: Some(test),
             test_at_selected_std: Some(0.01),

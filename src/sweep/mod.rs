@@ -223,9 +223,10 @@ fn run_in_turn(
 ) -> Result<Option<i32>> {
     let total = points.len();
     let metric = metric_of(points[0].config.model_kind());
+    let name = command_name(argv);
     for (index, point) in points.iter().enumerate() {
-        eprintln!(
-            "regulab sweep: run {}/{total} {}",
+        crate::util::erroutln!(
+            "regulab {name}: run {}/{total} {}",
             index + 1,
             point.file.trim_end_matches(".json")
         );
@@ -248,7 +249,10 @@ fn run_in_turn(
             ),
             Err(error) => {
                 let message = format!("{error:#}");
-                eprintln!("regulab sweep: run {}/{total} failed: {message}", index + 1);
+                crate::util::erroutln!(
+                    "regulab {name}: run {}/{total} failed: {message}",
+                    index + 1
+                );
                 let run = sweep_run(
                     point,
                     "",
@@ -325,7 +329,15 @@ pub fn group_over_replicates(runs: &[SweepRun]) -> Vec<SweepGroup> {
     }
     groups
         .into_iter()
-        .map(|(values, members)| {
+        .map(|(values, all)| {
+            // Only completed runs count: an interrupted fold's model was cut short, and a
+            // diverged or failed one's numbers are not the setting's; mixing them into a mean
+            // the table labels "runs N" misstates the result. They are counted as left out.
+            let members: Vec<&SweepRun> = all
+                .iter()
+                .copied()
+                .filter(|r| r.status == RunStatus::Completed)
+                .collect();
             let selected: Vec<f64> = members.iter().filter_map(|r| r.test_at_selected).collect();
             let last: Vec<f64> = members.iter().filter_map(|r| r.final_test).collect();
             let (test_at_selected_mean, test_at_selected_std) = mean_and_std(&selected);
@@ -337,11 +349,9 @@ pub fn group_over_replicates(runs: &[SweepRun]) -> Vec<SweepGroup> {
             let (final_test_mean, final_test_std) = mean_and_std(&last);
             SweepGroup {
                 values,
-                runs: members.len(),
-                completed: members
-                    .iter()
-                    .filter(|r| r.status == RunStatus::Completed)
-                    .count(),
+                runs: all.len(),
+                completed: members.len(),
+                left_out: all.len() - members.len(),
                 validation_at_selected_mean,
                 test_at_selected_mean,
                 test_at_selected_std,
@@ -409,6 +419,26 @@ fn write_summary(dir: &Path, summary: &SweepSummary) -> Result<()> {
     write_atomic(&dir.join("summary.csv"), &bytes)
 }
 
+/// `cv` or `sweep`, as the user typed it, for the lines that say which command speaks.
+pub fn command_name(argv: &[String]) -> &'static str {
+    match argv.get(1).map(String::as_str) {
+        Some("cv") => "cv",
+        _ => "sweep",
+    }
+}
+
+/// What the groups average over, as the table's heading says it: only the replicate keys
+/// that vary ("folds" for a cross-validation over folds alone).
+fn replicates_name(swept: &[String]) -> &'static str {
+    let seeds = swept.iter().any(|k| k == "seed");
+    let folds = swept.iter().any(|k| k == "split");
+    match (seeds, folds) {
+        (true, false) => "seeds",
+        (false, true) => "folds",
+        _ => "seeds and folds",
+    }
+}
+
 /// The results as a plain-text table (one row per run, then the groups over seeds and folds).
 pub fn results_table(summary: &SweepSummary) -> String {
     let metric = &summary.metric.name;
@@ -448,6 +478,7 @@ pub fn results_table(summary: &SweepSummary) -> String {
         let mut header = keys.clone();
         header.extend([
             "runs".into(),
+            "left out".into(),
             format!("validation {metric} mean"),
             format!("test {metric} mean"),
             "std".into(),
@@ -458,7 +489,8 @@ pub fn results_table(summary: &SweepSummary) -> String {
                 .iter()
                 .map(|k| value_text(group.values.get(k)))
                 .collect();
-            row.push(group.runs.to_string());
+            row.push(group.completed.to_string());
+            row.push(group.left_out.to_string());
             row.push(
                 group
                     .validation_at_selected_mean
@@ -479,7 +511,7 @@ pub fn results_table(summary: &SweepSummary) -> String {
             );
             groups.push(row);
         }
-        text += "\nover seeds and folds:\n";
+        text += &format!("\nover {}:\n", replicates_name(&summary.swept));
         text += &align(&groups);
     }
     text

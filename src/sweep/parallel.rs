@@ -66,7 +66,7 @@ pub fn run_all(
                 started: Instant::now(),
             });
             next += 1;
-            eprintln!(
+            crate::util::erroutln!(
                 "regulab sweep: started {} ({} running, {done} of {total} done)",
                 name(point),
                 running.len()
@@ -79,7 +79,7 @@ pub fn run_all(
                     done += 1;
                     let point = &points[run.index];
                     let result = finished(plan, point, &logs);
-                    eprintln!(
+                    crate::util::erroutln!(
                         "regulab sweep: {} {} after {:.1} s ({done} of {total} done)",
                         name(point),
                         result.status,

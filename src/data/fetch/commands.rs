@@ -39,7 +39,7 @@ pub fn run_fetch(args: &FetchRequest) -> Result<()> {
         options.timeout = timeout;
     }
     let dir = fetch(&args.name, &options)?;
-    println!("{}", dir.display());
+    crate::util::outln!("{}", dir.display());
     Ok(())
 }
 
@@ -75,9 +75,9 @@ pub fn run_list(args: &ListRequest) -> Result<()> {
         .collect();
     if args.json {
         let document = serde_json::json!({ "cache": cache, "datasets": listed });
-        println!("{}", serde_json::to_string_pretty(&document)?);
+        crate::util::outln!("{}", serde_json::to_string_pretty(&document)?);
     } else {
-        print!("{}", format_list(&cache, &listed));
+        crate::util::out!("{}", format_list(&cache, &listed));
     }
     Ok(())
 }

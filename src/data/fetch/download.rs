@@ -161,7 +161,7 @@ pub(super) fn obtain_file(
             Err(problem) => {
                 fs::remove_file(&destination)
                     .with_context(|| format!("{}: cannot remove", destination.display()))?;
-                eprintln!(
+                crate::util::erroutln!(
                     "regulab: {}: {problem}; removed it and downloading again",
                     destination.display()
                 );
@@ -402,7 +402,7 @@ impl Progress {
             let size = total
                 .map(|bytes| format!(" ({})", crate::util::human_bytes(bytes)))
                 .unwrap_or_default();
-            eprintln!("downloading {url}{size}");
+            crate::util::erroutln!("downloading {url}{size}");
             return Progress { bar: None };
         }
         let bar = match total {

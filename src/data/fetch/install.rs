@@ -78,7 +78,7 @@ fn unpack_and_rename(
         ArchiveKind::Zip { top_folder } => {
             for file in verified {
                 if options.progress {
-                    eprintln!("unpacking {}", file.path.display());
+                    crate::util::erroutln!("unpacking {}", file.path.display());
                 }
                 unzip(&file.path, staging)?;
             }
