@@ -103,20 +103,20 @@ fn a_path_holding_anything_but_this_run_is_refused_unless_overwrite() {
     let before = std::fs::read(&run).unwrap();
     let id = read(&run)["run_id"].as_str().unwrap().to_string();
     assert_eq!(id.len(), 16);
-    let again = run_ok(
-        &mut regulab()
-            .args([
-                "mf",
-                "--data",
-                "synthetic",
-                "--epochs",
-                "2",
-                "--threads",
-                "1",
-            ])
-            .arg("--out")
-            .arg(&run),
-    );
+    let mut again = regulab();
+    again
+        .args([
+            "mf",
+            "--data",
+            "synthetic",
+            "--epochs",
+            "2",
+            "--threads",
+            "1",
+        ])
+        .arg("--out")
+        .arg(&run);
+    let again = run_ok(&mut again);
     assert!(
         stderr_of(&again).contains("already completed"),
         "{}",
