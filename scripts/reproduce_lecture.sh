@@ -6,7 +6,7 @@ set -Eeuo pipefail
 usage() {
     cat <<'EOF'
 usage: scripts/reproduce_lecture.sh [--quick] [--movielens DIR] [--mnist DIR] [--out DIR]
-                                    [--regulab PATH] [--threads N]
+                                    [--regulab PATH] [--threads N] [--jobs N]
 
 Regenerates every lecture experiment (README.md, "Reproducing the lecture") into one folder: the run JSONs
 (OUT/runs), a lambda sweep (OUT/sweep-mf-batch-l2), the figures (OUT/figures, PNG and
@@ -30,6 +30,10 @@ options:
                    MF runs (their tensors are tiny; a second thread only adds
                    synchronization and can slow them down many times on a busy machine),
                    torch's choice (the number of cores) for the MLP runs
+  --jobs N         training runs at once (default 1): each experiment's runs train in
+                   parallel, each with --threads threads (default: the cores divided by N),
+                   and its figure is drawn when they are done; the sweep (g) uses
+                   regulab sweep --jobs N. The numbers equal those of --jobs 1
   -h, --help       this help
 
 experiments:
@@ -62,11 +66,12 @@ mnist=""
 out="$root/results/lecture"
 regulab="$root/target/release/regulab"
 threads=""
+jobs_n=1
 
 while [ $# -gt 0 ]; do
     case "$1" in
         --quick) quick=1 ;;
-        --movielens | --mnist | --out | --regulab | --threads)
+        --movielens | --mnist | --out | --regulab | --threads | --jobs)
             [ $# -ge 2 ] || die "$1 needs a value (see --help)"
             case "$1" in
                 --movielens) movielens="$2" ;;
@@ -74,6 +79,7 @@ while [ $# -gt 0 ]; do
                 --out) out="$2" ;;
                 --regulab) regulab="$2" ;;
                 --threads) threads="$2" ;;
+                --jobs) jobs_n="$2" ;;
             esac
             shift
             ;;
@@ -82,6 +88,7 @@ while [ $# -gt 0 ]; do
         --out=*) out="${1#*=}" ;;
         --regulab=*) regulab="${1#*=}" ;;
         --threads=*) threads="${1#*=}" ;;
+        --jobs=*) jobs_n="${1#*=}" ;;
         -h | --help)
             usage
             exit 0
@@ -113,6 +120,9 @@ if [ -n "$threads" ]; then
         '' | *[!0-9]* | 0) die "--threads: expected a positive integer, got '$threads'" ;;
     esac
 fi
+case "$jobs_n" in
+    '' | *[!0-9]* | 0) die "--jobs: expected a positive integer, got '$jobs_n'" ;;
+esac
 if [ -n "$movielens" ] && [ ! -d "$movielens" ]; then
     die "--movielens $movielens: not a folder"
 fi
@@ -137,6 +147,7 @@ eval_divisor_cost="$root/scripts/eval_divisor_cost.py"
 formats="png,svg"
 
 section() {
+    settle
     printf '\n== %s\n' "$*"
     printf '\n# %s\n' "$*" >>"$commands"
 }
@@ -175,26 +186,43 @@ run_quietly() {
     "$@" >/dev/null
 }
 
-# Train: regulab SUBCOMMAND ARGS... with the common flags.
+# Train: regulab SUBCOMMAND ARGS... with the common flags. With --jobs N the run goes to the
+# background, at most N at a time; settle waits for them.
 train() {
     local sub="$1"
     shift
-    if [ "$sub" = mf ]; then
-        run "$regulab" "$sub" "$@" --quiet "${mf_thread_args[@]}"
-    else
-        run "$regulab" "$sub" "$@" --quiet "${thread_args[@]}"
+    local threads_for=("${thread_args[@]}")
+    [ "$sub" = mf ] && threads_for=("${mf_thread_args[@]}")
+    if [ "$jobs_n" -le 1 ]; then
+        run "$regulab" "$sub" "$@" --quiet "${threads_for[@]}"
+        return
     fi
+    show "$regulab" "$sub" "$@" --quiet "${threads_for[@]}"
+    "$regulab" "$sub" "$@" --quiet "${threads_for[@]}" &
+    while [ "$(jobs -rp | wc -l)" -ge "$jobs_n" ]; do
+        wait -n || die "a training run failed (its message is above)"
+    done
+}
+
+# Waits for the runs in the background; any failure stops the script.
+settle() {
+    local pid
+    for pid in $(jobs -p); do
+        wait "$pid" || die "a training run failed (its message is above)"
+    done
 }
 
 # Draw runs: plot NAME TITLE [--labels "L1;L2;..."] RUN.json...
 plot() {
     local name="$1" title="$2"
     shift 2
+    settle
     run_quietly "$py" "$plot_curves" "$@" -o "$figs/$name" --format "$formats" --title "$title"
 }
 
 # A value from a run JSON: json_value FILE PYTHON-EXPRESSION-ON-d
 json_value() {
+    settle
     "$py" -c 'import json, sys; d = json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$1" "$2"
 }
 
@@ -208,6 +236,12 @@ mf_thread_args=(--threads 1)
 if [ -n "$threads" ]; then
     thread_args=(--threads "$threads")
     mf_thread_args=(--threads "$threads")
+elif [ "$jobs_n" -gt 1 ]; then
+    # Parallel runs share the cores.
+    cores="$(nproc 2>/dev/null || echo 1)"
+    per_run=$((cores / jobs_n))
+    [ "$per_run" -ge 1 ] || per_run=1
+    thread_args=(--threads "$per_run")
 fi
 
 # ------------------------------------------------------------------------------ data
@@ -399,7 +433,7 @@ fi
 
 section "g. MF: batch-l2 lambda sweep $sweep_lambdas over seeds $sweep_seeds, $ep_g epochs"
 run "$regulab" sweep mf "${mf_data[@]}" --optimizer adam --lr 0.01 --penalty batch-l2 --lambda "$sweep_lambdas" \
-    --seed "$sweep_seeds" --epochs "$ep_g" --quiet "${mf_thread_args[@]}" --out "$sweep_dir"
+    --seed "$sweep_seeds" --epochs "$ep_g" --quiet "${mf_thread_args[@]}" --jobs "$jobs_n" --out "$sweep_dir"
 run_quietly "$py" "$plot_curves" --sweep "$sweep_dir/summary.json" -o "$figs/g-mf-lambda-sweep" --format "$formats" \
     --title "g. MF, Adam lr 0.01: test RMSE against the batch-l2 lambda"
 
