@@ -322,6 +322,12 @@ fn jobs_give_the_numbers_of_one_job() {
     }
     assert!(two.join("plan/lambda=0.1,seed=2.json").is_file());
     assert!(two.join("logs/lambda=0.1,seed=2.log").is_file());
+    // A device list spreads the runs, one per device at a time; it is not a swept key.
+    let spread = dir.path().join("spread");
+    run_ok(&mut sweep(&spread, &["--device", "cpu,cpu"]));
+    let c = read(&spread.join("summary.json"));
+    assert_eq!(run_numbers(&a), run_numbers(&c));
+    assert!(!c["swept"].as_array().unwrap().iter().any(|k| k == "device"));
 }
 
 #[test]

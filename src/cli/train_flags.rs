@@ -495,6 +495,13 @@ pub fn sweep_plan(args: &SweepArgs) -> Result<SweepPlan> {
                 )
             })?,
     };
+    let devices = device_pool(&mut axes)?;
+    // One run per device at a time.
+    let jobs = match (devices.len(), line.jobs.is_some()) {
+        (0, _) => jobs,
+        (n, true) => jobs.min(n),
+        (n, false) => n,
+    };
     let threads = base.values.threads;
     check_thread_budget(jobs, threads, base.values.force.unwrap_or(false))?;
     Ok(SweepPlan {
@@ -503,8 +510,27 @@ pub fn sweep_plan(args: &SweepArgs) -> Result<SweepPlan> {
         folder,
         overwrite: line.overwrite,
         jobs,
+        devices,
         threads,
     })
+}
+
+/// `--device cuda:0,cuda:1` in a sweep is not a swept key (the device does not change what a
+/// run computes, nor its id) but the devices to spread the runs over.
+fn device_pool(axes: &mut Vec<SweepAxis>) -> Result<Vec<String>> {
+    let Some(index) = axes.iter().position(|axis| axis.key == "device") else {
+        return Ok(Vec::new());
+    };
+    let axis = axes.remove(index);
+    axis.values
+        .iter()
+        .map(|value| {
+            let text = value.as_str().unwrap_or_default().to_string();
+            text.parse::<crate::device::DeviceChoice>()
+                .map_err(|e| anyhow::anyhow!("--device {text}: {e}"))?;
+            Ok(text)
+        })
+        .collect()
 }
 
 /// Parallel runs share the cores: `--jobs` × `--threads` may not exceed them unless `--force`.

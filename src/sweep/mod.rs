@@ -34,6 +34,9 @@ pub struct SweepPlan {
     pub jobs: usize,
     /// CPU threads per run when `jobs` > 1 (`None`: cores / jobs, at least 1).
     pub threads: Option<usize>,
+    /// Devices to spread the runs over, one run per device at a time (`--device
+    /// cuda:0,cuda:1`); empty: every run on its configured device.
+    pub devices: Vec<String>,
 }
 
 /// One combination: its file name, swept values and configuration.
@@ -180,7 +183,7 @@ pub fn run(plan: &SweepPlan, interrupter: &Interrupter, argv: &[String]) -> Resu
         runs: Vec::new(),
         groups: Vec::new(),
     };
-    let signal = if plan.jobs > 1 {
+    let signal = if plan.jobs > 1 || !plan.devices.is_empty() {
         parallel::run_all(plan, &points, interrupter, &mut |run| {
             record(&plan.folder, &mut summary, run)
         })?
@@ -565,6 +568,7 @@ mod tests {
             overwrite: false,
             jobs: 1,
             threads: None,
+            devices: Vec::new(),
         }
     }
 

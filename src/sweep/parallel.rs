@@ -15,6 +15,8 @@ use std::time::{Duration, Instant};
 
 struct Running {
     index: usize,
+    /// Its place in `plan.devices`, when runs are spread over devices.
+    device: Option<usize>,
     child: Child,
     started: Instant,
 }
@@ -60,9 +62,16 @@ pub fn run_all(
         }
         while signal.is_none() && next < total && running.len() < plan.jobs {
             let point = &points[next];
+            let device = (!plan.devices.is_empty()).then(|| {
+                (0..plan.devices.len())
+                    .find(|d| running.iter().all(|r| r.device != Some(*d)))
+                    .unwrap_or(0)
+            });
+            let device_name = device.map(|d| plan.devices[d].as_str());
             running.push(Running {
                 index: next,
-                child: spawn(plan, point, threads, &logs)?,
+                device,
+                child: spawn(plan, point, (threads, device_name), &logs)?,
                 started: Instant::now(),
             });
             next += 1;
@@ -100,7 +109,12 @@ fn name(point: &SweepPoint) -> &str {
     point.file.trim_end_matches(".json")
 }
 
-fn spawn(plan: &SweepPlan, point: &SweepPoint, threads: usize, logs: &Path) -> Result<Child> {
+fn spawn(
+    plan: &SweepPlan,
+    point: &SweepPoint,
+    (threads, device): (usize, Option<&str>),
+    logs: &Path,
+) -> Result<Child> {
     let exe = std::env::current_exe().context("cannot find the regulab binary to start runs")?;
     let log_path = logs.join(point.file.replace(".json", ".log"));
     let log = std::fs::File::create(&log_path)
@@ -118,6 +132,9 @@ fn spawn(plan: &SweepPlan, point: &SweepPoint, threads: usize, logs: &Path) -> R
         .stderr(log);
     if plan.overwrite {
         command.arg("--overwrite");
+    }
+    if let Some(device) = device {
+        command.args(["--set", &format!("device={device}")]);
     }
     command
         .spawn()
