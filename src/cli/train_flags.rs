@@ -2,7 +2,7 @@
 //! configuration layers. Values stay text here: parsing and checking happen in `config`.
 
 use crate::config::{self, Layer, ModelKind, Origin, SweepAxis};
-use crate::sweep::SweepPlan;
+use crate::sweep::{Executor, SlurmOptions, SweepPlan};
 use anyhow::{bail, Context, Result};
 use clap::parser::ValueSource;
 use clap::{ArgMatches, Args};
@@ -299,7 +299,11 @@ pub struct SweepArgs {
     /// process (--threads per run; jobs x threads may not exceed the cores unless --force).
     /// The same command on the same DIR continues: finished runs are kept, interrupted ones
     /// resume, failed ones train again; a folder holding another sweep is refused unless
-    /// --overwrite
+    /// --overwrite. --executor slurm submits the runs not yet finished as one Slurm job array
+    /// (sbatch) and prints its id; --wait blocks until it ends and writes the summary;
+    /// --slurm-partition P, --slurm-time T, --slurm-cpus-per-task N (also the runs' threads),
+    /// --slurm-gpus-per-task N, --slurm-arg ARG (repeatable, given to sbatch as is).
+    /// `regulab status DIR` follows the runs, `regulab summarize DIR` writes the summary
     #[arg(
         trailing_var_arg = true,
         allow_hyphen_values = true,
@@ -315,8 +319,9 @@ pub struct SweepArgs {
 )]
 pub struct CvArgs {
     /// mf or mlp, --folds LIST (u1,u2,u3,u4,u5; random:F or user:F with --seed LIST),
-    /// --out DIR, then trainer flags (single values; --seed may list several); --jobs N and
-    /// --overwrite as for sweep
+    /// --out DIR, then trainer flags (single values; --seed may list several); --jobs N,
+    /// --overwrite, --executor slurm, --wait, --slurm-partition P, --slurm-time T,
+    /// --slurm-cpus-per-task N, --slurm-gpus-per-task N and --slurm-arg ARG as for sweep
     #[arg(
         trailing_var_arg = true,
         allow_hyphen_values = true,
@@ -380,6 +385,10 @@ struct SweepCommandLine {
     folder: Option<PathBuf>,
     overwrite: bool,
     jobs: Option<std::ffi::OsString>,
+    executor: Option<String>,
+    slurm: SlurmOptions,
+    /// The `--slurm-*` and `--wait` flags given, for the error when the executor is local.
+    slurm_flags: Vec<&'static str>,
     flags: Vec<String>,
 }
 
@@ -390,6 +399,9 @@ fn split_sweep_args(args: &[String]) -> Result<SweepCommandLine> {
         folder: None,
         overwrite: false,
         jobs: None,
+        executor: None,
+        slurm: SlurmOptions::default(),
+        slurm_flags: Vec::new(),
         flags: Vec::new(),
     };
     let mut tokens = args.iter().peekable();
@@ -407,6 +419,28 @@ fn split_sweep_args(args: &[String]) -> Result<SweepCommandLine> {
         };
         if name == "--overwrite" && inline.is_none() {
             line.overwrite = true;
+            continue;
+        }
+        if name == "--wait" && inline.is_none() {
+            line.slurm.wait = true;
+            line.slurm_flags.push("--wait");
+            continue;
+        }
+        if let Some(flag) = SLURM_FLAGS.iter().find(|f| **f == name) {
+            let value = inline
+                .clone()
+                .or_else(|| tokens.next().cloned())
+                .with_context(|| format!("{flag} needs a value"))?;
+            line.slurm_flags.push(flag);
+            set_slurm_flag(&mut line.slurm, flag, value)?;
+            continue;
+        }
+        if name == "--executor" {
+            let value = inline.clone().or_else(|| tokens.next().cloned());
+            let value = value.context("--executor needs a value: local or slurm")?;
+            if line.executor.replace(value).is_some() {
+                bail!("--executor given twice");
+            }
             continue;
         }
         let slot = match name {
@@ -490,7 +524,22 @@ pub fn sweep_plan(args: &SweepArgs) -> Result<SweepPlan> {
             })?,
     };
     let threads = base.values.threads;
-    check_thread_budget(jobs, threads, base.values.force.unwrap_or(false))?;
+    let executor = match line.executor.as_deref() {
+        None | Some("local") => {
+            if let Some(flag) = line.slurm_flags.first() {
+                bail!("{flag}: only with --executor slurm");
+            }
+            check_thread_budget(jobs, threads, base.values.force.unwrap_or(false))?;
+            Executor::Local
+        }
+        Some("slurm") => {
+            if line.jobs.is_some() {
+                bail!("--jobs: not with --executor slurm (Slurm decides how many tasks run at once)");
+            }
+            Executor::Slurm(line.slurm)
+        }
+        Some(other) => bail!("--executor {other}: expected local or slurm"),
+    };
     Ok(SweepPlan {
         base,
         axes,
@@ -498,7 +547,49 @@ pub fn sweep_plan(args: &SweepArgs) -> Result<SweepPlan> {
         overwrite: line.overwrite,
         jobs,
         threads,
+        executor,
     })
+}
+
+/// The `--slurm-*` flags that take a value.
+const SLURM_FLAGS: &[&str] = &[
+    "--slurm-partition",
+    "--slurm-time",
+    "--slurm-cpus-per-task",
+    "--slurm-gpus-per-task",
+    "--slurm-arg",
+];
+
+fn set_slurm_flag(options: &mut SlurmOptions, flag: &str, value: String) -> Result<()> {
+    let count = |value: &str| {
+        value
+            .parse::<usize>()
+            .ok()
+            .filter(|&n| n >= 1)
+            .with_context(|| format!("{flag} {value}: must be a whole number of at least 1"))
+    };
+    let once = |slot: &mut Option<String>, value: String| {
+        if slot.replace(value).is_some() {
+            bail!("{flag} given twice");
+        }
+        Ok(())
+    };
+    match flag {
+        "--slurm-partition" => once(&mut options.partition, value)?,
+        "--slurm-time" => once(&mut options.time, value)?,
+        "--slurm-cpus-per-task" => {
+            if options.cpus_per_task.replace(count(&value)?).is_some() {
+                bail!("{flag} given twice");
+            }
+        }
+        "--slurm-gpus-per-task" => {
+            if options.gpus_per_task.replace(count(&value)?).is_some() {
+                bail!("{flag} given twice");
+            }
+        }
+        _ => options.extra.push(value),
+    }
+    Ok(())
 }
 
 /// Parallel runs share the cores: `--jobs` × `--threads` may not exceed them unless `--force`.
