@@ -90,7 +90,10 @@ fn a_sweep_as_a_slurm_job_array_equals_the_local_sweep_and_resubmits_only_what_i
     let summary = read_json(&folder.join("summary.json"));
     let on_slurm = runs(&summary);
     assert_eq!(on_slurm.len(), 4, "{summary}");
-    assert!(on_slurm.iter().all(|r| r["status"] == "completed"), "{summary}");
+    assert!(
+        on_slurm.iter().all(|r| r["status"] == "completed"),
+        "{summary}"
+    );
 
     // The same numbers as the same sweep trained here.
     let local_args: Vec<&str> = SWEEP
@@ -150,7 +153,10 @@ fn a_sweep_as_a_slurm_job_array_equals_the_local_sweep_and_resubmits_only_what_i
     let summary = read_json(&folder.join("summary.json"));
     let rerun = runs(&summary);
     assert_eq!(rerun.len(), 4, "{summary}");
-    assert!(rerun.iter().all(|r| r["status"] == "completed"), "{summary}");
+    assert!(
+        rerun.iter().all(|r| r["status"] == "completed"),
+        "{summary}"
+    );
     assert_eq!(rerun, on_slurm, "the resubmitted run has the same numbers");
 
     // Nothing pending: nothing submitted, the summary written again.
@@ -162,7 +168,10 @@ fn a_sweep_as_a_slurm_job_array_equals_the_local_sweep_and_resubmits_only_what_i
         text(&nothing)
     );
     assert_eq!(
-        read_json(&folder.join("slurm/jobs.json")).as_array().unwrap().len(),
+        read_json(&folder.join("slurm/jobs.json"))
+            .as_array()
+            .unwrap()
+            .len(),
         2
     );
 }
@@ -176,7 +185,11 @@ fn slurm_flags_and_folders_fail_in_one_line() {
         String::from_utf8_lossy(&status.stderr).trim(),
         "regulab: error: nowhere: not a sweep or cv folder (it has no plan/)"
     );
-    let wait: Vec<&str> = SWEEP.iter().copied().chain(["--wait", "--out", "x"]).collect();
+    let wait: Vec<&str> = SWEEP
+        .iter()
+        .copied()
+        .chain(["--wait", "--out", "x"])
+        .collect();
     let output = in_dir(dir.path(), &wait);
     assert_eq!(
         String::from_utf8_lossy(&output.stderr).trim(),

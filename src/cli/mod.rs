@@ -521,21 +521,19 @@ fn run_sweep(plan: sweep::SweepPlan, argv: Vec<String>) -> Result<Exit> {
     let interrupter = Interrupter::from_signals()?;
     let outcome = match &plan.executor {
         sweep::Executor::Local => sweep::run(&plan, &interrupter, &argv)?,
-        sweep::Executor::Slurm(options) => {
-            match sweep::submit(&plan, options, &interrupter)? {
-                sweep::Submitted::Queued { job_id, tasks } => {
-                    println!("{job_id}");
-                    eprintln!(
+        sweep::Executor::Slurm(options) => match sweep::submit(&plan, options, &interrupter)? {
+            sweep::Submitted::Queued { job_id, tasks } => {
+                println!("{job_id}");
+                eprintln!(
                         "regulab sweep: `regulab status {}` follows its {tasks} runs; `regulab summarize {}` writes the summary when they end",
                         plan.folder.display(),
                         plan.folder.display()
                     );
-                    return Ok(Exit::Success);
-                }
-                sweep::Submitted::Nothing { .. } => return Ok(Exit::Success),
-                sweep::Submitted::Waited(outcome) => outcome,
+                return Ok(Exit::Success);
             }
-        }
+            sweep::Submitted::Nothing { .. } => return Ok(Exit::Success),
+            sweep::Submitted::Waited(outcome) => outcome,
+        },
     };
     print!("{}", sweep::results_table(&outcome.summary));
     let completed = outcome

@@ -534,7 +534,9 @@ pub fn sweep_plan(args: &SweepArgs) -> Result<SweepPlan> {
         }
         Some("slurm") => {
             if line.jobs.is_some() {
-                bail!("--jobs: not with --executor slurm (Slurm decides how many tasks run at once)");
+                bail!(
+                    "--jobs: not with --executor slurm (Slurm decides how many tasks run at once)"
+                );
             }
             Executor::Slurm(line.slurm)
         }

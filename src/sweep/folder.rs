@@ -79,10 +79,7 @@ pub fn load_planned(folder: &Path) -> Result<Planned> {
             .unwrap_or(Ordering::Equal)
             .then_with(|| a.file.cmp(&b.file))
     });
-    Ok(Planned {
-        swept,
-        points,
-    })
+    Ok(Planned { swept, points })
 }
 
 /// The configuration keys a sweep's file name lists (`lambda=0.1,seed=2.json`).

@@ -61,8 +61,8 @@ pub fn jobs(folder: &Path) -> Result<Vec<Job>> {
     if !path.exists() {
         return Ok(Vec::new());
     }
-    let text =
-        std::fs::read_to_string(&path).with_context(|| format!("{}: cannot read", path.display()))?;
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("{}: cannot read", path.display()))?;
     serde_json::from_str(&text).with_context(|| format!("{}: not a list of jobs", path.display()))
 }
 
@@ -195,16 +195,18 @@ pub fn submit(
         return Ok(Submitted::Waited(summarize_after(plan, points, signal)?));
     }
     let dir = slurm_dir(folder);
-    std::fs::create_dir_all(&dir)
-        .with_context(|| format!("--out {}: cannot create {}", folder.display(), dir.display()))?;
+    std::fs::create_dir_all(&dir).with_context(|| {
+        format!(
+            "--out {}: cannot create {}",
+            folder.display(),
+            dir.display()
+        )
+    })?;
     let cwd = std::env::current_dir().context("--executor slurm: no current directory")?;
     let exe = std::env::current_exe()
         .context("--executor slurm: cannot find the regulab binary for the tasks")?;
     let threads = options.cpus_per_task.or(plan.threads).unwrap_or(1);
-    let plans: Vec<PathBuf> = pending
-        .iter()
-        .map(|p| plan_path(folder, &p.file))
-        .collect();
+    let plans: Vec<PathBuf> = pending.iter().map(|p| plan_path(folder, &p.file)).collect();
     let script_path = cwd.join(dir.join("array.sh"));
     write_atomic(
         &script_path,
@@ -251,7 +253,10 @@ pub fn submit(
         .unwrap_or_default()
         .to_string();
     if job_id.is_empty() || !job_id.chars().all(|c| c.is_ascii_digit()) {
-        bail!("--executor slurm: sbatch printed no job id: {}", first_line(&stdout));
+        bail!(
+            "--executor slurm: sbatch printed no job id: {}",
+            first_line(&stdout)
+        );
     }
     let tasks: Vec<String> = pending.iter().map(|p| p.file.clone()).collect();
     write_atomic(
@@ -334,8 +339,12 @@ fn summarize_after(
             None => missing_run(point, last_output_line(folder, &jobs, &point.file)),
         })
         .collect::<Vec<_>>();
-    let summary =
-        folder::write_summary_of(folder, points[0].config.model_kind(), &plan_swept(plan), runs)?;
+    let summary = folder::write_summary_of(
+        folder,
+        points[0].config.model_kind(),
+        &plan_swept(plan),
+        runs,
+    )?;
     let unsuccessful = summary
         .runs
         .iter()
@@ -377,11 +386,17 @@ mod tests {
     fn the_script_maps_task_ids_to_plans() {
         let text = script(
             Path::new("/opt/regulab"),
-            &[PathBuf::from("s/plan/a.json"), PathBuf::from("s/plan/it's.json")],
+            &[
+                PathBuf::from("s/plan/a.json"),
+                PathBuf::from("s/plan/it's.json"),
+            ],
             2,
             false,
         );
-        assert!(text.contains("  's/plan/a.json'\n  's/plan/it'\\''s.json'\n)"), "{text}");
+        assert!(
+            text.contains("  's/plan/a.json'\n  's/plan/it'\\''s.json'\n)"),
+            "{text}"
+        );
         assert!(text.contains(
             "exec '/opt/regulab' run \"${plans[$SLURM_ARRAY_TASK_ID]}\" --quiet --set threads=2\n"
         ));
