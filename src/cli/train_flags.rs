@@ -699,6 +699,51 @@ mod tests {
     }
 
     #[test]
+    fn slurm_flags_go_with_the_slurm_executor_only() {
+        let plan = sweep_plan(&SweepArgs {
+            args: strings(&[
+                "mf",
+                "--lambda",
+                "0,0.1",
+                "--executor",
+                "slurm",
+                "--wait",
+                "--slurm-arg",
+                "--mem=4G",
+                "--slurm-cpus-per-task=2",
+                "--slurm-partition",
+                "gpu",
+                "--slurm-arg=--account=lab",
+                "--out",
+                "s",
+            ]),
+        })
+        .unwrap();
+        let Executor::Slurm(options) = plan.executor else {
+            panic!("not slurm");
+        };
+        assert!(options.wait);
+        assert_eq!(options.cpus_per_task, Some(2));
+        assert_eq!(options.partition.as_deref(), Some("gpu"));
+        assert_eq!(options.extra, strings(&["--mem=4G", "--account=lab"]));
+        let error = |args: &[&str]| {
+            sweep_plan(&SweepArgs {
+                args: strings(args),
+            })
+            .unwrap_err()
+            .to_string()
+        };
+        assert_eq!(
+            error(&["mf", "--slurm-time", "1:00:00", "--out", "s"]),
+            "--slurm-time: only with --executor slurm"
+        );
+        assert_eq!(
+            error(&["mf", "--executor", "pbs", "--out", "s"]),
+            "--executor pbs: expected local or slurm"
+        );
+    }
+
+    #[test]
     fn hidden_alternatives_use_slashes() {
         let parsed = parse_sweep_flags(
             ModelKind::Mlp,
