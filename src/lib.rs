@@ -28,7 +28,10 @@
 //! * `cli` — the command-line definitions; turns flags into config layers and typed requests,
 //!   maps outcomes to exit codes; `--help` shows the defaults from `config`.
 //! * `sweep` — expands a base config and lists of values into runs; the sweep folder's plan
-//!   (`plan_files`), runs in turn or as parallel processes (`parallel`); summary and table.
+//!   (`plan_files`); trains them in turn, as parallel processes (`parallel`: `--jobs`,
+//!   `--device A,B`) or submits them as a Slurm job array (`--executor slurm`); summary and
+//!   table; a folder's status and summary read back from its plan (`regulab status`,
+//!   `regulab summarize`).
 //! * `experiment` — runs one `RunConfig`: data and model preparation, the output path, the
 //!   document, the loop; resumes a run from its checkpoint; saves the finished run's models.
 //! * `checkpoint` — what a run needs to continue (weights, optimizer state, position, schedule,

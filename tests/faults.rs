@@ -184,11 +184,19 @@ fn sigkill_at_any_moment_leaves_a_valid_document_and_a_lock_the_next_run_takes_o
             assert_eq!(run["status"], "running", "nothing could record the kill");
         }
     }
-    // The dead run's lock does not block the next run on the same document.
+    // The dead run's lock does not block the next run on the same document (another run:
+    // it replaces the killed one's document only with --overwrite).
     let run = train(
         dir.path(),
         "killed",
-        &["mf", "--synthetic-ratings", "20000", "--epochs", "1"],
+        &[
+            "mf",
+            "--synthetic-ratings",
+            "20000",
+            "--epochs",
+            "1",
+            "--overwrite",
+        ],
     );
     assert_eq!(run["status"], "completed");
 }

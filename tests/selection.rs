@@ -141,7 +141,8 @@ fn cv_over_the_official_folds_reports_mean_and_std() {
             .arg(&folder),
     );
     let table = String::from_utf8_lossy(&output.stdout);
-    assert!(table.contains("over seeds and folds"), "{table}");
+    // Only folds vary, and the heading says so (issue: cv said "over seeds and folds").
+    assert!(table.contains("over folds"), "{table}");
     let summary = read_json(&folder.join("summary.json"));
     let runs = summary["runs"].as_array().unwrap();
     assert_eq!(runs.len(), 5);

@@ -70,6 +70,17 @@ pub enum Command {
     Explain(ExplainArgs),
     /// Write one self-contained HTML page: every run's curves as interactive charts, the sweep table, the findings
     Report(ReportArgs),
+    /// List a sweep or cv folder's planned runs: status, epochs, elapsed and estimated time left, Slurm's state of queued tasks
+    Status(FolderArgs),
+    /// Write a sweep or cv folder's summary.json and summary.csv from the run documents it holds
+    Summarize(FolderArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct FolderArgs {
+    /// The folder of `regulab sweep` or `regulab cv` (its --out, holding plan/)
+    #[arg(value_name = "DIR")]
+    pub folder: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -309,6 +320,11 @@ pub fn run(cli: Cli, matches: &clap::ArgMatches, argv: Vec<String>) -> Result<Ex
         Command::Plot(args) => plot(args).map(|()| Exit::Success),
         Command::Explain(args) => explain_runs(&args).map(|()| Exit::Success),
         Command::Report(args) => report(args).map(|()| Exit::Success),
+        Command::Status(args) => {
+            crate::util::out!("{}", sweep::status_table(&sweep::status(&args.folder)?));
+            Ok(Exit::Success)
+        }
+        Command::Summarize(args) => summarize(&args.folder),
     }
 }
 
@@ -565,12 +581,50 @@ fn exit_of(result: &RunResult) -> Exit {
     }
 }
 
+fn summarize(folder: &std::path::Path) -> Result<Exit> {
+    let done = sweep::summarize(folder)?;
+    crate::util::out!("{}", sweep::results_table(&done.summary));
+    let missing = match done.missing.len() {
+        0 => "none missing".to_string(),
+        n => format!(
+            "{n} missing (no document: {})",
+            done.missing
+                .iter()
+                .map(|f| f.trim_end_matches(".json"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
+    crate::util::erroutln!(
+        "regulab summarize: {} of {} planned runs in {}; {missing}",
+        done.summary.runs.len(),
+        done.planned,
+        folder.join("summary.json").display()
+    );
+    Ok(Exit::Success)
+}
+
 fn run_sweep(plan: sweep::SweepPlan, argv: Vec<String>) -> Result<Exit> {
     // Every combination is resolved here first, so that a bad value in a list is a usage
     // error (exit 2) like the same value given to one run.
     plan.expand().map_err(usage)?;
     let interrupter = Interrupter::from_signals()?;
-    let outcome = sweep::run(&plan, &interrupter, &argv)?;
+    let outcome = match &plan.executor {
+        sweep::Executor::Local => sweep::run(&plan, &interrupter, &argv)?,
+        sweep::Executor::Slurm(options) => match sweep::submit(&plan, options, &interrupter)? {
+            sweep::Submitted::Queued { job_id, tasks } => {
+                crate::util::outln!("{job_id}");
+                crate::util::erroutln!(
+                        "regulab sweep: `regulab status {}` follows its {tasks} runs; `regulab summarize {}` writes the summary when they end",
+                        plan.folder.display(),
+                        plan.folder.display()
+                    );
+                return Ok(Exit::Success);
+            }
+            sweep::Submitted::Nothing { .. } => return Ok(Exit::Success),
+            sweep::Submitted::Waited(outcome) => outcome,
+        },
+    };
     crate::util::out!("{}", sweep::results_table(&outcome.summary));
     let completed = outcome
         .summary

@@ -2,7 +2,7 @@
 //! configuration layers. Values stay text here: parsing and checking happen in `config`.
 
 use crate::config::{self, Layer, ModelKind, Origin, SweepAxis};
-use crate::sweep::SweepPlan;
+use crate::sweep::{Executor, SlurmOptions, SweepPlan};
 use anyhow::{bail, Context, Result};
 use clap::parser::ValueSource;
 use clap::{ArgMatches, Args};
@@ -299,7 +299,11 @@ pub struct SweepArgs {
     /// process (--threads per run; jobs x threads may not exceed the cores unless --force).
     /// The same command on the same DIR continues: finished runs are kept, interrupted ones
     /// resume, failed ones train again; a folder holding another sweep is refused unless
-    /// --overwrite
+    /// --overwrite. --executor slurm submits the runs not yet finished as one Slurm job array
+    /// (sbatch) and prints its id; --wait blocks until it ends and writes the summary;
+    /// --slurm-partition P, --slurm-time T, --slurm-cpus-per-task N (also the runs' threads),
+    /// --slurm-gpus-per-task N, --slurm-arg ARG (repeatable, given to sbatch as is).
+    /// `regulab status DIR` follows the runs, `regulab summarize DIR` writes the summary
     #[arg(
         trailing_var_arg = true,
         allow_hyphen_values = true,
@@ -315,8 +319,9 @@ pub struct SweepArgs {
 )]
 pub struct CvArgs {
     /// mf or mlp, --folds LIST (u1,u2,u3,u4,u5; random:F or user:F with --seed LIST),
-    /// --out DIR, then trainer flags (single values; --seed may list several); --jobs N and
-    /// --overwrite as for sweep
+    /// --out DIR, then trainer flags (single values; --seed may list several); --jobs N,
+    /// --overwrite, --executor slurm, --wait, --slurm-partition P, --slurm-time T,
+    /// --slurm-cpus-per-task N, --slurm-gpus-per-task N and --slurm-arg ARG as for sweep
     #[arg(
         trailing_var_arg = true,
         allow_hyphen_values = true,
@@ -386,6 +391,10 @@ struct SweepCommandLine {
     folder: Option<PathBuf>,
     overwrite: bool,
     jobs: Option<std::ffi::OsString>,
+    executor: Option<String>,
+    slurm: SlurmOptions,
+    /// The `--slurm-*` and `--wait` flags given, for the error when the executor is local.
+    slurm_flags: Vec<&'static str>,
     flags: Vec<String>,
 }
 
@@ -396,6 +405,9 @@ fn split_sweep_args(args: &[String]) -> Result<SweepCommandLine> {
         folder: None,
         overwrite: false,
         jobs: None,
+        executor: None,
+        slurm: SlurmOptions::default(),
+        slurm_flags: Vec::new(),
         flags: Vec::new(),
     };
     let mut tokens = args.iter().peekable();
@@ -413,6 +425,28 @@ fn split_sweep_args(args: &[String]) -> Result<SweepCommandLine> {
         };
         if name == "--overwrite" && inline.is_none() {
             line.overwrite = true;
+            continue;
+        }
+        if name == "--wait" && inline.is_none() {
+            line.slurm.wait = true;
+            line.slurm_flags.push("--wait");
+            continue;
+        }
+        if let Some(flag) = SLURM_FLAGS.iter().find(|f| **f == name) {
+            let value = inline
+                .clone()
+                .or_else(|| tokens.next().cloned())
+                .with_context(|| format!("{flag} needs a value"))?;
+            line.slurm_flags.push(flag);
+            set_slurm_flag(&mut line.slurm, flag, value)?;
+            continue;
+        }
+        if name == "--executor" {
+            let value = inline.clone().or_else(|| tokens.next().cloned());
+            let value = value.context("--executor needs a value: local or slurm")?;
+            if line.executor.replace(value).is_some() {
+                bail!("--executor given twice");
+            }
             continue;
         }
         let slot = match name {
@@ -503,7 +537,24 @@ pub fn sweep_plan(args: &SweepArgs) -> Result<SweepPlan> {
         (n, false) => n,
     };
     let threads = base.values.threads;
-    check_thread_budget(jobs, threads, base.values.force.unwrap_or(false))?;
+    let executor = match line.executor.as_deref() {
+        None | Some("local") => {
+            if let Some(flag) = line.slurm_flags.first() {
+                bail!("{flag}: only with --executor slurm");
+            }
+            check_thread_budget(jobs, threads, base.values.force.unwrap_or(false))?;
+            Executor::Local
+        }
+        Some("slurm") => {
+            if line.jobs.is_some() {
+                bail!(
+                    "--jobs: not with --executor slurm (Slurm decides how many tasks run at once)"
+                );
+            }
+            Executor::Slurm(line.slurm)
+        }
+        Some(other) => bail!("--executor {other}: expected local or slurm"),
+    };
     Ok(SweepPlan {
         base,
         axes,
@@ -512,6 +563,7 @@ pub fn sweep_plan(args: &SweepArgs) -> Result<SweepPlan> {
         jobs,
         devices,
         threads,
+        executor,
     })
 }
 
@@ -531,6 +583,47 @@ fn device_pool(axes: &mut Vec<SweepAxis>) -> Result<Vec<String>> {
             Ok(text)
         })
         .collect()
+}
+
+/// The `--slurm-*` flags that take a value.
+const SLURM_FLAGS: &[&str] = &[
+    "--slurm-partition",
+    "--slurm-time",
+    "--slurm-cpus-per-task",
+    "--slurm-gpus-per-task",
+    "--slurm-arg",
+];
+
+fn set_slurm_flag(options: &mut SlurmOptions, flag: &str, value: String) -> Result<()> {
+    let count = |value: &str| {
+        value
+            .parse::<usize>()
+            .ok()
+            .filter(|&n| n >= 1)
+            .with_context(|| format!("{flag} {value}: must be a whole number of at least 1"))
+    };
+    let once = |slot: &mut Option<String>, value: String| {
+        if slot.replace(value).is_some() {
+            bail!("{flag} given twice");
+        }
+        Ok(())
+    };
+    match flag {
+        "--slurm-partition" => once(&mut options.partition, value)?,
+        "--slurm-time" => once(&mut options.time, value)?,
+        "--slurm-cpus-per-task" => {
+            if options.cpus_per_task.replace(count(&value)?).is_some() {
+                bail!("{flag} given twice");
+            }
+        }
+        "--slurm-gpus-per-task" => {
+            if options.gpus_per_task.replace(count(&value)?).is_some() {
+                bail!("{flag} given twice");
+            }
+        }
+        _ => options.extra.push(value),
+    }
+    Ok(())
 }
 
 /// Parallel runs share the cores: `--jobs` × `--threads` may not exceed them unless `--force`.
@@ -635,6 +728,51 @@ mod tests {
         assert_eq!(plan.axes[1].key, "seed");
         assert_eq!(plan.base.values.penalize_bias, Some(true));
         assert_eq!(plan.expand().unwrap().len(), 6);
+    }
+
+    #[test]
+    fn slurm_flags_go_with_the_slurm_executor_only() {
+        let plan = sweep_plan(&SweepArgs {
+            args: strings(&[
+                "mf",
+                "--lambda",
+                "0,0.1",
+                "--executor",
+                "slurm",
+                "--wait",
+                "--slurm-arg",
+                "--mem=4G",
+                "--slurm-cpus-per-task=2",
+                "--slurm-partition",
+                "gpu",
+                "--slurm-arg=--account=lab",
+                "--out",
+                "s",
+            ]),
+        })
+        .unwrap();
+        let Executor::Slurm(options) = plan.executor else {
+            panic!("not slurm");
+        };
+        assert!(options.wait);
+        assert_eq!(options.cpus_per_task, Some(2));
+        assert_eq!(options.partition.as_deref(), Some("gpu"));
+        assert_eq!(options.extra, strings(&["--mem=4G", "--account=lab"]));
+        let error = |args: &[&str]| {
+            sweep_plan(&SweepArgs {
+                args: strings(args),
+            })
+            .unwrap_err()
+            .to_string()
+        };
+        assert_eq!(
+            error(&["mf", "--slurm-time", "1:00:00", "--out", "s"]),
+            "--slurm-time: only with --executor slurm"
+        );
+        assert_eq!(
+            error(&["mf", "--executor", "pbs", "--out", "s"]),
+            "--executor pbs: expected local or slurm"
+        );
     }
 
     #[test]

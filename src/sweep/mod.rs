@@ -4,10 +4,14 @@
 //! each run's selected test metric with the mean and sample standard deviation over seeds and
 //! folds (`split` lists: runs on other data of the same setting, like other seeds).
 
+mod folder;
 mod parallel;
 mod plan_files;
+mod slurm;
 
+pub use folder::{status, status_table, summarize, RunState, Summarized};
 pub use plan_files::plan_path;
+pub use slurm::{SlurmOptions, Submitted};
 
 use crate::config::{Layer, ModelKind, Origin, RunConfig, SweepAxis};
 use crate::experiment::{self, RunContext};
@@ -37,6 +41,18 @@ pub struct SweepPlan {
     /// Devices to spread the runs over, one run per device at a time (`--device
     /// cuda:0,cuda:1`); empty: every run on its configured device.
     pub devices: Vec<String>,
+    /// Where the runs train: here, or as a Slurm job array.
+    pub executor: Executor,
+}
+
+/// Where a sweep's runs train.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub enum Executor {
+    /// On this machine (`--jobs` processes at a time).
+    #[default]
+    Local,
+    /// As one Slurm job array (`--executor slurm`).
+    Slurm(SlurmOptions),
 }
 
 /// One combination: its file name, swept values and configuration.
@@ -208,6 +224,21 @@ pub fn run(plan: &SweepPlan, interrupter: &Interrupter, argv: &[String]) -> Resu
         unsuccessful,
         signal,
     })
+}
+
+/// `--executor slurm`: writes the plan, then submits the runs that are not finished as one
+/// Slurm job array (see `slurm`); with `--wait`, waits for it and writes the summary.
+pub fn submit(
+    plan: &SweepPlan,
+    options: &SlurmOptions,
+    interrupter: &Interrupter,
+) -> Result<Submitted> {
+    let points = plan.expand()?;
+    if points.is_empty() {
+        bail!("the sweep has no runs");
+    }
+    plan_files::prepare(&plan.folder, &points, plan.overwrite)?;
+    slurm::submit(plan, options, &points, interrupter)
 }
 
 fn record(folder: &Path, summary: &mut SweepSummary, run: SweepRun) -> Result<()> {
@@ -569,6 +600,7 @@ mod tests {
             jobs: 1,
             threads: None,
             devices: Vec::new(),
+            executor: Executor::Local,
         }
     }
 

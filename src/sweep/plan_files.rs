@@ -109,6 +109,8 @@ fn difference(folder: &Path, planned: &[(String, Value)]) -> Result<Option<Strin
 fn clear(folder: &Path) -> Result<()> {
     let plan_dir = folder.join("plan");
     let _ = std::fs::remove_dir_all(&plan_dir);
+    // Its Slurm jobs name its runs, not this sweep's.
+    let _ = std::fs::remove_dir_all(folder.join("slurm"));
     for entry in
         std::fs::read_dir(folder).with_context(|| format!("{}: cannot read", folder.display()))?
     {
