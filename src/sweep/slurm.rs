@@ -286,7 +286,7 @@ fn sbatch_array(sbatch: &Path, options: &SlurmOptions, array: &ArrayRequest) -> 
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "sweep".into());
-    let mut command = Command::new(&sbatch);
+    let mut command = Command::new(sbatch);
     command
         .arg("--parsable")
         .arg(format!("--array=0-{}", array.tasks - 1))
