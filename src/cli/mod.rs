@@ -545,7 +545,7 @@ fn sub(matches: &clap::ArgMatches) -> &clap::ArgMatches {
 fn train(layer: &Layer, argv: Vec<String>, fresh: Fresh, overwrite: bool) -> Result<Exit> {
     let config = layer.resolve().map_err(usage)?;
     if fresh == Fresh::Yes {
-        refuse_zero_strength(layer, &config).map_err(usage)?;
+        warn_about_zero_strength(layer, &config);
     }
     train_flags::warn_about_threads(&config);
     let interrupter = Interrupter::from_signals()?;
@@ -558,19 +558,19 @@ fn train(layer: &Layer, argv: Vec<String>, fresh: Fresh, overwrite: bool) -> Res
     Ok(exit_of(&result))
 }
 
-/// `--penalty l2 --lambda 0` trains with no penalty while the command names one; a sweep may
-/// still include lambda 0 as its baseline (its runs are checked by the sweep's own plan).
-fn refuse_zero_strength(layer: &Layer, config: &config::RunConfig) -> Result<()> {
+/// `--penalty l2 --lambda 0` trains with no penalty while the command names one. It is said
+/// on the console, not refused: a sweep's baseline (lambda 0 beside the others) runs as
+/// `regulab run` on its plan file and must train.
+fn warn_about_zero_strength(layer: &Layer, config: &config::RunConfig) {
     if config.penalty.kind != crate::regularization::PenaltyKind::None
         && config.penalty.lambda == 0.0
     {
-        anyhow::bail!(
-            "{} with {} is no penalty at all: give --lambda a positive strength (e.g. --lambda 0.1), or leave out --penalty",
+        crate::util::erroutln!(
+            "regulab: warning: {} with {} is no penalty at all: this run is unregularized (give --lambda a positive strength, e.g. --lambda 0.1, to regularize)",
             layer.describe("penalty"),
             layer.describe("lambda")
         );
     }
-    Ok(())
 }
 
 fn exit_of(result: &RunResult) -> Exit {
