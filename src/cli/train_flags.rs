@@ -303,7 +303,9 @@ pub struct SweepArgs {
     /// (sbatch) and prints its id; --wait blocks until it ends and writes the summary;
     /// --slurm-partition P, --slurm-time T, --slurm-cpus-per-task N (also the runs' threads),
     /// --slurm-gpus-per-task N, --slurm-arg ARG (repeatable, given to sbatch as is).
-    /// `regulab status DIR` follows the runs, `regulab summarize DIR` writes the summary
+    /// `regulab status DIR` follows the runs, `regulab summarize DIR` writes the summary.
+    /// --device cuda:0,cuda:1 spreads the runs over those devices, one run per device at a
+    /// time
     #[arg(
         trailing_var_arg = true,
         allow_hyphen_values = true,
