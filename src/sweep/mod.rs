@@ -287,15 +287,7 @@ fn run_in_turn(
                     "regulab {name}: run {}/{total} failed: {message}",
                     index + 1
                 );
-                let run = sweep_run(
-                    point,
-                    "",
-                    RunStatus::Failed,
-                    Some(message),
-                    &Default::default(),
-                    &metric,
-                );
-                (run, None)
+                (folder::missing_run(point, message), None)
             }
         };
         record(run)?;

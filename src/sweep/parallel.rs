@@ -4,9 +4,10 @@
 //! run starts or ends, with the total so far; the numbers are those of `--jobs 1`, since each
 //! run is the same code on the same configuration.
 
-use super::{metric_of, plan_path, sweep_run, SweepPlan, SweepPoint};
+use super::folder::{missing_run, run_from_document};
+use super::{plan_path, SweepPlan, SweepPoint};
 use crate::interrupt::Interrupter;
-use crate::schema::{load_run, RunStatus, SweepRun};
+use crate::schema::{load_run, SweepRun};
 use anyhow::{Context, Result};
 use std::os::unix::process::CommandExt;
 use std::path::Path;
@@ -144,16 +145,8 @@ fn spawn(
 /// A finished process's run, read from its document; without one, its log's last line says
 /// why it failed.
 fn finished(plan: &SweepPlan, point: &SweepPoint, logs: &Path) -> SweepRun {
-    let metric = metric_of(point.config.model_kind());
     match load_run(&plan.folder.join(&point.file)) {
-        Ok(document) => sweep_run(
-            point,
-            &document.run_id,
-            document.status,
-            document.message.clone(),
-            &document.summary,
-            &metric,
-        ),
+        Ok(document) => run_from_document(point, &document),
         Err(_) => {
             let log = std::fs::read_to_string(logs.join(point.file.replace(".json", ".log")))
                 .unwrap_or_default();
@@ -163,14 +156,7 @@ fn finished(plan: &SweepPlan, point: &SweepPoint, logs: &Path) -> SweepRun {
                 .find(|l| !l.trim().is_empty())
                 .unwrap_or("the run ended without a document")
                 .to_string();
-            sweep_run(
-                point,
-                "",
-                RunStatus::Failed,
-                Some(message),
-                &Default::default(),
-                &metric,
-            )
+            missing_run(point, message)
         }
     }
 }
