@@ -10,6 +10,7 @@
 //!
 //! ```text
 //! cli
+//! tune
 //! sweep
 //! experiment
 //! checkpoint html_report inference progress run_writer
@@ -27,6 +28,10 @@
 //!
 //! * `cli` — the command-line definitions; turns flags into config layers and typed requests,
 //!   maps outcomes to exit codes; `--help` shows the defaults from `config`.
+//! * `tune` — `regulab tune`: searched values (`space`: log, uniform, int, lists; random or
+//!   grid sampler), successive halving over rungs of epochs (`asha`, rung-synchronous so the
+//!   result does not depend on `--jobs`), trials as runs of the sweep's plan and executors,
+//!   the choice on validation and its test result once (`tune.json`, the console table).
 //! * `sweep` — expands a base config and lists of values into runs; the sweep folder's plan
 //!   (`plan_files`); trains them in turn, as parallel processes (`parallel`: `--jobs`,
 //!   `--device A,B`) or submits them as a Slurm job array (`--executor slurm`); summary and
@@ -103,4 +108,5 @@ pub mod setting;
 pub mod sweep;
 pub mod tensor_file;
 pub mod train;
+pub mod tune;
 pub mod util;

@@ -24,6 +24,8 @@ pub const SCHEMA_VERSION: u32 = 2;
 pub const RUN_KIND: &str = "regulab-run";
 /// The `kind` of a sweep's summary.json.
 pub const SWEEP_KIND: &str = "regulab-sweep";
+/// `kind` of a tune's summary, `DIR/tune.json`.
+pub const TUNE_KIND: &str = "regulab-tune";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -538,6 +540,90 @@ pub struct SweepSummary {
     pub swept: Vec<String>,
     pub runs: Vec<SweepRun>,
     pub groups: Vec<SweepGroup>,
+}
+
+/// `DIR/tune.json`: what `regulab tune` searched, every trial's way up the rungs, and the
+/// choice (made on validation) with its test result. Fields in docs/run-document.md.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TuneSummary {
+    pub schema_version: u32,
+    pub kind: String,
+    pub command: ModelKind,
+    /// The selection metric (validation only).
+    pub metric: MetricInfo,
+    pub search: Vec<SearchedKey>,
+    /// `grid` or `random`.
+    pub sampler: String,
+    /// The random sampler's seed (none for the grid).
+    pub sampler_seed: Option<u64>,
+    /// `none` or `asha`.
+    pub scheduler: String,
+    /// ASHA's η: the share 1/η of a rung's trials continues.
+    pub reduction: usize,
+    /// The epochs of each rung; the last is every trial's `epochs`.
+    pub rungs: Vec<usize>,
+    /// The folds each trial trains on (`split` values); empty: the configured split.
+    pub folds: Vec<String>,
+    /// `running` (a rung under way), `interrupted` or `completed`.
+    pub state: String,
+    pub trials: Vec<TuneTrial>,
+    pub choice: Option<TuneChoice>,
+}
+
+/// One `--search KEY=SPEC`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SearchedKey {
+    pub key: String,
+    pub spec: String,
+    /// A log-uniform range (figures use a log axis).
+    pub log: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TuneTrial {
+    pub index: usize,
+    /// Its name in the folder: documents `NAME.json` (`NAME,split=u1.json` over folds).
+    pub name: String,
+    pub values: BTreeMap<String, Value>,
+    /// The selection metric on validation at each rung it reached (the best epoch up to the
+    /// rung, averaged over folds); `null` where it diverged or failed.
+    pub validation: Vec<Option<f64>>,
+    /// The epochs of the last rung it reached (0: none yet).
+    pub epochs: usize,
+    /// `pending`, `pruned`, `completed`, `diverged` or `failed`.
+    pub stopped: String,
+    /// The rung (from 0) where it was pruned, diverged or failed.
+    pub stopped_at_rung: Option<usize>,
+    /// Its run documents, one per fold.
+    pub runs: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TuneChoice {
+    pub trial: usize,
+    pub values: BTreeMap<String, Value>,
+    /// Its validation value at the last rung (the mean over folds).
+    pub validation: f64,
+    /// Per fold, the test metric at the epoch that fold's validation selected.
+    pub test: Vec<FoldTest>,
+    pub test_mean: Option<f64>,
+    /// Sample standard deviation over folds (0 for one).
+    pub test_std: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FoldTest {
+    /// The run document.
+    pub run: String,
+    pub fold: Option<String>,
+    pub epoch: usize,
+    pub value: Option<f64>,
+}
+
+/// Reads a tune's `tune.json`.
+pub fn load_tune(path: &Path) -> Result<TuneSummary> {
+    let value = read_json(path, TUNE_KIND)?;
+    parse(path, value, TUNE_KIND)
 }
 
 /// Reads a run document (version 2, or version 1 upgraded), with one-line errors naming the

@@ -31,6 +31,8 @@ pub struct LoopSettings {
     pub early_stop: Option<EarlyStop>,
     /// Put the best validation epoch's weights back at the end.
     pub restore_best: bool,
+    /// End after this epoch (before the last), resumable: [`LoopOutcome::Paused`].
+    pub pause_after: Option<usize>,
 }
 
 /// What the loop tells its observers.
@@ -124,6 +126,8 @@ pub enum LoopOutcome {
     },
     /// A loss became non-finite.
     Diverged { epoch: usize, total_loss: f64 },
+    /// `pause_after` was reached: `epoch` epochs are done and the run can continue.
+    Paused { epoch: usize },
 }
 
 /// Everything one epoch's training produced.
@@ -241,6 +245,9 @@ impl<'a> TrainingLoop<'a> {
             )
         });
         let mut stopped_early = None;
+        if let Some(epoch) = self.pause_point(self.state.epochs_done) {
+            return Ok(LoopOutcome::Paused { epoch });
+        }
         for epoch in self.state.epochs_done + 1..=self.settings.epochs {
             let steps = self.steps_per_epoch();
             self.optimizer.set_lr(scheduler.lr())?;
@@ -291,6 +298,9 @@ impl<'a> TrainingLoop<'a> {
                 stopped_early = Some(epoch);
                 break;
             }
+            if let Some(epoch) = self.pause_point(epoch) {
+                return Ok(LoopOutcome::Paused { epoch });
+            }
         }
         let restored = if self.settings.restore_best {
             self.restore_best()?
@@ -301,6 +311,12 @@ impl<'a> TrainingLoop<'a> {
             stopped_early,
             restored,
         })
+    }
+
+    /// `done` when the run pauses there: at or past `pause_after`, before the last epoch.
+    fn pause_point(&self, done: usize) -> Option<usize> {
+        let pause = self.settings.pause_after?;
+        (done >= pause && done > 0 && done < self.settings.epochs).then_some(done)
     }
 
     fn announce_resume_point(&mut self) -> Result<()> {
@@ -644,6 +660,7 @@ mod tests {
             schedule: LrSchedule::Constant,
             early_stop: None,
             restore_best: false,
+            pause_after: None,
         }
     }
 

@@ -8,6 +8,7 @@
 mod data;
 mod help;
 mod train_flags;
+mod tune_flags;
 
 use crate::config::{self, Layer, Origin};
 use crate::experiment::{self, RunContext, RunResult};
@@ -64,6 +65,8 @@ pub enum Command {
     Sweep(train_flags::SweepArgs),
     /// Cross-validate one setting: train it on every fold (u1..u5, or seeded random splits) and report mean and std
     Cv(train_flags::CvArgs),
+    /// Search trainer settings (random or grid, with ASHA early stopping) and choose on validation only; the choice's test metric is reported once
+    Tune(tune_flags::TuneArgs),
     /// Draw runs' curves (losses, penalty share, train/validation/test metric, cost vs accuracy, weight norms) or a sweep's summary to SVG or PNG
     Plot(PlotArgs),
     /// Explain runs in plain language, with their numbers and what to do (overfitting, penalty, weight norms, divergence)
@@ -317,6 +320,7 @@ pub fn run(cli: Cli, matches: &clap::ArgMatches, argv: Vec<String>) -> Result<Ex
         Command::Predict(args) => predict(args).map(|()| Exit::Success),
         Command::Sweep(args) => run_sweep(train_flags::sweep_plan(&args).map_err(usage)?, argv),
         Command::Cv(args) => run_sweep(train_flags::cv_plan(&args).map_err(usage)?, argv),
+        Command::Tune(args) => run_tune(tune_flags::tune_plan(&args).map_err(usage)?, argv),
         Command::Plot(args) => plot(args).map(|()| Exit::Success),
         Command::Explain(args) => explain_runs(&args).map(|()| Exit::Success),
         Command::Report(args) => report(args).map(|()| Exit::Success),
@@ -642,6 +646,35 @@ fn run_sweep(plan: sweep::SweepPlan, argv: Vec<String>) -> Result<Exit> {
         (Some(signal), _) => Exit::Signal(signal),
         (None, 0) => Exit::Success,
         (None, _) => Exit::Failure,
+    })
+}
+
+fn run_tune(plan: crate::tune::TunePlan, argv: Vec<String>) -> Result<Exit> {
+    // Trials are drawn and every configuration resolved first: a bad value is a usage error.
+    plan.prepare().map_err(usage)?;
+    let interrupter = Interrupter::from_signals()?;
+    let outcome = crate::tune::run(&plan, &interrupter, &argv)?;
+    crate::util::out!("{}", crate::tune::tune_table(&outcome.summary));
+    let folder = plan.sweep.folder.join("tune.json");
+    Ok(match (outcome.signal, &outcome.summary.choice) {
+        (Some(signal), _) => {
+            crate::util::erroutln!(
+                "regulab tune: interrupted; the same command continues it (summary so far in {})",
+                folder.display()
+            );
+            Exit::Signal(signal)
+        }
+        (None, Some(_)) => {
+            crate::util::erroutln!("regulab tune: summary in {}", folder.display());
+            Exit::Success
+        }
+        (None, None) => {
+            crate::util::erroutln!(
+                "regulab tune: no trial completed; summary in {}",
+                folder.display()
+            );
+            Exit::Failure
+        }
     })
 }
 

@@ -118,6 +118,10 @@ pub struct CommonFlags {
     /// N epochs, for `regulab resume`; 0 writes none. Removed when the run completes
     #[arg(long, allow_negative_numbers = true, value_name = "N")]
     pub checkpoint_every: Option<String>,
+    /// End the run after epoch E as interrupted, with a checkpoint, so that the same command
+    /// with a later E (or none) continues it; not part of the run's identity
+    #[arg(long, allow_negative_numbers = true, value_name = "E")]
+    pub pause_after: Option<String>,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -108,6 +108,8 @@ config_keys! {
     min_delta: f64,
     restore_best: bool,
     checkpoint_every: usize,
+    /// Stop after this epoch, resumable (a tune's trial that waits at a rung).
+    pause_after: usize,
 }
 
 /// Keys that only one trainer understands.

@@ -138,6 +138,10 @@ pub struct TrainingSettings {
     pub early_stop: Option<EarlyStop>,
     /// Put the best validation epoch's weights back at the end.
     pub restore_best: bool,
+    /// End the run after this epoch as interrupted, resumable from its checkpoint (how
+    /// `regulab tune` trains a trial up to a rung, and on to the next one if promoted); not
+    /// part of the run's identity, so the same run continues.
+    pub pause_after: Option<usize>,
 }
 
 /// Where and how much a run reports.
@@ -217,6 +221,7 @@ pub const NOT_IDENTITY: &[&str] = &[
     "device",
     "download",
     "data",
+    "pause_after",
 ];
 
 impl From<RunConfig> for ConfigValues {
@@ -248,6 +253,7 @@ impl From<RunConfig> for ConfigValues {
             early_stop: config.training.early_stop.map(|e| e.patience),
             min_delta: config.training.early_stop.map(|e| e.min_delta),
             restore_best: Some(config.training.restore_best),
+            pause_after: config.training.pause_after,
             log_every: config.output.log_every,
             quiet: Some(config.output.quiet),
             checkpoint_every: Some(config.output.checkpoint_every),
@@ -414,6 +420,7 @@ impl Layer {
                     min_delta: v.min_delta.unwrap_or(0.0),
                 }),
                 restore_best: v.restore_best.unwrap_or(false),
+                pause_after: v.pause_after,
             },
             output: OutputSettings {
                 out: v.out.clone(),
@@ -468,6 +475,16 @@ impl RunConfig {
         let t = &self.training;
         at_least_one("epochs", Some(t.epochs))?;
         at_least_one("batch_size", Some(t.batch_size))?;
+        at_least_one("pause_after", t.pause_after)?;
+        if let Some(pause) = t.pause_after {
+            let every = self.output.checkpoint_every;
+            if every == 0 || pause % every != 0 {
+                return Err(InvalidSetting::new(
+                    "pause_after",
+                    "must be a multiple of checkpoint_every, so that the paused run has a checkpoint to continue from",
+                ));
+            }
+        }
         if t.batch_size > i64::MAX as usize {
             return Err(InvalidSetting::new("batch_size", "is too large"));
         }

@@ -219,6 +219,8 @@ fn starting_document(
     if let Some(resume) = resume {
         let done = resume.checkpoint.state.epochs_done;
         let mut document = resume.document.clone();
+        // Not part of the identity: the resumed run records where it pauses now.
+        document.config.training.pause_after = config.training.pause_after;
         document.status = RunStatus::Running;
         document.message = None;
         document.epochs.retain(|e| !e.partial && e.epoch <= done);
@@ -387,6 +389,7 @@ fn loop_settings(config: &RunConfig, device: tch::Device) -> LoopSettings {
         schedule: config.training.schedule,
         early_stop: config.training.early_stop,
         restore_best: config.training.restore_best,
+        pause_after: config.training.pause_after,
     }
 }
 
@@ -427,6 +430,8 @@ fn record_outcome(
 ) -> Result<RunResult> {
     let writer = &mut observers.writer;
     let (status, message, signal) = describe_outcome(&outcome);
+    // A quiet run that pauses (a tune's trial waiting at a rung) did what it was asked.
+    let quiet_pause = config.output.quiet && matches!(outcome, LoopOutcome::Paused { .. });
     if let LoopOutcome::Completed {
         stopped_early,
         restored,
@@ -454,7 +459,9 @@ fn record_outcome(
         metric: writer.document.metric.clone(),
         summary: writer.document.summary.clone(),
     };
-    print_ending(config, &result, &writer.document);
+    if !quiet_pause {
+        print_ending(config, &result, &writer.document);
+    }
     Ok(result)
 }
 
@@ -562,6 +569,13 @@ fn describe_outcome(outcome: &LoopOutcome) -> (RunStatus, Option<String>, Option
             let message = format!("interrupted by {} {when}", signal_name(signal));
             (RunStatus::Interrupted, Some(message), Some(signal))
         }
+        LoopOutcome::Paused { epoch } => (
+            RunStatus::Interrupted,
+            Some(format!(
+                "paused after epoch {epoch} (pause_after); the same run with a later pause_after, or none, continues it"
+            )),
+            None,
+        ),
         LoopOutcome::Diverged { epoch, total_loss } => (
             RunStatus::Diverged,
             Some(format!(

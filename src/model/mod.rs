@@ -106,6 +106,18 @@ impl Metric {
     }
 }
 
+/// A metric by its key (`rmse`, `accuracy`), as `--metric` names it.
+impl std::str::FromStr for Metric {
+    type Err = anyhow::Error;
+
+    fn from_str(text: &str) -> anyhow::Result<Metric> {
+        [Metric::Rmse, Metric::Accuracy]
+            .into_iter()
+            .find(|metric| metric.key() == text.trim())
+            .ok_or_else(|| anyhow::anyhow!("unknown metric; expected rmse or accuracy"))
+    }
+}
+
 /// What one training batch produced.
 pub struct BatchOutput {
     /// The base loss (mean over the batch) as the gradient sees it.

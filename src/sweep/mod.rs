@@ -9,7 +9,7 @@ mod parallel;
 mod plan_files;
 mod slurm;
 
-pub use folder::{status, status_table, summarize, RunState, Summarized};
+pub use folder::{document, is_finished, status, status_table, summarize, RunState, Summarized};
 pub use plan_files::plan_path;
 pub use slurm::{SlurmOptions, Submitted};
 
@@ -241,6 +241,49 @@ pub fn submit(
     slurm::submit(plan, options, &points, interrupter)
 }
 
+/// Checks that `folder` is empty or holds these same runs (`prepare` of the plan), then writes
+/// their plan files; with `overwrite`, another sweep's files there are removed first.
+pub fn prepare_folder(folder: &Path, points: &[SweepPoint], overwrite: bool) -> Result<()> {
+    plan_files::prepare(folder, points, overwrite)
+}
+
+/// Removes a folder's plan, run documents and summaries (what `--overwrite` replaces).
+pub fn clear_folder(folder: &Path) -> Result<()> {
+    plan_files::clear(folder)
+}
+
+/// Trains `points`, whose plan files are written, with the plan's executor: in this process
+/// one after another, as `jobs` processes, or as a Slurm job array waited for (another
+/// command, like `tune`, needs their documents before it goes on). Returns the signal that
+/// stopped them.
+pub fn train_points(
+    plan: &SweepPlan,
+    points: &[SweepPoint],
+    interrupter: &Interrupter,
+    argv: &[String],
+) -> Result<Option<i32>> {
+    if points.is_empty() {
+        return Ok(None);
+    }
+    let mut ignore = |_: SweepRun| Ok(());
+    match &plan.executor {
+        Executor::Slurm(options) => {
+            let options = SlurmOptions {
+                wait: true,
+                ..options.clone()
+            };
+            Ok(match slurm::submit(plan, &options, points, interrupter)? {
+                Submitted::Waited(outcome) => outcome.signal,
+                Submitted::Queued { .. } | Submitted::Nothing { .. } => None,
+            })
+        }
+        Executor::Local if plan.jobs > 1 || !plan.devices.is_empty() => {
+            parallel::run_all(plan, points, interrupter, &mut ignore)
+        }
+        Executor::Local => run_in_turn(plan, points, interrupter, argv, &mut ignore),
+    }
+}
+
 fn record(folder: &Path, summary: &mut SweepSummary, run: SweepRun) -> Result<()> {
     summary.runs.push(run);
     summary.groups = group_over_replicates(&summary.runs);
@@ -321,7 +364,8 @@ fn sweep_run(
     }
 }
 
-fn mean_and_std(values: &[f64]) -> (Option<f64>, Option<f64>) {
+/// The mean and the sample standard deviation (n - 1; zero for one value).
+pub fn mean_and_std(values: &[f64]) -> (Option<f64>, Option<f64>) {
     if values.is_empty() {
         return (None, None);
     }
@@ -449,6 +493,7 @@ fn write_summary(dir: &Path, summary: &SweepSummary) -> Result<()> {
 pub fn command_name(argv: &[String]) -> &'static str {
     match argv.get(1).map(String::as_str) {
         Some("cv") => "cv",
+        Some("tune") => "tune",
         _ => "sweep",
     }
 }

@@ -106,7 +106,7 @@ fn difference(folder: &Path, planned: &[(String, Value)]) -> Result<Option<Strin
 }
 
 /// Removes another sweep's plan, run documents, their files and its summary.
-fn clear(folder: &Path) -> Result<()> {
+pub fn clear(folder: &Path) -> Result<()> {
     let plan_dir = folder.join("plan");
     let _ = std::fs::remove_dir_all(&plan_dir);
     // Its Slurm jobs name its runs, not this sweep's.
