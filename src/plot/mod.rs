@@ -12,6 +12,9 @@
 //! scale with zero past a break), mean ± std over seeds or folds, the setting chosen on
 //! validation marked.
 //!
+//! A tune's summary (`tune.json`, or its folder): validation against each searched value,
+//! one panel per key (`tune.rs`).
+//!
 //! Text is laid out and rasterized by plotters' pure-Rust `ab_glyph` backend from a
 //! TrueType/OpenType file found on the system at run time (or named by `REGULAB_FONT`),
 //! so building regulab needs no fontconfig or freetype development packages.
@@ -22,12 +25,13 @@ mod figure;
 mod font;
 mod legend;
 mod sweep;
+mod tune;
 
 pub use document::{document_kind, run_title, PlotView, Split};
 pub use font::FONT_ENV;
 pub use legend::legend_labels;
 
-use crate::schema::{load_run, load_sweep, RunDocument, SWEEP_KIND};
+use crate::schema::{load_run, load_sweep, load_tune, RunDocument, SWEEP_KIND, TUNE_KIND};
 use anyhow::{anyhow, bail, Result};
 use plotters::prelude::*;
 use plotters_backend::DrawingErrorKind;
@@ -58,7 +62,15 @@ const DEFAULT_HEIGHT: u32 = 820;
 pub fn run_plot(args: &PlotRequest) -> Result<()> {
     let output = &args.output;
     let format = output_format(output)?;
-    let figure = match args.runs.as_slice() {
+    // A tune's folder stands for its tune.json.
+    let runs: Vec<PathBuf> = match args.runs.as_slice() {
+        [dir] if dir.join("tune.json").is_file() => vec![dir.join("tune.json")],
+        runs => runs.to_vec(),
+    };
+    let figure = match runs.as_slice() {
+        [path] if document_kind(path).as_deref() == Some(TUNE_KIND) => {
+            tune::build_tune_figure(path, &load_tune(path)?)?
+        }
         [path] if document_kind(path).as_deref() == Some(SWEEP_KIND) => {
             if args.steps {
                 bail!(
