@@ -63,6 +63,8 @@ pub enum FindingKind {
     Divergence,
     EvalDivisor,
     WeightDecayVsPenalty,
+    /// A tune's choice at the edge of a searched range (`regulab explain` on a tune).
+    SearchEdge,
     /// A kind this build does not know (a document written by a newer regulab).
     #[serde(other)]
     Other,
@@ -78,6 +80,7 @@ impl FindingKind {
             FindingKind::Divergence => "divergence",
             FindingKind::EvalDivisor => "eval-divisor",
             FindingKind::WeightDecayVsPenalty => "weight-decay-vs-penalty",
+            FindingKind::SearchEdge => "search-edge",
             FindingKind::Other => "other",
         }
     }

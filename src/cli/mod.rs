@@ -505,6 +505,11 @@ fn report(args: ReportArgs) -> Result<()> {
 /// Reads every run first (a bad file stops before any output), then prints its findings,
 /// recomputed from the curves so that older documents are explained too.
 fn explain_runs(args: &ExplainArgs) -> Result<()> {
+    if let [path] = args.runs.as_slice() {
+        if let Some(tune) = tune_summary_path(path) {
+            return explain_tune(&tune, args.json);
+        }
+    }
     let mut explained = Vec::new();
     for path in &args.runs {
         let document = crate::schema::load_run(path)?;
@@ -537,6 +542,44 @@ fn explain_runs(args: &ExplainArgs) -> Result<()> {
             document.summary.epochs_completed
         );
         crate::util::out!("{}", crate::explain::render(findings));
+    }
+    Ok(())
+}
+
+/// `DIR/tune.json` for a tune's folder, or the path itself when it is a tune's summary.
+fn tune_summary_path(path: &std::path::Path) -> Option<PathBuf> {
+    let file = if path.is_dir() {
+        path.join("tune.json")
+    } else {
+        path.to_path_buf()
+    };
+    (crate::plot::document_kind(&file).as_deref() == Some(crate::schema::TUNE_KIND)).then_some(file)
+}
+
+/// `regulab explain` on a tune: whether the choice sits at the edge of a searched range.
+fn explain_tune(path: &std::path::Path, json: bool) -> Result<()> {
+    let summary = crate::schema::load_tune(path)?;
+    let findings = crate::explain::explain_tune(&summary);
+    if json {
+        let out = serde_json::json!([{
+            "run": path.display().to_string(),
+            "status": summary.state,
+            "findings": findings,
+        }]);
+        crate::util::outln!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(());
+    }
+    crate::util::outln!(
+        "{}: {} tune, {}, {} trials",
+        path.display(),
+        summary.command,
+        summary.state,
+        summary.trials.len()
+    );
+    if findings.is_empty() {
+        crate::util::outln!("no findings: the choice sits inside every searched range");
+    } else {
+        crate::util::out!("{}", crate::explain::render(&findings));
     }
     Ok(())
 }

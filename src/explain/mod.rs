@@ -13,6 +13,7 @@ mod eval_divisor;
 mod overfitting;
 mod penalty_share;
 mod reg_loss_rises;
+mod search_edge;
 mod weight_decay_vs_penalty;
 mod weight_norms;
 mod wording;
@@ -24,6 +25,7 @@ pub use overfitting::{
 };
 pub use penalty_share::{SHARE_DOMINANT, SHARE_TINY};
 pub use reg_loss_rises::REG_RISE_FACTOR;
+pub use search_edge::EDGE_FRACTION;
 pub use weight_norms::{NORM_COLLAPSE_FRACTION, NORM_GROWTH_FACTOR, NORM_SETTLED_PER_EPOCH};
 pub use wording::MAX_SERIES_POINTS;
 
@@ -55,6 +57,14 @@ pub fn explain(doc: &RunDocument) -> Vec<Finding> {
     .collect();
     findings.sort_by_key(|f| f.severity);
     findings
+}
+
+/// The findings about a tune's summary: a choice at the edge of a searched range.
+pub fn explain_tune(summary: &crate::schema::TuneSummary) -> Vec<Finding> {
+    search_edge::detect(summary)
+        .iter()
+        .map(|edge| search_edge::describe(summary, edge))
+        .collect()
 }
 
 /// The findings for the console: title, evidence and advice of each, wrapped.
