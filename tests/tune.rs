@@ -122,6 +122,31 @@ fn asha_prunes_at_rungs_and_a_killed_tune_resumes_to_the_same_result() {
         assert_eq!(continued, t["validation"][0].as_f64().unwrap() <= sorted[2]);
     }
 
+    // The folder reads back: a figure per searched key, the trials table, the findings.
+    let figure = dir.path().join("tune.svg");
+    run_ok(regulab().arg("plot").arg(&whole).arg("-o").arg(&figure));
+    let svg = std::fs::read_to_string(&figure).unwrap();
+    assert!(
+        svg.contains("validation rmse against lambda") && svg.contains("lambda (log scale)"),
+        "the figure has a log-x panel for lambda"
+    );
+    let page = dir.path().join("tune.html");
+    run_ok(regulab().arg("report").arg(&whole).arg("-o").arg(&page));
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(
+        html.contains("Tune: mf") && html.contains("validation @4"),
+        "trials table"
+    );
+    let explained = run_ok(regulab().args(["explain", "--json"]).arg(&whole));
+    let findings: Value = serde_json::from_slice(&explained.stdout).unwrap();
+    // lr was searched as the list 0.01,0.03: a choice of either end is at an edge.
+    let lr = choice["values"]["lr"].as_f64().unwrap();
+    let lr_edge =
+        findings[0]["findings"].as_array().unwrap().iter().any(|f| {
+            f["kind"] == "search-edge" && f["title"].as_str().unwrap().contains("chosen lr")
+        });
+    assert!(lr_edge, "lr {lr}: {findings}");
+
     // Killed once some trials have trained, then the same command: the same result.
     let killed = dir.path().join("killed");
     let mut child = tune(&ml100k(), &killed)

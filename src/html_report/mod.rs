@@ -9,9 +9,13 @@
 
 mod charts;
 mod page;
+mod tune_table;
 
 use crate::plot::document_kind;
-use crate::schema::{load_run, load_sweep, RunDocument, SweepSummary, RUN_KIND, SWEEP_KIND};
+use crate::schema::{
+    load_run, load_sweep, load_tune, RunDocument, SweepSummary, TuneSummary, RUN_KIND, SWEEP_KIND,
+    TUNE_KIND,
+};
 use anyhow::{anyhow, bail, Result};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -39,6 +43,8 @@ pub struct ReportOutcome {
 pub(crate) struct Inputs {
     pub(crate) runs: Vec<(PathBuf, RunDocument)>,
     pub(crate) tables: Vec<(PathBuf, SweepSummary)>,
+    /// Tune summaries (`tune.json`): their trials tables.
+    pub(crate) tunes: Vec<(PathBuf, TuneSummary)>,
     /// Canonical paths already read, so a file named twice appears once.
     seen: HashSet<PathBuf>,
 }
@@ -96,7 +102,20 @@ fn add_file(path: &Path, inputs: &mut Inputs) -> Result<()> {
     if !inputs.first_time(path) {
         return Ok(());
     }
-    if document_kind(path).as_deref() == Some(SWEEP_KIND) {
+    if document_kind(path).as_deref() == Some(TUNE_KIND) {
+        // With the chosen trial's runs, whose curves the page draws.
+        let summary = load_tune(path)?;
+        let folder = path.parent().unwrap_or(Path::new(""));
+        let chosen: Vec<PathBuf> = summary
+            .choice
+            .iter()
+            .flat_map(|c| summary.trials[c.trial].runs.iter().map(|r| folder.join(r)))
+            .collect();
+        inputs.tunes.push((path.to_path_buf(), summary));
+        for file in chosen.iter().filter(|f| f.is_file()) {
+            add_file(file, inputs)?;
+        }
+    } else if document_kind(path).as_deref() == Some(SWEEP_KIND) {
         let summary = load_sweep(path)?;
         let folder = path.parent().unwrap_or(Path::new(""));
         let files: Vec<PathBuf> = summary.runs.iter().map(|r| folder.join(&r.file)).collect();
@@ -146,6 +165,10 @@ fn add_folder(folder: &Path, inputs: &mut Inputs) -> Result<()> {
     // The summary first: it adds its runs in the sweep's order (`lambda=10` after
     // `lambda=2`); the other run documents follow by name.
     kinds.sort_by_key(|(_, kind)| kind.as_deref() != Some(SWEEP_KIND));
+    // A tune's folder: its trials table and the chosen trial's runs, not every trial's.
+    if let Some((path, _)) = kinds.iter().find(|(_, k)| k.as_deref() == Some(TUNE_KIND)) {
+        return add_file(path, inputs);
+    }
     for (path, kind) in kinds {
         match kind.as_deref() {
             Some(RUN_KIND) | Some(SWEEP_KIND) => add_file(&path, inputs)?,

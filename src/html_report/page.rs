@@ -81,6 +81,9 @@ pub(super) fn render(inputs: &Inputs, charts: &[Chart]) -> String {
     for (path, summary) in &inputs.tables {
         html += &sweep_table(path, summary);
     }
+    for (path, summary) in &inputs.tunes {
+        html += &super::tune_table::tune_table(path, summary);
+    }
     html += &findings_section(inputs, &labels, &colors);
     html += "<div id=\"report-status\" data-state=\"loading\"></div>\n";
     let json = serde_json::to_string(&data).unwrap_or_else(|_| "{}".to_string());
@@ -326,7 +329,7 @@ fn file_name(path: &Path) -> String {
 }
 
 /// Text safe inside HTML elements and double-quoted attributes.
-fn escape(text: &str) -> String {
+pub(super) fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {

@@ -93,7 +93,10 @@ pub(super) fn build_tune_figure(path: &Path, summary: &TuneSummary) -> Result<Fi
             metric.name,
             choice.validation
         ),
-        None => format!("tune over {} trials: nothing chosen yet", summary.trials.len()),
+        None => format!(
+            "tune over {} trials: nothing chosen yet",
+            summary.trials.len()
+        ),
     };
     // Three panels a row at most.
     let rows = row
@@ -145,7 +148,11 @@ impl KeyAxis {
             distinct: Vec::new(),
         };
         for trial in &summary.trials {
-            if let Some(x) = trial.values.get(&searched.key).and_then(|v| axis.position(v)) {
+            if let Some(x) = trial
+                .values
+                .get(&searched.key)
+                .and_then(|v| axis.position(v))
+            {
                 axis.span = (axis.span.0.min(x), axis.span.1.max(x));
                 if !axis.distinct.contains(&x) {
                     axis.distinct.push(x);
