@@ -116,13 +116,13 @@ fn every_documented_command_and_flag_exists() {
             let Some(first) = shown.words.first() else {
                 continue;
             };
-            // Sub-subcommands (`data info`) and the trainer a sweep or cv names.
+            // Sub-subcommands (`data info`) and the trainer a sweep, cv or tune names.
             let mut command = vec![first.clone()];
             if first == "data" {
                 command.extend(shown.words.get(1).cloned());
             }
             let mut helps = vec![help(&mut cache, &command)];
-            if first == "sweep" || first == "cv" {
+            if first == "sweep" || first == "cv" || first == "tune" {
                 for trainer in ["mf", "mlp"] {
                     helps.push(help(&mut cache, &[trainer.to_string()]));
                 }

@@ -31,11 +31,14 @@ pub struct TuneArgs {
     pub args: Vec<String>,
 }
 
+/// The single-valued flags given, by name.
+type Single = std::collections::BTreeMap<&'static str, String>;
+
 /// Tune's own flags, taken out of the command line before the sweep's parser sees the rest.
 #[derive(Default)]
 struct TuneFlags {
     search: Vec<String>,
-    single: std::collections::BTreeMap<&'static str, String>,
+    single: Single,
     rest: Vec<String>,
 }
 
@@ -132,7 +135,33 @@ pub fn tune_plan(args: &TuneArgs) -> Result<TunePlan> {
         .iter()
         .map(|text| parse_axis(text))
         .collect::<Result<Vec<_>>>()?;
-    let sampler = match given("--sampler").unwrap_or("random") {
+    let sampler = sampler(&flags.single, sweep.base.values.seed.unwrap_or(0))?;
+    let scheduler = scheduler(&flags.single)?;
+    if given("--max-epochs").is_some() && sweep.base.is_given("epochs") {
+        bail!("--epochs: not with --max-epochs (a tune's trials train --max-epochs at most)");
+    }
+    Ok(TunePlan {
+        folds,
+        space,
+        sampler,
+        trials: given("--trials")
+            .map(|t| count("--trials", t))
+            .transpose()?,
+        scheduler,
+        max_epochs: given("--max-epochs")
+            .map(|t| count("--max-epochs", t))
+            .transpose()?,
+        metric: given("--metric")
+            .map(|t| t.parse().map_err(|e| anyhow::anyhow!("--metric {t}: {e}")))
+            .transpose()?,
+        sweep,
+    })
+}
+
+/// `--sampler` and `--sampler-seed` (default: the trials' `--seed`).
+fn sampler(single: &Single, seed: u64) -> Result<Sampler> {
+    let given = |flag: &str| single.get(flag).map(String::as_str);
+    Ok(match given("--sampler").unwrap_or("random") {
         "grid" => {
             if given("--sampler-seed").is_some() {
                 bail!("--sampler-seed: only with --sampler random");
@@ -145,12 +174,17 @@ pub fn tune_plan(args: &TuneArgs) -> Result<TunePlan> {
                     .parse()
                     .ok()
                     .with_context(|| format!("--sampler-seed {text}: expected a whole number"))?,
-                None => sweep.base.values.seed.unwrap_or(0),
+                None => seed,
             },
         },
         other => bail!("--sampler {other}: expected random or grid"),
-    };
-    let scheduler = match given("--scheduler").unwrap_or("none") {
+    })
+}
+
+/// `--scheduler`, `--min-epochs` and `--reduction`.
+fn scheduler(single: &Single) -> Result<Scheduler> {
+    let given = |flag: &str| single.get(flag).map(String::as_str);
+    Ok(match given("--scheduler").unwrap_or("none") {
         "none" => {
             for flag in ["--min-epochs", "--reduction"] {
                 if given(flag).is_some() {
@@ -170,24 +204,5 @@ pub fn tune_plan(args: &TuneArgs) -> Result<TunePlan> {
                 .unwrap_or(3),
         },
         other => bail!("--scheduler {other}: expected none or asha"),
-    };
-    if given("--max-epochs").is_some() && sweep.base.is_given("epochs") {
-        bail!("--epochs: not with --max-epochs (a tune's trials train --max-epochs at most)");
-    }
-    Ok(TunePlan {
-        folds,
-        space,
-        sampler,
-        trials: given("--trials")
-            .map(|t| count("--trials", t))
-            .transpose()?,
-        scheduler,
-        max_epochs: given("--max-epochs")
-            .map(|t| count("--max-epochs", t))
-            .transpose()?,
-        metric: given("--metric")
-            .map(|t| t.parse().map_err(|e| anyhow::anyhow!("--metric {t}: {e}")))
-            .transpose()?,
-        sweep,
     })
 }

@@ -107,6 +107,9 @@ pub fn promote(rung: &[(usize, Measured)], reduction: usize, higher_is_better: b
     kept
 }
 
+/// Trains the given trials to rung `k` and measures them; `None` when a signal stopped it.
+pub type Measure<'a> = dyn FnMut(usize, &[usize]) -> Result<Option<Vec<Measured>>> + 'a;
+
 /// Runs the ladder: `measure(k, trials)` trains `trials` to rung `k` and returns each one's
 /// result in the same order, or `None` when a signal stopped it (the trials still on the
 /// ladder are then `Pending`). With one rung this is plain random or grid search.
@@ -115,7 +118,7 @@ pub fn successive_halving(
     rungs: usize,
     reduction: usize,
     higher_is_better: bool,
-    measure: &mut dyn FnMut(usize, &[usize]) -> Result<Option<Vec<Measured>>>,
+    measure: &mut Measure,
 ) -> Result<Vec<Progress>> {
     let mut progress: Vec<Progress> = (0..trials)
         .map(|_| Progress {
