@@ -19,6 +19,9 @@ use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 use tch::{Device, Kind, Tensor};
 
+mod recommend;
+pub use recommend::{Recommendation, Scale, TopItems, TopItemsQuery};
+
 /// A model file, or a run document whose model is used (`role`: final unless asked).
 pub fn open_model(path: &Path, role: Option<ModelRole>) -> Result<SavedModelFile> {
     let is_document = path.extension().is_some_and(|e| e == "json");
@@ -445,11 +448,7 @@ fn mlp_for(
 #[derive(Debug, Clone)]
 pub enum PredictQuery {
     /// The `top` items with the highest predicted rating for a raw user id.
-    TopItems {
-        user: u64,
-        top: usize,
-        exclude_seen: bool,
-    },
+    TopItems(TopItemsQuery),
     /// Predictions for the (user, item) pairs of a file.
     Pairs(PathBuf),
     /// Classes of the images of an IDX file.
@@ -461,16 +460,7 @@ pub struct PredictRequest {
     pub model: PathBuf,
     pub weights: Option<ModelRole>,
     pub query: PredictQuery,
-    /// Where the training ratings are for `exclude_seen` (default: the recorded data).
-    pub data: Option<String>,
     pub device: DeviceChoice,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Recommendation {
-    pub rank: usize,
-    pub item: u64,
-    pub prediction: f64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -492,18 +482,13 @@ pub struct ImagePrediction {
 #[derive(Debug, Clone, Serialize)]
 #[serde(untagged)]
 pub enum Predictions {
-    TopItems {
-        user: u64,
-        /// False for a user the model never trained: ranked by the item biases alone.
-        trained: bool,
-        items: Vec<Recommendation>,
-    },
+    TopItems(TopItems),
     Pairs(Vec<PairPrediction>),
     Images(Vec<ImagePrediction>),
 }
 
 pub fn predict(request: &PredictRequest) -> Result<Predictions> {
-    if let PredictQuery::TopItems { top: 0, .. } = request.query {
+    if let PredictQuery::TopItems(TopItemsQuery { top: 0, .. }) = request.query {
         bail!("--top 0: must be at least 1");
     }
     let saved = open_model(&request.model, request.weights)?;
@@ -518,20 +503,8 @@ fn predict_with(
     device: Device,
 ) -> Result<Predictions> {
     match (&saved.header.config.model, &request.query) {
-        (
-            ModelSpec::Mf(spec),
-            PredictQuery::TopItems {
-                user,
-                top,
-                exclude_seen,
-            },
-        ) => {
-            let seen = if *exclude_seen {
-                seen_items(saved, spec, request.data.as_deref(), *user)?
-            } else {
-                HashSet::new()
-            };
-            top_items(saved, *user, *top, &seen, device)
+        (ModelSpec::Mf(spec), PredictQuery::TopItems(query)) => {
+            recommend::top_items(saved, spec, query, device).map(Predictions::TopItems)
         }
         (ModelSpec::Mf(_), PredictQuery::Pairs(file)) => pair_predictions(saved, file, device),
         (ModelSpec::Mlp(spec), PredictQuery::Images(file)) => {
@@ -565,81 +538,6 @@ fn mf_model(saved: &SavedModelFile, device: Device) -> Result<MatrixFactorizatio
 
 fn is_biased(saved: &SavedModelFile) -> bool {
     saved.weights.contains_key("user_bias")
-}
-
-fn top_items(
-    saved: &SavedModelFile,
-    user: u64,
-    top: usize,
-    seen: &HashSet<u64>,
-    device: Device,
-) -> Result<Predictions> {
-    let rows = Rows::new(saved)?;
-    let (row, trained) = rows.user(user);
-    if !trained && !is_biased(saved) {
-        bail!("--user {user}: the model never trained this user, and plain MF has no biases to predict from");
-    }
-    let candidates: Vec<u32> = (0..rows.items.len() as u32)
-        .filter(|i| !rows.untrained_items.contains(i))
-        .filter(|&i| !seen.contains(&rows.items.raw_id(i).unwrap_or(u64::MAX)))
-        .collect();
-    let model = mf_model(saved, device)?;
-    let n = candidates.len() as i64;
-    let items = Tensor::from_slice(&candidates.iter().map(|&i| i as i64).collect::<Vec<_>>())
-        .to_device(device);
-    let users = Tensor::full([n], row as i64, (Kind::Int64, device));
-    let known = Tensor::full([n], trained as u8 as f64, (Kind::Float, device));
-    let scores = Vec::<f64>::try_from(
-        model
-            .predict_pairs(&users, &items, &known)
-            .to_kind(Kind::Double),
-    )?;
-    let mut ranked: Vec<(u32, f64)> = candidates.into_iter().zip(scores).collect();
-    ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-    let items = ranked
-        .into_iter()
-        .take(top)
-        .enumerate()
-        .map(|(rank, (item, prediction))| Recommendation {
-            rank: rank + 1,
-            item: rows.items.raw_id(item).unwrap_or_default(),
-            prediction,
-        })
-        .collect();
-    Ok(Predictions::TopItems {
-        user,
-        trained,
-        items,
-    })
-}
-
-/// The raw items `user` rated in the training part of the model's data.
-fn seen_items(
-    saved: &SavedModelFile,
-    spec: &MfSpec,
-    data: Option<&str>,
-    user: u64,
-) -> Result<HashSet<u64>> {
-    let data = data.unwrap_or(&spec.data);
-    let seed = saved.header.config.training.seed;
-    let dataset = data::load_ratings(
-        &ratings_source(&spec.synthetic, data, false)?,
-        &spec.split,
-        seed,
-        &spec.load,
-    )
-    .with_context(|| "--exclude-seen needs the training data (give --data)")?;
-    let Some(index) = dataset.user_ids.index_of(user) else {
-        return Ok(HashSet::new());
-    };
-    Ok(dataset
-        .train
-        .users
-        .iter()
-        .zip(&dataset.train.items)
-        .filter(|(&u, _)| u == index)
-        .filter_map(|(_, &i)| dataset.item_ids.raw_id(i))
-        .collect())
 }
 
 /// `USER ITEM` per line (space, tab or comma separated; `#` comments and blank lines skipped).
@@ -769,28 +667,18 @@ fn image_predictions(
 }
 
 impl Predictions {
+    /// Lines for stderr: what could not be shown (titles, the rating scale).
+    pub fn warnings(&self) -> &[String] {
+        match self {
+            Predictions::TopItems(top) => &top.warnings,
+            _ => &[],
+        }
+    }
+
     /// A table (top items) or CSV (pairs, images), as printed without `--json`.
     pub fn to_text(&self) -> String {
         match self {
-            Predictions::TopItems {
-                user,
-                trained,
-                items,
-            } => {
-                let mut text = if *trained {
-                    format!("top {} items for user {user}\n", items.len())
-                } else {
-                    format!(
-                        "top {} items for user {user} (never trained: ranked by item bias)\n",
-                        items.len()
-                    )
-                };
-                text += &format!("{:>4}  {:>10}  {:>10}\n", "rank", "item", "prediction");
-                for r in items {
-                    text += &format!("{:>4}  {:>10}  {:>10.4}\n", r.rank, r.item, r.prediction);
-                }
-                text
-            }
+            Predictions::TopItems(top) => top.to_text(),
             Predictions::Pairs(pairs) => {
                 let mut text = String::from("user,item,prediction,trained\n");
                 for p in pairs {

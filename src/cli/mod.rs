@@ -209,7 +209,7 @@ pub struct EvalArgs {
 
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Examples:\n  regulab predict runs/mf.json --user 196 --top 10 --exclude-seen\n  regulab predict runs/mf.json --pairs pairs.txt > predictions.csv     # lines: USER ITEM\n  regulab predict runs/mlp.json --images t10k-images-idx3-ubyte.gz > classes.csv\nA user or item the model never trained is predicted from the biases (biased MF); plain MF refuses it."
+    after_help = "Examples:\n  regulab predict runs/mf.json --user 196 --top 10                   # titles and genres where the data has them\n  regulab predict runs/mf.json --pairs pairs.txt > predictions.csv     # lines: USER ITEM\n  regulab predict runs/mlp.json --images t10k-images-idx3-ubyte.gz > classes.csv\nA user or item the model never trained is predicted from the biases (biased MF); plain MF refuses it."
 )]
 pub struct PredictArgs {
     /// A saved model (RUN.final.safetensors, RUN.selected.safetensors) or a run document
@@ -224,8 +224,12 @@ pub struct PredictArgs {
     /// With --user: how many items
     #[arg(long, value_name = "N", default_value_t = 10)]
     pub top: usize,
-    /// With --user: leave out items the user rated in the training data
+    /// With --user: keep the items the user rated in the training data (left out by default)
     #[arg(long, requires = "user")]
+    pub include_seen: bool,
+    /// With --user: leave out the items the user rated in training (the default; kept so
+    /// that earlier command lines still work)
+    #[arg(long, requires = "user", conflicts_with = "include_seen")]
     pub exclude_seen: bool,
     /// MF: a file of USER ITEM pairs (raw ids, one pair per line); prints CSV
     #[arg(long, value_name = "FILE", conflicts_with = "images")]
@@ -233,7 +237,7 @@ pub struct PredictArgs {
     /// MLP: an IDX images file (raw or .gz); prints each image's class and probabilities as CSV
     #[arg(long, value_name = "FILE")]
     pub images: Option<PathBuf>,
-    /// With --exclude-seen: where the training ratings are [default: the recorded data]
+    /// With --user: where the training ratings (and titles) are [default: the recorded data]
     #[arg(long, value_name = "DATA")]
     pub data: Option<String>,
     /// auto, cpu, cuda or cuda:N
@@ -426,11 +430,12 @@ fn eval(args: EvalArgs) -> Result<()> {
 fn predict(args: PredictArgs) -> Result<()> {
     use crate::inference::PredictQuery;
     let query = match (args.user, args.pairs, args.images) {
-        (Some(user), None, None) => PredictQuery::TopItems {
+        (Some(user), None, None) => PredictQuery::TopItems(crate::inference::TopItemsQuery {
             user,
             top: args.top,
-            exclude_seen: args.exclude_seen,
-        },
+            include_seen: args.include_seen,
+            data: args.data,
+        }),
         (None, Some(pairs), None) => PredictQuery::Pairs(pairs),
         (None, None, Some(images)) => PredictQuery::Images(images),
         _ => anyhow::bail!(
@@ -441,10 +446,12 @@ fn predict(args: PredictArgs) -> Result<()> {
         model: args.model,
         weights: parse_flag("--weights", args.weights.as_deref())?,
         query,
-        data: args.data,
         device: parse_flag("--device", Some(&args.device))?.unwrap_or_default(),
     };
     let predictions = crate::inference::predict(&request)?;
+    for warning in predictions.warnings() {
+        crate::util::erroutln!("regulab predict: warning: {warning}");
+    }
     if args.json {
         crate::util::outln!("{}", serde_json::to_string_pretty(&predictions)?);
     } else {
