@@ -127,6 +127,13 @@ pub struct Overrides {
     /// Override a key: --set lambda=0.1 (repeatable)
     #[arg(long, value_name = "KEY=VALUE")]
     pub set: Vec<String>,
+    /// The data: a data set name or a path (as --set data=...); not part of the run's
+    /// identity, so the same data in another place is the same run
+    #[arg(long, value_name = "DATA")]
+    pub data: Option<String>,
+    /// CPU threads for torch (as --set threads=N); not part of the run's identity
+    #[arg(long, allow_negative_numbers = true, value_name = "N")]
+    pub threads: Option<String>,
     /// No progress bar or per-epoch lines
     #[arg(long)]
     pub quiet: bool,
@@ -142,6 +149,12 @@ impl Overrides {
             layer.set("out", out.display().to_string().into(), Origin::Flag)?;
         }
         train_flags::apply_sets(layer, &self.set)?;
+        if let Some(data) = &self.data {
+            layer.set("data", data.clone().into(), Origin::Flag)?;
+        }
+        if let Some(threads) = &self.threads {
+            layer.set("threads", threads.clone().into(), Origin::Flag)?;
+        }
         if self.quiet {
             layer.set("quiet", true.into(), Origin::Flag)?;
         }
@@ -163,7 +176,7 @@ pub struct RerunArgs {
     after_help = "The run continues from the checkpoint its document names (written every --checkpoint-every epochs) \
                   with the recorded configuration, and finishes the same document; on the CPU its epochs \
                   equal those of an uninterrupted run. A completed or diverged run, a missing checkpoint \
-                  or changed data is refused.\nExit status as for the run: 0 completed, 1 failed or diverged, 128+N stopped by signal N."
+                  or changed data is refused; --data may name the same data in another place.\nExit status as for the run: 0 completed, 1 failed or diverged, 128+N stopped by signal N."
 )]
 pub struct ResumeArgs {
     /// The run document of the run to continue
@@ -172,6 +185,13 @@ pub struct ResumeArgs {
     /// No progress bar or per-epoch lines (default: as the run was started)
     #[arg(long)]
     pub quiet: bool,
+    /// Where the run's data is now (a data set name or a path) [default: the recorded data];
+    /// data with another fingerprint than the run's is refused
+    #[arg(long, value_name = "DATA")]
+    pub data: Option<String>,
+    /// CPU threads for torch [default: as the run was started]
+    #[arg(long, value_name = "N", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub threads: Option<usize>,
 }
 
 #[derive(Debug, Args)]
@@ -400,8 +420,12 @@ fn resume(args: &ResumeArgs, argv: Vec<String>) -> Result<Exit> {
         interrupter: &interrupter,
         overwrite: false,
     };
-    let quiet = args.quiet.then_some(true);
-    let result = experiment::resume(&args.run, &context, quiet)?;
+    let overrides = experiment::ResumeOverrides {
+        quiet: args.quiet.then_some(true),
+        data: args.data.clone(),
+        threads: args.threads,
+    };
+    let result = experiment::resume(&args.run, &context, &overrides)?;
     Ok(exit_of(&result))
 }
 

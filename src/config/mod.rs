@@ -176,6 +176,22 @@ impl RunConfig {
         }
     }
 
+    /// The data the run reads: `synthetic`, a data set name or a path.
+    pub fn data(&self) -> &str {
+        match &self.model {
+            ModelSpec::Mf(spec) => &spec.data,
+            ModelSpec::Mlp(spec) => &spec.data,
+        }
+    }
+
+    /// Points the run at other data (`resume --data`: the same data in another place).
+    pub fn set_data(&mut self, data: &str) {
+        match &mut self.model {
+            ModelSpec::Mf(spec) => spec.data = data.to_string(),
+            ModelSpec::Mlp(spec) => spec.data = data.to_string(),
+        }
+    }
+
     /// The configuration as flat keys (what the run document records).
     pub fn to_values(&self) -> ConfigValues {
         self.clone().into()
