@@ -23,6 +23,9 @@ pub struct ItemInfo {
     pub genres: Vec<String>,
 }
 
+/// Reads one titles format (the folder is for files beside it, such as `u.genre`).
+type Parser = fn(&str, &Path) -> Result<HashMap<u64, ItemInfo>>;
+
 /// The titles of a data set's items, by raw item id, and the file they came from.
 #[derive(Debug, Clone)]
 pub struct Titles {
@@ -38,12 +41,11 @@ pub fn read_titles(data: &Path) -> Result<Option<Titles>> {
     let Some(dir) = source.dir.filter(|dir| !dir.as_os_str().is_empty()) else {
         return Ok(None);
     };
-    let (name, parse): (&str, fn(&str, &Path) -> Result<HashMap<u64, ItemInfo>>) =
-        match source.format {
-            RatingsFormat::Tab => ("u.item", parse_u_item),
-            RatingsFormat::DoubleColon => ("movies.dat", parse_movies_dat),
-            RatingsFormat::Csv => ("movies.csv", parse_movies_csv),
-        };
+    let (name, parse): (&str, Parser) = match source.format {
+        RatingsFormat::Tab => ("u.item", parse_u_item),
+        RatingsFormat::DoubleColon => ("movies.dat", parse_movies_dat),
+        RatingsFormat::Csv => ("movies.csv", parse_movies_csv),
+    };
     let file = dir.join(name);
     if !file.is_file() {
         return Ok(None);
