@@ -61,6 +61,19 @@ fn a_folder_in_regulab_data_is_used_by_name_and_the_example_runs_offline() {
         cache.join("ml-100k").display().to_string()
     );
     assert_eq!(run["dataset"]["split"]["train_ratings"], 80000);
+    // Its model's recommendations find the titles through the same name.
+    let output = run_ok(
+        with_cache(&cache)
+            .arg("predict")
+            .arg(dir.path().join("a.json"))
+            .args(["--user", "1", "--top", "1", "--json", "--device", "cpu"]),
+    );
+    let answer: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(
+        answer["titles"],
+        cache.join("ml-100k/u.item").display().to_string()
+    );
+    assert!(answer["items"][0]["title"].is_string(), "{answer}");
 
     // `data list` shows it as the local folder, verified.
     let output = run_ok(with_cache(&cache).args(["data", "list", "--json"]));

@@ -8,7 +8,7 @@ use crate::config::MfSpec;
 use crate::data::titles::{read_titles, Titles};
 use crate::data::{self, ratings_source, RatingsSourceSpec};
 use crate::model_file::SavedModelFile;
-use anyhow::{bail, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use serde::Serialize;
 use std::collections::HashSet;
 use tch::{Device, Kind, Tensor};
@@ -82,7 +82,13 @@ pub(super) fn top_items(
     let user = query.user;
     let data = query.data.as_deref().unwrap_or(&spec.data);
     let mut warnings = Vec::new();
-    let training = match training(saved, spec, data, user) {
+    // Resolved once: a named data set's folder is verified on every resolution.
+    let source = ratings_source(&spec.synthetic, data, false);
+    let training = match source
+        .as_ref()
+        .map_err(|e| anyhow!("{e:#}"))
+        .and_then(|source| training(saved, spec, source, data, user))
+    {
         Ok(training) => Some(training),
         Err(error) if query.include_seen => {
             warnings.push(format!(
@@ -94,7 +100,11 @@ pub(super) fn top_items(
             "--user {user}: cannot leave out the items the user rated in training: {error:#}; give --data PATH (the training data) or --include-seen"
         ),
     };
-    let titles = match titles(&spec.synthetic, data) {
+    let titles = match &source {
+        Ok(RatingsSourceSpec::Path(path)) => read_titles(path),
+        Ok(RatingsSourceSpec::Synthetic(_)) | Err(_) => Ok(None),
+    };
+    let titles = match titles {
         Ok(titles) => titles,
         Err(error) => {
             warnings.push(format!("titles are not shown: {error:#}"));
@@ -180,21 +190,26 @@ fn rank(
 
 /// The items `user` rated in the training part of the model's data (its recorded split and
 /// seed, read from `data`), and the scale of all training ratings.
-fn training(saved: &SavedModelFile, spec: &MfSpec, data: &str, user: u64) -> Result<Training> {
+fn training(
+    saved: &SavedModelFile,
+    spec: &MfSpec,
+    source: &RatingsSourceSpec,
+    data: &str,
+    user: u64,
+) -> Result<Training> {
     let seed = saved.header.config.training.seed;
-    let source = ratings_source(&spec.synthetic, data, false)?;
-    let dataset = data::load_ratings(&source, &spec.split, seed, &spec.load)
+    let dataset = data::load_ratings(source, &spec.split, seed, &spec.load)
         .with_context(|| format!("{data}: the model's training data"))?;
     let train = &dataset.train;
+    if train.is_empty() {
+        bail!("{data}: the model's training data has no ratings");
+    }
     let (min, max) = train
         .values
         .iter()
         .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| {
             (lo.min(v as f64), hi.max(v as f64))
         });
-    if train.is_empty() {
-        bail!("{data}: the model's training data has no ratings");
-    }
     let seen = match dataset.user_ids.index_of(user) {
         Some(index) => train
             .users
@@ -209,14 +224,6 @@ fn training(saved: &SavedModelFile, spec: &MfSpec, data: &str, user: u64) -> Res
         seen,
         scale: Scale { min, max },
     })
-}
-
-/// The titles beside the ratings at `data`; none for synthetic data or a folder without them.
-fn titles(synthetic: &data::SyntheticConfig, data: &str) -> Result<Option<Titles>> {
-    match ratings_source(synthetic, data, false)? {
-        RatingsSourceSpec::Synthetic(_) => Ok(None),
-        RatingsSourceSpec::Path(path) => read_titles(&path),
-    }
 }
 
 impl TopItems {
