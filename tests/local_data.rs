@@ -83,6 +83,19 @@ fn a_folder_in_regulab_data_is_used_by_name_and_the_example_runs_offline() {
     assert_eq!(ml["local"], cache.join("ml-100k").display().to_string());
     assert!(ml["cached"].is_null() && ml["problem"].is_null(), "{ml}");
 
+    let output = run_ok(with_cache(&cache).args(["data", "info", "ml-100k"]));
+    let text = String::from_utf8(output.stdout).unwrap();
+    assert_eq!(
+        text.lines().next(),
+        Some(
+            format!(
+                "data set ml-100k: local folder {}",
+                cache.join("ml-100k").display()
+            )
+            .as_str()
+        )
+    );
+
     // A folder there that does not check out is named with its file, not "not cached".
     let broken = tempfile::tempdir().unwrap();
     linked_ml100k(&broken.path().join("ml-100k"), None, &["u.item"]);
@@ -123,6 +136,15 @@ fn data_add_verifies_and_registers_a_folder() {
     let text = String::from_utf8(output.stdout).unwrap();
     assert!(
         text.contains(&format!("registered: {}", folder.display())),
+        "{text}"
+    );
+    let output = run_ok(with_cache(&cache).args(["data", "info", "ml-100k"]));
+    let text = String::from_utf8(output.stdout).unwrap();
+    assert!(
+        text.starts_with(&format!(
+            "data set ml-100k: registered folder {}\n",
+            folder.display()
+        )),
         "{text}"
     );
 

@@ -196,13 +196,14 @@ fn data_info(args: &DataInfoArgs) -> Result<()> {
         if args.json {
             crate::util::outln!("{}", serde_json::to_string_pretty(&stats)?);
         } else {
-            crate::util::out!("{}", format_image_stats(&stats));
+            let found = found_line(&args.path, &path);
+            crate::util::out!("{found}{}", format_image_stats(&stats));
         }
         return Ok(());
     }
     let source = match args.path.as_str() {
         "synthetic" => RatingsSourceSpec::Synthetic(args.synthetic.config()),
-        _ => RatingsSourceSpec::Path(path),
+        _ => RatingsSourceSpec::Path(path.clone()),
     };
     let split = args.split.clone().unwrap_or(SplitSpec::None);
     let dataset = data::load_ratings(&source, &split, args.seed, &args.load.options())?;
@@ -210,9 +211,19 @@ fn data_info(args: &DataInfoArgs) -> Result<()> {
     if args.json {
         crate::util::outln!("{}", serde_json::to_string_pretty(&stats)?);
     } else {
-        crate::util::out!("{}", format_stats(&stats));
+        crate::util::out!("{}{}", found_line(&args.path, &path), format_stats(&stats));
     }
     Ok(())
+}
+
+/// For a known name: where it was found (`data set ml-100k: registered folder /data/ml-100k`).
+fn found_line(value: &str, dir: &std::path::Path) -> String {
+    let cache = fetch::cache_dir(None).ok();
+    let how = cache.and_then(|cache| fetch::local::how_found(value, dir, &cache));
+    match how {
+        Some(how) => format!("data set {value}: {how} {}\n", dir.display()),
+        None => String::new(),
+    }
 }
 
 fn data_synth(args: &DataSynthArgs) -> Result<()> {

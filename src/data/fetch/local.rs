@@ -222,3 +222,16 @@ pub fn add(name: &str, path: &Path, cache: &Path) -> Result<(PathBuf, FolderChec
     crate::util::write_json_atomic(&cache.join(LOCAL_REGISTRY), &registrations)?;
     Ok((absolute, check))
 }
+
+/// How a known name resolved to `dir` in `cache`, in words (`data info NAME` says it):
+/// `fetched folder`, `registered folder` or `local folder`; `None` for a path.
+pub fn how_found(name: &str, dir: &Path, cache: &Path) -> Option<&'static str> {
+    known(name)?;
+    if super::cached_path(name, cache).as_deref() == Some(dir) {
+        return Some("fetched folder");
+    }
+    if registered(name, cache).ok().flatten().as_deref() == Some(dir) {
+        return Some("registered folder");
+    }
+    (cache.join(name) == dir).then_some("local folder")
+}
