@@ -211,10 +211,13 @@ fn eval_model(request: &EvalRequest, saved: &SavedModelFile, device: Device) -> 
     if let Some(asked) = &request.metrics {
         let kept: HashSet<String> = asked.iter().map(|m| m.key()).collect();
         if let Some(missing) = asked.iter().find(|m| !metrics.contains_key(&m.key())) {
+            let measures = match header.config.model {
+                ModelSpec::Mf(_) => "rmse, mae, precision@K, recall@K, ndcg@K and hit@K",
+                ModelSpec::Mlp(_) => "accuracy",
+            };
             bail!(
-                "--metrics {missing}: {} measures {}",
-                saved.path.display(),
-                measurable(&header.config.model)
+                "--metrics {missing}: {} measures {measures}",
+                saved.path.display()
             );
         }
         metrics.retain(|key, _| kept.contains(key));
@@ -234,14 +237,6 @@ fn eval_model(request: &EvalRequest, saved: &SavedModelFile, device: Device) -> 
     })
 }
 
-/// What a model of this kind can be evaluated by, for `--metrics` errors.
-fn measurable(model: &ModelSpec) -> &'static str {
-    match model {
-        ModelSpec::Mf(_) => "rmse, mae, precision@K, recall@K, ndcg@K and hit@K",
-        ModelSpec::Mlp(_) => "accuracy",
-    }
-}
-
 /// The ranking metrics `--metrics` asks for, of the model and of the most-popular baseline.
 fn mf_ranking(
     request: &EvalRequest,
@@ -249,29 +244,16 @@ fn mf_ranking(
     spec: &MfSpec,
     bound: &BoundMf,
 ) -> Result<Option<RankingReport>> {
-    let asked: Vec<Metric> = request
-        .metrics
-        .iter()
-        .flatten()
-        .copied()
-        .filter(|m| m.is_ranking())
-        .collect();
-    if asked.is_empty() {
+    let asked = request.metrics.as_deref().unwrap_or_default();
+    if !asked.iter().any(|m| m.is_ranking()) {
         return Ok(None);
     }
     let same = ratings_source(&spec.synthetic, &spec.data, false)
         .is_ok_and(|trained_on| same_source(&trained_on, &bound.source));
     let training = saved_ranking::training_ratings(saved, spec, &bound.source, same)?;
     let relevance = request.relevance.unwrap_or(spec.ranking.relevance);
-    saved_ranking::measure(
-        saved,
-        &bound.model,
-        &bound.ratings,
-        &training,
-        &asked,
-        relevance,
-    )
-    .map(Some)
+    let evaluated = (&bound.ratings, &training);
+    saved_ranking::measure(saved, &bound.model, evaluated, asked, relevance).map(Some)
 }
 
 /// The warning when evaluated ratings were in the model's training part. Two official

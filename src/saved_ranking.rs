@@ -119,19 +119,20 @@ fn ranking_rows(saved: &SavedModelFile, device: tch::Device) -> Result<RankingRo
     ))
 }
 
-/// The ranking `metrics` of `model` on `evaluated` (in the model's rows), and of the
-/// most-popular ranking over the same candidates.
+/// The ranking metrics among `metrics` of `model` on the evaluated ratings, given with the
+/// training ratings (both in the model's rows), and of the most-popular ranking over the
+/// same candidates.
 pub fn measure(
     saved: &SavedModelFile,
     model: &MatrixFactorization,
-    evaluated: &Ratings,
-    training: &Ratings,
+    (evaluated, training): (&Ratings, &Ratings),
     metrics: &[Metric],
     relevance: f64,
 ) -> Result<RankingReport> {
+    let metrics: Vec<Metric> = metrics.iter().copied().filter(|m| m.is_ranking()).collect();
     let rows = ranking_rows(saved, model_device(model))?;
     let task = RankingTask::new(evaluated, training, relevance);
-    let cutoffs = cutoffs(metrics);
+    let cutoffs = cutoffs(&metrics);
     let by_model = model.rank(&task, &rows, &cutoffs)?;
     let by_popularity = most_popular(&task, &rows, training, &cutoffs)?;
     let values = |result: &RankingResult| -> BTreeMap<String, f64> {

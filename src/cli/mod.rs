@@ -33,6 +33,8 @@ pub struct Cli {
     pub command: Command,
 }
 
+// One value per process, parsed once: boxing the large flag sets would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Versions, CUDA devices, cuDNN and CPU threads
