@@ -770,6 +770,54 @@ mod tests {
     }
 
     #[test]
+    fn ranking_keys_parse_from_text_and_lists_and_round_trip() {
+        let from_text = layer(&[
+            ("command", json!("mf")),
+            ("metrics", json!("ndcg@10, recall@5")),
+            ("relevance", json!("3.5")),
+            ("selection_metric", json!("ndcg@10")),
+        ])
+        .resolve()
+        .unwrap();
+        let from_list = layer(&[
+            ("command", json!("mf")),
+            ("metrics", json!(["ndcg@10", "recall@5"])),
+            ("relevance", json!(3.5)),
+            ("selection_metric", json!("ndcg@10")),
+        ])
+        .resolve()
+        .unwrap();
+        assert_eq!(from_text, from_list);
+        let ModelSpec::Mf(spec) = &from_text.model else {
+            panic!("mf")
+        };
+        assert_eq!(spec.ranking.metrics, [Metric::Ndcg(10), Metric::Recall(5)]);
+        assert_eq!(from_text.training.selection_metric, Metric::Ndcg(10));
+        let text = serde_json::to_string(&from_text).unwrap();
+        assert!(
+            text.contains(r#""metrics":["ndcg@10","recall@5"]"#),
+            "{text}"
+        );
+        let back: RunConfig = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, from_text);
+        // Defaults are not written, so runs without ranking keep their identity.
+        let plain = layer(&[("command", json!("mf"))]).resolve().unwrap();
+        let text = serde_json::to_string(&plain).unwrap();
+        assert!(
+            !text.contains("metric") && !text.contains("relevance"),
+            "{text}"
+        );
+        let error = Layer::default()
+            .set("metrics", json!("ndcg@x"), Origin::Flag)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.starts_with("--metrics ndcg@x: ") && error.contains("K must be"),
+            "{error}"
+        );
+    }
+
+    #[test]
     fn validation_names_the_flag_and_value() {
         let error =
             |pairs: &[(&str, serde_json::Value)]| layer(pairs).resolve().unwrap_err().to_string();
