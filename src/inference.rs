@@ -10,8 +10,9 @@ use crate::device::DeviceChoice;
 use crate::failure::guarded;
 use crate::model::mf::MatrixFactorization;
 use crate::model::mlp::{ImageSplits, Mlp, PixelScaling};
-use crate::model::{load_weights, Model, Split};
+use crate::model::{load_weights, Metric, Model, Split};
 use crate::model_file::{RowIds, SavedModelFile};
+use crate::saved_ranking::{self, RankingReport};
 use crate::schema::{load_run, ModelRole, RunDocument};
 use anyhow::{anyhow, bail, Context, Result};
 use serde::Serialize;
@@ -65,6 +66,10 @@ pub struct EvalRequest {
     pub limit: Option<usize>,
     /// Valid ratings (MF) [default: the scale the model was trained with].
     pub rating_range: Option<RatingRange>,
+    /// Only these metrics [default: every metric of the model's kind, no ranking metrics].
+    pub metrics: Option<Vec<Metric>>,
+    /// Ranking metrics: ratings at or above this are relevant [default: the run's, 4].
+    pub relevance: Option<f64>,
     pub device: DeviceChoice,
 }
 
@@ -95,6 +100,9 @@ pub struct EvalResult {
     #[serde(skip)]
     pub warnings: Vec<String>,
     pub metrics: BTreeMap<String, f64>,
+    /// With ranking metrics: who they are over, and the most-popular baseline.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ranking: Option<RankingReport>,
 }
 
 impl EvalResult {
@@ -107,7 +115,7 @@ impl EvalResult {
         let cold = self.cold.map_or(String::new(), |c| {
             format!(" ({c} cold, predicted from the biases)")
         });
-        format!(
+        let mut text = format!(
             "{} ({} weights, epoch {}) on {} {}: {} examples{cold}\n  {}\n",
             self.model,
             self.role,
@@ -116,7 +124,22 @@ impl EvalResult {
             self.split,
             self.examples,
             metrics.join("  ")
-        )
+        );
+        if let Some(ranking) = &self.ranking {
+            let baseline: Vec<String> = ranking
+                .most_popular
+                .iter()
+                .map(|(k, v)| format!("{k} {v:.5}"))
+                .collect();
+            text += &format!(
+                "  most popular (baseline): {}\n  ranking over {} users with a rating >= {} ({} without one left out)\n",
+                baseline.join("  "),
+                ranking.users,
+                ranking.relevance,
+                ranking.users_without_relevant
+            );
+        }
+        text
     }
 }
 
@@ -131,6 +154,7 @@ fn eval_model(request: &EvalRequest, saved: &SavedModelFile, device: Device) -> 
     let header = &saved.header;
     let mut overlap = None;
     let mut warnings = Vec::new();
+    let mut ranking = None;
     let (data, split, examples, cold, evaluation) = match &header.config.model {
         ModelSpec::Mf(spec) => {
             let data = request.data.clone().unwrap_or_else(|| spec.data.clone());
@@ -145,6 +169,7 @@ fn eval_model(request: &EvalRequest, saved: &SavedModelFile, device: Device) -> 
                 ..spec.load
             };
             let bound = mf_on(saved, spec, &data, &split, &load, device)?;
+            ranking = mf_ranking(request, saved, spec, &bound)?;
             let (model, ratings, cold) = (bound.model, bound.ratings, bound.cold);
             if let Some(count) = bound.in_training {
                 let fraction = count as f64 / ratings.len().max(1) as f64;
@@ -163,9 +188,9 @@ fn eval_model(request: &EvalRequest, saved: &SavedModelFile, device: Device) -> 
             )
         }
         ModelSpec::Mlp(spec) => {
-            if request.rating_range.is_some() {
+            if request.rating_range.is_some() || request.relevance.is_some() {
                 bail!(
-                    "--rating-range: applies to ratings; {} is an image classifier",
+                    "--rating-range, --relevance: apply to ratings; {} is an image classifier",
                     saved.path.display()
                 );
             }
@@ -183,6 +208,23 @@ fn eval_model(request: &EvalRequest, saved: &SavedModelFile, device: Device) -> 
     };
     let mut metrics = evaluation.metrics;
     metrics.insert("loss".into(), evaluation.base_loss);
+    if let Some(report) = &ranking {
+        metrics.extend(report.model.clone());
+    }
+    if let Some(asked) = &request.metrics {
+        let kept: HashSet<String> = asked.iter().map(|m| m.key()).collect();
+        if let Some(missing) = asked.iter().find(|m| !metrics.contains_key(&m.key())) {
+            let measures = match header.config.model {
+                ModelSpec::Mf(_) => "rmse, mae, precision@K, recall@K, ndcg@K and hit@K",
+                ModelSpec::Mlp(_) => "accuracy",
+            };
+            bail!(
+                "--metrics {missing}: {} measures {measures}",
+                saved.path.display()
+            );
+        }
+        metrics.retain(|key, _| kept.contains(key));
+    }
     Ok(EvalResult {
         model: saved.path.display().to_string(),
         role: header.role,
@@ -194,7 +236,27 @@ fn eval_model(request: &EvalRequest, saved: &SavedModelFile, device: Device) -> 
         overlap_with_training: overlap,
         warnings,
         metrics,
+        ranking,
     })
+}
+
+/// The ranking metrics `--metrics` asks for, of the model and of the most-popular baseline.
+fn mf_ranking(
+    request: &EvalRequest,
+    saved: &SavedModelFile,
+    spec: &MfSpec,
+    bound: &BoundMf,
+) -> Result<Option<RankingReport>> {
+    let asked = request.metrics.as_deref().unwrap_or_default();
+    if !asked.iter().any(|m| m.is_ranking()) {
+        return Ok(None);
+    }
+    let same = ratings_source(&spec.synthetic, &spec.data, false)
+        .is_ok_and(|trained_on| same_source(&trained_on, &bound.source));
+    let training = saved_ranking::training_ratings(saved, spec, &bound.source, same)?;
+    let relevance = request.relevance.unwrap_or(spec.ranking.relevance);
+    let evaluated = (&bound.ratings, &training);
+    saved_ranking::measure(saved, &bound.model, evaluated, asked, relevance).map(Some)
 }
 
 /// The warning when evaluated ratings were in the model's training part. Two official
@@ -280,6 +342,8 @@ struct BoundMf {
     /// Measured ratings that were in the model's training part; None when the measured data
     /// is not the data the model trained on (raw ids of other data sets mean other things).
     in_training: Option<usize>,
+    /// Where the measured ratings came from.
+    source: RatingsSourceSpec,
 }
 
 /// The model bound to the measured part of `data` under `split` (its test part, or every
@@ -339,6 +403,7 @@ fn mf_on(
         ratings: mapped,
         cold,
         in_training,
+        source,
     })
 }
 

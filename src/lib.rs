@@ -13,13 +13,14 @@
 //! sweep
 //! experiment
 //! checkpoint html_report inference progress run_writer
+//! saved_ranking
 //! explain model_file plot train
 //! schema
 //! config
 //! optim
 //! regularization
 //! model
-//! failure
+//! failure ranking
 //! data rng tensor_file
 //! memory
 //! device ffi info interrupt schedule setting util
@@ -40,6 +41,8 @@
 //!   HTML page with interactive charts (uPlot, vendored under `assets/uplot/`); uses `plot`'s
 //!   legend labels and run titles.
 //! * `inference` — `regulab eval` and `predict`: saved models on any data.
+//! * `saved_ranking` — `eval`'s ranking metrics of a saved MF model: its training ratings
+//!   (not candidates) and the most-popular baseline over the same candidates.
 //! * `progress` — the console observer (progress bar, or one line per epoch).
 //! * `run_writer` — the run document's writer (an observer; atomic writes after each epoch).
 //! * `explain` — plain-language findings about a run document, one file per finding, each a
@@ -59,6 +62,8 @@
 //! * `regularization` — every penalty form as data (formula, scale, computation); the
 //!   weight-decay mode; weight norms; implied weight decay.
 //! * `model` — the model trait, its parameters, matrix factorization, the MLP.
+//! * `ranking` — ranking metrics (precision@K, recall@K, nDCG@K, hit@K) of scored items
+//!   per user, with the exact definitions of relevant items, candidates and ties.
 //! * `failure` — libtorch failures (panics inside tch, `TchError`) as one line without C++
 //!   frames; the panic hook; used by training, model building, `eval` and `predict`.
 //! * `data` — ratings (MovieLens formats, splits, synthetic), MNIST-format images, fetching,
@@ -94,9 +99,11 @@ pub mod model_file;
 pub mod optim;
 pub mod plot;
 pub mod progress;
+pub mod ranking;
 pub mod regularization;
 pub mod rng;
 pub mod run_writer;
+pub mod saved_ranking;
 pub mod schedule;
 pub mod schema;
 pub mod setting;

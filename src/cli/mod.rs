@@ -33,6 +33,8 @@ pub struct Cli {
     pub command: Command,
 }
 
+// One value per process, parsed once: boxing the large flag sets would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Versions, CUDA devices, cuDNN and CPU threads
@@ -196,7 +198,7 @@ pub struct ResumeArgs {
 
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Examples:\n  regulab eval runs/mf.json                      # the run's final model on its own held-out test split\n  regulab eval runs/mf.final.safetensors --data new-ratings.csv --split none   # ratings collected after training\n  regulab eval runs/mlp.json --weights selected --json\nRatings whose user or item the model never trained are predicted from the biases and the mean (as in training).\nRatings the model trained on (another u1..u5 split of its data, --split none) are counted and warned about: they measure training data."
+    after_help = "Examples:\n  regulab eval runs/mf.json                      # the run's final model on its own held-out test split\n  regulab eval runs/mf.final.safetensors --data new-ratings.csv --split none   # ratings collected after training\n  regulab eval runs/mlp.json --weights selected --json\n  regulab eval runs/mf.json --metrics rmse,ndcg@10,precision@10,recall@10   # with the most-popular baseline\nRatings whose user or item the model never trained are predicted from the biases and the mean (as in training).\nRatings the model trained on (another u1..u5 split of its data, --split none) are counted and warned about: they measure training data."
 )]
 pub struct EvalArgs {
     /// A saved model (RUN.final.safetensors, RUN.selected.safetensors) or a run document
@@ -219,6 +221,17 @@ pub struct EvalArgs {
     /// [default: the scale the model was trained with]
     #[arg(long, value_name = "MIN,MAX", allow_hyphen_values = true)]
     pub rating_range: Option<String>,
+    /// Only these metrics, comma separated: rmse, mae, precision@K, recall@K, ndcg@K, hit@K
+    /// (ratings; K >= 1), accuracy (images). Ranking metrics are means over users with a
+    /// relevant rating; a user's candidates are every item the model has a row for except
+    /// those the user rated in the model's training ratings; ties go to the smaller item id;
+    /// nDCG uses binary gains and 1/log2(rank+1). A most-popular ranking is printed beside
+    /// them [default: every metric but the ranking ones]
+    #[arg(long, value_name = "LIST")]
+    pub metrics: Option<String>,
+    /// Ranking metrics: ratings at or above this are relevant [default: the run's relevance, 4]
+    #[arg(long, allow_negative_numbers = true, value_name = "R")]
+    pub relevance: Option<f64>,
     /// auto, cpu, cuda or cuda:N
     #[arg(long, value_name = "DEVICE", default_value = "auto")]
     pub device: String,
@@ -437,6 +450,11 @@ fn eval(args: EvalArgs) -> Result<()> {
         split: args.split,
         limit: args.limit,
         rating_range: parse_flag("--rating-range", args.rating_range.as_deref())?,
+        metrics: args.metrics.as_deref().map(parse_metrics).transpose()?,
+        relevance: match args.relevance {
+            Some(r) if !r.is_finite() => anyhow::bail!("--relevance {r}: must be a number"),
+            r => r,
+        },
         device: parse_flag("--device", Some(&args.device))?.unwrap_or_default(),
     };
     let report = crate::inference::eval(&request)?;
@@ -449,6 +467,23 @@ fn eval(args: EvalArgs) -> Result<()> {
         crate::util::out!("{}", report.to_text());
     }
     Ok(())
+}
+
+/// `--metrics rmse,ndcg@10`: each name once, in the given order.
+fn parse_metrics(text: &str) -> Result<Vec<crate::model::Metric>> {
+    let mut metrics = Vec::new();
+    for name in text.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        let metric = name
+            .parse::<crate::model::Metric>()
+            .map_err(|e| anyhow::anyhow!("--metrics {text}: {e}"))?;
+        if !metrics.contains(&metric) {
+            metrics.push(metric);
+        }
+    }
+    if metrics.is_empty() {
+        anyhow::bail!("--metrics {text:?}: names no metric");
+    }
+    Ok(metrics)
 }
 
 fn predict(args: PredictArgs) -> Result<()> {
