@@ -16,16 +16,19 @@
 //! TrueType/OpenType file found on the system at run time (or named by `REGULAB_FONT`),
 //! so building regulab needs no fontconfig or freetype development packages.
 
+mod costs;
 mod document;
 mod draw;
 mod figure;
 mod font;
 mod legend;
+mod norms;
 mod sweep;
 
+pub use costs::{COST_AS_TRAINED, COST_WITH_TEST_DIVISOR};
 pub use document::{document_kind, run_title, PlotView, Split};
 pub use font::FONT_ENV;
-pub use legend::legend_labels;
+pub use legend::{short_labels, RunLabel};
 
 use crate::schema::{load_run, load_sweep, RunDocument, SWEEP_KIND};
 use anyhow::{anyhow, bail, Result};
@@ -51,7 +54,7 @@ pub struct PlotRequest {
 }
 
 const DEFAULT_WIDTH: u32 = 1350;
-const DEFAULT_HEIGHT: u32 = 820;
+const DEFAULT_HEIGHT: u32 = 860;
 
 /// `regulab plot`: loads every run (or the one sweep summary), then draws them into one
 /// image whose format follows the output's extension.
@@ -123,12 +126,14 @@ fn draw_to_file(
 ) -> Result<()> {
     let panels = figure.rows.iter().map(Vec::len).max().unwrap_or(1) as u32;
     let default_width = if panels == 1 { 1000 } else { DEFAULT_WIDTH };
-    let default_height = if figure.rows.len() == 1 {
-        560
-    } else {
-        DEFAULT_HEIGHT
+    // Each row past the second adds two fifths of the default height.
+    let default_height = match figure.rows.len() {
+        1 => 560,
+        rows => DEFAULT_HEIGHT + (rows as u32 - 2) * DEFAULT_HEIGHT * 2 / 5,
     };
     let width = width.unwrap_or(default_width).max(400);
+    // The legend's rows are measured with the font.
+    ensure_font()?;
     let rows = legend_rows(&figure.legend, width).len() as u32;
     let legend_height = if rows == 0 {
         0
@@ -142,7 +147,6 @@ fn draw_to_file(
         std::fs::create_dir_all(parent)
             .map_err(|e| anyhow!("{}: cannot create the folder: {e}", parent.display()))?;
     }
-    ensure_font()?;
     // Fail here with the OS's reason: the backends report a write failure only at the
     // end, wrapped in their own debug formatting.
     std::fs::File::create(output)
