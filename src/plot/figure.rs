@@ -1,9 +1,11 @@
 //! What the image shows, as data: rows of panels of lines with their styles and keys,
 //! computed from the runs before any drawing.
 //!
-//! Colour always stands for the run; line style for the quantity (in the loss panel: total,
-//! base, regularization) or the split (in the metric panel: train, validation, test). Each
-//! panel's key sits above its plotting area, outside the curves, and says which is which.
+//! Colour stands for the run (one run: for the quantity); line style for the quantity (in the
+//! loss panel: total, base, regularization) or the split (in the metric panel: train,
+//! validation, test). The weight-norm panels, one per run, give colour to the layer instead
+//! (`norms`). Each panel's key sits above its plotting area, outside the curves, and says
+//! which is which.
 
 use anyhow::{bail, Result};
 use plotters::style::{RGBColor, BLACK};

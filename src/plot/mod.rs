@@ -1,12 +1,15 @@
 //! `regulab plot`: run documents or a sweep summary drawn to one SVG or PNG image, for
 //! users without Python.
 //!
-//! Runs: a grid with the train loss (total, base and regularization on one axis; per
-//! logged step with `--steps`) and the penalty's share of the total on top; below, train /
-//! validation / test metric with the reported epoch marked, the MLP's test cost against
-//! its test accuracy, and weight norms. Panels without data are left out. Colour stands
-//! for the run, line style for the quantity or split; each panel's key sits above it, and
-//! the colours' legend under the grid names runs by the config values that differ.
+//! Runs: a grid with the train loss (total and base; the regularization loss and implied
+//! weight decay on a right axis of their own when they are small beside it; per logged step
+//! with `--steps`) and the penalty's share of the total on top; below, train / validation /
+//! test metric with the reported epoch marked, the MLP's test cost against its test accuracy
+//! (with the cost under the test set's divisor where the eval-divisor finding applies,
+//! `costs`), and weight norms (`norms`; a panel per run when there are several). Panels
+//! without data are left out. Colour stands for the run, line style for the quantity or
+//! split; each panel's key sits above it, and the colours' legend under the grid names runs
+//! by the config values that differ, in short words (`legend`). Text is at least 12 px.
 //!
 //! A sweep summary (`summary.json`): the headline metric against the swept value (log
 //! scale with zero past a break), mean ± std over seeds or folds, the setting chosen on
