@@ -407,4 +407,42 @@ mod tests {
         assert!(!narrow.log);
         assert_eq!(narrow.position(&serde_json::json!(0.0)), Some(0.0));
     }
+
+    #[test]
+    fn the_key_names_validation_and_the_choice_only_when_there_are_some() {
+        let mut groups = vec![
+            group(serde_json::json!(0.0), 0.95, 0.96),
+            group(serde_json::json!(0.1), 0.93, 0.92),
+        ];
+        let summary = |groups: Vec<SweepGroup>| SweepSummary {
+            schema_version: 2,
+            kind: crate::schema::SWEEP_KIND.into(),
+            command: crate::config::ModelKind::Mf,
+            metric: crate::schema::MetricInfo {
+                name: "rmse".into(),
+                higher_is_better: false,
+            },
+            swept: vec!["lambda".into()],
+            runs: vec![],
+            groups,
+        };
+        let labels = |summary: &SweepSummary| -> Vec<String> {
+            let chosen = chosen_on_validation(summary).is_some();
+            sweep_keys(summary, chosen, BLACK)
+                .into_iter()
+                .map(|k| k.label)
+                .collect()
+        };
+        let validated = summary(groups.clone());
+        assert_eq!(labels(&validated).len(), 3, "{:?}", labels(&validated));
+        for group in &mut groups {
+            group.validation_at_selected_mean = None;
+        }
+        let unvalidated = summary(groups);
+        assert_eq!(
+            labels(&unvalidated),
+            vec!["test at each run's reported epoch: mean ± std"]
+        );
+        assert!(sweep_title(&unvalidated, "lambda", None).contains("nothing chosen"));
+    }
 }
