@@ -58,34 +58,53 @@ pub fn short_labels(runs: &[(PathBuf, RunDocument)]) -> Vec<RunLabel> {
                 .map_or_else(|| file_name(p), |s| s.to_string_lossy().into_owned())
         })
         .collect();
-    let labels: Vec<String> = runs
+    let mut labels: Vec<String> = merged
         .iter()
-        .zip(&merged)
         .enumerate()
-        .map(|(index, ((_, doc), m))| {
-            let mut label = if chosen.is_empty() {
-                let same = stems.iter().filter(|s| **s == stems[index]).count();
-                if same > 1 {
-                    format!("{} ({})", stems[index], index + 1)
-                } else {
-                    stems[index].clone()
-                }
+        .map(|(index, m)| {
+            if chosen.is_empty() {
+                stems[index].clone()
             } else {
                 short_parts(m, &chosen).join(" ")
-            };
-            if doc.status != crate::schema::RunStatus::Completed {
-                label += &format!(" [{}]", doc.status);
             }
-            label
         })
         .collect();
+    // Runs alike in every value a legend compares (an MF flag beside MLP runs) are told
+    // apart by their file names.
+    for index in 0..labels.len() {
+        let same = |l: &String| *l == labels[index];
+        if labels.iter().filter(|l| same(l)).count() > 1 {
+            let twins: Vec<usize> = (0..labels.len()).filter(|&i| same(&labels[i])).collect();
+            let stems_differ = twins.iter().any(|&i| stems[i] != stems[index]);
+            for &i in &twins {
+                let name = if stems_differ {
+                    stems[i].clone()
+                } else {
+                    format!("{} {}", stems[i], i + 1)
+                };
+                labels[i] = if chosen.is_empty() {
+                    name
+                } else {
+                    format!("{} ({name})", labels[i])
+                };
+            }
+        }
+    }
+    for (label, (_, doc)) in labels.iter_mut().zip(runs) {
+        if doc.status != crate::schema::RunStatus::Completed {
+            *label += &format!(" [{}]", doc.status);
+        }
+    }
+    // A setting is every value but the seed or split and what only says where output goes.
     let settings: Vec<String> = merged
         .iter()
         .map(|m| {
-            chosen
-                .iter()
-                .filter(|k| !crate::schema::REPLICATE_KEYS.contains(&k.as_str()))
-                .map(|k| lookup(m, k).unwrap_or(Value::Null).to_string())
+            m.iter()
+                .filter(|(k, _)| {
+                    !crate::schema::REPLICATE_KEYS.contains(&k.as_str())
+                        && !LEGEND_IGNORED_KEYS.contains(&k.as_str())
+                })
+                .map(|(k, v)| format!("{k}={v}"))
                 .collect::<Vec<_>>()
                 .join("\u{1}")
         })
@@ -379,7 +398,7 @@ mod tests {
             (PathBuf::from("y/run.json"), run("mf", same, "completed")),
         ];
         // Never a path: the same file name in two folders is numbered.
-        assert_eq!(words(&runs), vec!["run (1)", "run (2)"]);
+        assert_eq!(words(&runs), vec!["run 1", "run 2"]);
         let runs = vec![
             (
                 PathBuf::from("mf.json"),
