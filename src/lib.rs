@@ -14,7 +14,8 @@
 //! experiment
 //! checkpoint html_report inference progress run_writer
 //! saved_ranking
-//! explain model_file plot train
+//! model_file plot train
+//! explain
 //! schema
 //! config
 //! optim
@@ -49,7 +50,8 @@
 //!   detection (the numbers and thresholds) and a wording; stored in the document when a run
 //!   ends and printed by `regulab explain`.
 //! * `model_file` — saved models: `.safetensors` with PyTorch's names and the metadata to use them.
-//! * `plot` — draws run documents or a sweep summary to SVG/PNG.
+//! * `plot` — draws run documents or a sweep summary to SVG/PNG; draws the eval-divisor
+//!   finding's two test costs from `explain`.
 //! * `train` — the one training loop ([`train::TrainingLoop`]); emits events to observers;
 //!   stops on an interrupter.
 //! * `schema` — the run document and sweep summary types every reader and writer uses,

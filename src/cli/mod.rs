@@ -556,10 +556,10 @@ fn report(args: ReportArgs) -> Result<()> {
         n => format!(", {n} sweep tables"),
     };
     crate::util::erroutln!(
-        "regulab report: wrote {} ({} runs, {} charts{tables})",
+        "regulab report: wrote {} ({}, {}{tables})",
         args.output.display(),
-        outcome.runs,
-        outcome.charts,
+        crate::util::count_noun(outcome.runs, "run"),
+        crate::util::count_noun(outcome.charts, "chart"),
     );
     Ok(())
 }
