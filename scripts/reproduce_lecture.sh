@@ -403,6 +403,9 @@ section "e. MF: the MovieLens question's per-batch loss, --penalty batch-l2 --la
 train mf "${mf_data[@]}" --optimizer adam --lr 0.01 --penalty batch-l2 --lambda 0.1 --log-every 5 \
     --epochs "$ep_e" --out "$runs/e-mf-batch-l2.json"
 plot e-mf-batch-l2 "e. MF, Adam lr 0.01, batch-l2 lambda 0.1 (the per-batch loss)" --steps "$runs/e-mf-batch-l2.json"
+# The same question drawn by regulab itself: the regularization loss on its own axis.
+settle
+run_quietly "$regulab" plot --steps "$runs/e-mf-batch-l2.json" -o "$figs/e-mf-batch-l2-regulab.png"
 
 # ------------------------------------------------------------------------------ f
 
@@ -411,6 +414,8 @@ if [ ${#mlp_data[@]} -gt 0 ]; then
     train mlp "${mlp_data[@]}" --hidden 30 --activation sigmoid --loss mse --optimizer sgd --lr 0.5 \
         --penalty l2 --lambda 5 --batch-size 10 "${mlp_f[@]}" --out "$runs/f-quadratic-cost.json"
     plot f-quadratic-cost "f. 784-30-10 sigmoid, quadratic cost, SGD, L2 lambda 5" "$runs/f-quadratic-cost.json"
+    # regulab's own figure: the cost as trained and with the test set's divisor, and accuracy.
+    run_quietly "$regulab" plot "$runs/f-quadratic-cost.json" -o "$figs/f-quadratic-cost-regulab.png"
     run_quietly "$py" "$eval_divisor_cost" "$runs/f-quadratic-cost.json" -o "$figs/f-quadratic-cost" --format "$formats" \
         --title "f. the cost divided by the test set's size vs the cost trained on"
     mv "$figs/f-quadratic-cost-eval-divisor.tsv" "$runs/f-quadratic-cost-costs.tsv"

@@ -10,14 +10,18 @@ use crate::device::DeviceChoice;
 use crate::failure::guarded;
 use crate::model::mf::MatrixFactorization;
 use crate::model::mlp::{ImageSplits, Mlp, PixelScaling};
-use crate::model::{load_weights, Model, Split};
+use crate::model::{load_weights, Metric, Model, Split};
 use crate::model_file::{RowIds, SavedModelFile};
+use crate::saved_ranking::{self, RankingReport};
 use crate::schema::{load_run, ModelRole, RunDocument};
 use anyhow::{anyhow, bail, Context, Result};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 use tch::{Device, Kind, Tensor};
+
+mod recommend;
+pub use recommend::{Recommendation, Scale, TopItems, TopItemsQuery};
 
 /// A model file, or a run document whose model is used (`role`: final unless asked).
 pub fn open_model(path: &Path, role: Option<ModelRole>) -> Result<SavedModelFile> {
@@ -62,6 +66,10 @@ pub struct EvalRequest {
     pub limit: Option<usize>,
     /// Valid ratings (MF) [default: the scale the model was trained with].
     pub rating_range: Option<RatingRange>,
+    /// Only these metrics [default: every metric of the model's kind, no ranking metrics].
+    pub metrics: Option<Vec<Metric>>,
+    /// Ranking metrics: ratings at or above this are relevant [default: the run's, 4].
+    pub relevance: Option<f64>,
     pub device: DeviceChoice,
 }
 
@@ -92,6 +100,9 @@ pub struct EvalResult {
     #[serde(skip)]
     pub warnings: Vec<String>,
     pub metrics: BTreeMap<String, f64>,
+    /// With ranking metrics: who they are over, and the most-popular baseline.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ranking: Option<RankingReport>,
 }
 
 impl EvalResult {
@@ -104,7 +115,7 @@ impl EvalResult {
         let cold = self.cold.map_or(String::new(), |c| {
             format!(" ({c} cold, predicted from the biases)")
         });
-        format!(
+        let mut text = format!(
             "{} ({} weights, epoch {}) on {} {}: {} examples{cold}\n  {}\n",
             self.model,
             self.role,
@@ -113,7 +124,22 @@ impl EvalResult {
             self.split,
             self.examples,
             metrics.join("  ")
-        )
+        );
+        if let Some(ranking) = &self.ranking {
+            let baseline: Vec<String> = ranking
+                .most_popular
+                .iter()
+                .map(|(k, v)| format!("{k} {v:.5}"))
+                .collect();
+            text += &format!(
+                "  most popular (baseline): {}\n  ranking over {} users with a rating >= {} ({} without one left out)\n",
+                baseline.join("  "),
+                ranking.users,
+                ranking.relevance,
+                ranking.users_without_relevant
+            );
+        }
+        text
     }
 }
 
@@ -128,6 +154,7 @@ fn eval_model(request: &EvalRequest, saved: &SavedModelFile, device: Device) -> 
     let header = &saved.header;
     let mut overlap = None;
     let mut warnings = Vec::new();
+    let mut ranking = None;
     let (data, split, examples, cold, evaluation) = match &header.config.model {
         ModelSpec::Mf(spec) => {
             let data = request.data.clone().unwrap_or_else(|| spec.data.clone());
@@ -142,6 +169,7 @@ fn eval_model(request: &EvalRequest, saved: &SavedModelFile, device: Device) -> 
                 ..spec.load
             };
             let bound = mf_on(saved, spec, &data, &split, &load, device)?;
+            ranking = mf_ranking(request, saved, spec, &bound)?;
             let (model, ratings, cold) = (bound.model, bound.ratings, bound.cold);
             if let Some(count) = bound.in_training {
                 let fraction = count as f64 / ratings.len().max(1) as f64;
@@ -160,9 +188,9 @@ fn eval_model(request: &EvalRequest, saved: &SavedModelFile, device: Device) -> 
             )
         }
         ModelSpec::Mlp(spec) => {
-            if request.rating_range.is_some() {
+            if request.rating_range.is_some() || request.relevance.is_some() {
                 bail!(
-                    "--rating-range: applies to ratings; {} is an image classifier",
+                    "--rating-range, --relevance: apply to ratings; {} is an image classifier",
                     saved.path.display()
                 );
             }
@@ -180,6 +208,23 @@ fn eval_model(request: &EvalRequest, saved: &SavedModelFile, device: Device) -> 
     };
     let mut metrics = evaluation.metrics;
     metrics.insert("loss".into(), evaluation.base_loss);
+    if let Some(report) = &ranking {
+        metrics.extend(report.model.clone());
+    }
+    if let Some(asked) = &request.metrics {
+        let kept: HashSet<String> = asked.iter().map(|m| m.key()).collect();
+        if let Some(missing) = asked.iter().find(|m| !metrics.contains_key(&m.key())) {
+            let measures = match header.config.model {
+                ModelSpec::Mf(_) => "rmse, mae, precision@K, recall@K, ndcg@K and hit@K",
+                ModelSpec::Mlp(_) => "accuracy",
+            };
+            bail!(
+                "--metrics {missing}: {} measures {measures}",
+                saved.path.display()
+            );
+        }
+        metrics.retain(|key, _| kept.contains(key));
+    }
     Ok(EvalResult {
         model: saved.path.display().to_string(),
         role: header.role,
@@ -191,7 +236,27 @@ fn eval_model(request: &EvalRequest, saved: &SavedModelFile, device: Device) -> 
         overlap_with_training: overlap,
         warnings,
         metrics,
+        ranking,
     })
+}
+
+/// The ranking metrics `--metrics` asks for, of the model and of the most-popular baseline.
+fn mf_ranking(
+    request: &EvalRequest,
+    saved: &SavedModelFile,
+    spec: &MfSpec,
+    bound: &BoundMf,
+) -> Result<Option<RankingReport>> {
+    let asked = request.metrics.as_deref().unwrap_or_default();
+    if !asked.iter().any(|m| m.is_ranking()) {
+        return Ok(None);
+    }
+    let same = ratings_source(&spec.synthetic, &spec.data, false)
+        .is_ok_and(|trained_on| same_source(&trained_on, &bound.source));
+    let training = saved_ranking::training_ratings(saved, spec, &bound.source, same)?;
+    let relevance = request.relevance.unwrap_or(spec.ranking.relevance);
+    let evaluated = (&bound.ratings, &training);
+    saved_ranking::measure(saved, &bound.model, evaluated, asked, relevance).map(Some)
 }
 
 /// The warning when evaluated ratings were in the model's training part. Two official
@@ -277,6 +342,8 @@ struct BoundMf {
     /// Measured ratings that were in the model's training part; None when the measured data
     /// is not the data the model trained on (raw ids of other data sets mean other things).
     in_training: Option<usize>,
+    /// Where the measured ratings came from.
+    source: RatingsSourceSpec,
 }
 
 /// The model bound to the measured part of `data` under `split` (its test part, or every
@@ -336,6 +403,7 @@ fn mf_on(
         ratings: mapped,
         cold,
         in_training,
+        source,
     })
 }
 
@@ -445,11 +513,7 @@ fn mlp_for(
 #[derive(Debug, Clone)]
 pub enum PredictQuery {
     /// The `top` items with the highest predicted rating for a raw user id.
-    TopItems {
-        user: u64,
-        top: usize,
-        exclude_seen: bool,
-    },
+    TopItems(TopItemsQuery),
     /// Predictions for the (user, item) pairs of a file.
     Pairs(PathBuf),
     /// Classes of the images of an IDX file.
@@ -461,16 +525,7 @@ pub struct PredictRequest {
     pub model: PathBuf,
     pub weights: Option<ModelRole>,
     pub query: PredictQuery,
-    /// Where the training ratings are for `exclude_seen` (default: the recorded data).
-    pub data: Option<String>,
     pub device: DeviceChoice,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Recommendation {
-    pub rank: usize,
-    pub item: u64,
-    pub prediction: f64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -492,18 +547,13 @@ pub struct ImagePrediction {
 #[derive(Debug, Clone, Serialize)]
 #[serde(untagged)]
 pub enum Predictions {
-    TopItems {
-        user: u64,
-        /// False for a user the model never trained: ranked by the item biases alone.
-        trained: bool,
-        items: Vec<Recommendation>,
-    },
+    TopItems(TopItems),
     Pairs(Vec<PairPrediction>),
     Images(Vec<ImagePrediction>),
 }
 
 pub fn predict(request: &PredictRequest) -> Result<Predictions> {
-    if let PredictQuery::TopItems { top: 0, .. } = request.query {
+    if let PredictQuery::TopItems(TopItemsQuery { top: 0, .. }) = request.query {
         bail!("--top 0: must be at least 1");
     }
     let saved = open_model(&request.model, request.weights)?;
@@ -518,20 +568,8 @@ fn predict_with(
     device: Device,
 ) -> Result<Predictions> {
     match (&saved.header.config.model, &request.query) {
-        (
-            ModelSpec::Mf(spec),
-            PredictQuery::TopItems {
-                user,
-                top,
-                exclude_seen,
-            },
-        ) => {
-            let seen = if *exclude_seen {
-                seen_items(saved, spec, request.data.as_deref(), *user)?
-            } else {
-                HashSet::new()
-            };
-            top_items(saved, *user, *top, &seen, device)
+        (ModelSpec::Mf(spec), PredictQuery::TopItems(query)) => {
+            recommend::top_items(saved, spec, query, device).map(Predictions::TopItems)
         }
         (ModelSpec::Mf(_), PredictQuery::Pairs(file)) => pair_predictions(saved, file, device),
         (ModelSpec::Mlp(spec), PredictQuery::Images(file)) => {
@@ -565,81 +603,6 @@ fn mf_model(saved: &SavedModelFile, device: Device) -> Result<MatrixFactorizatio
 
 fn is_biased(saved: &SavedModelFile) -> bool {
     saved.weights.contains_key("user_bias")
-}
-
-fn top_items(
-    saved: &SavedModelFile,
-    user: u64,
-    top: usize,
-    seen: &HashSet<u64>,
-    device: Device,
-) -> Result<Predictions> {
-    let rows = Rows::new(saved)?;
-    let (row, trained) = rows.user(user);
-    if !trained && !is_biased(saved) {
-        bail!("--user {user}: the model never trained this user, and plain MF has no biases to predict from");
-    }
-    let candidates: Vec<u32> = (0..rows.items.len() as u32)
-        .filter(|i| !rows.untrained_items.contains(i))
-        .filter(|&i| !seen.contains(&rows.items.raw_id(i).unwrap_or(u64::MAX)))
-        .collect();
-    let model = mf_model(saved, device)?;
-    let n = candidates.len() as i64;
-    let items = Tensor::from_slice(&candidates.iter().map(|&i| i as i64).collect::<Vec<_>>())
-        .to_device(device);
-    let users = Tensor::full([n], row as i64, (Kind::Int64, device));
-    let known = Tensor::full([n], trained as u8 as f64, (Kind::Float, device));
-    let scores = Vec::<f64>::try_from(
-        model
-            .predict_pairs(&users, &items, &known)
-            .to_kind(Kind::Double),
-    )?;
-    let mut ranked: Vec<(u32, f64)> = candidates.into_iter().zip(scores).collect();
-    ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-    let items = ranked
-        .into_iter()
-        .take(top)
-        .enumerate()
-        .map(|(rank, (item, prediction))| Recommendation {
-            rank: rank + 1,
-            item: rows.items.raw_id(item).unwrap_or_default(),
-            prediction,
-        })
-        .collect();
-    Ok(Predictions::TopItems {
-        user,
-        trained,
-        items,
-    })
-}
-
-/// The raw items `user` rated in the training part of the model's data.
-fn seen_items(
-    saved: &SavedModelFile,
-    spec: &MfSpec,
-    data: Option<&str>,
-    user: u64,
-) -> Result<HashSet<u64>> {
-    let data = data.unwrap_or(&spec.data);
-    let seed = saved.header.config.training.seed;
-    let dataset = data::load_ratings(
-        &ratings_source(&spec.synthetic, data, false)?,
-        &spec.split,
-        seed,
-        &spec.load,
-    )
-    .with_context(|| "--exclude-seen needs the training data (give --data)")?;
-    let Some(index) = dataset.user_ids.index_of(user) else {
-        return Ok(HashSet::new());
-    };
-    Ok(dataset
-        .train
-        .users
-        .iter()
-        .zip(&dataset.train.items)
-        .filter(|(&u, _)| u == index)
-        .filter_map(|(_, &i)| dataset.item_ids.raw_id(i))
-        .collect())
 }
 
 /// `USER ITEM` per line (space, tab or comma separated; `#` comments and blank lines skipped).
@@ -769,28 +732,18 @@ fn image_predictions(
 }
 
 impl Predictions {
+    /// Lines for stderr: what could not be shown (titles, the rating scale).
+    pub fn warnings(&self) -> &[String] {
+        match self {
+            Predictions::TopItems(top) => &top.warnings,
+            _ => &[],
+        }
+    }
+
     /// A table (top items) or CSV (pairs, images), as printed without `--json`.
     pub fn to_text(&self) -> String {
         match self {
-            Predictions::TopItems {
-                user,
-                trained,
-                items,
-            } => {
-                let mut text = if *trained {
-                    format!("top {} items for user {user}\n", items.len())
-                } else {
-                    format!(
-                        "top {} items for user {user} (never trained: ranked by item bias)\n",
-                        items.len()
-                    )
-                };
-                text += &format!("{:>4}  {:>10}  {:>10}\n", "rank", "item", "prediction");
-                for r in items {
-                    text += &format!("{:>4}  {:>10}  {:>10.4}\n", r.rank, r.item, r.prediction);
-                }
-                text
-            }
+            Predictions::TopItems(top) => top.to_text(),
             Predictions::Pairs(pairs) => {
                 let mut text = String::from("user,item,prediction,trained\n");
                 for p in pairs {

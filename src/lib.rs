@@ -14,13 +14,15 @@
 //! sweep
 //! experiment
 //! checkpoint html_report inference progress run_writer
-//! explain model_file plot train
+//! saved_ranking
+//! model_file plot train
+//! explain
 //! schema
 //! config
 //! optim
 //! regularization
 //! model
-//! failure
+//! failure ranking
 //! data rng tensor_file
 //! memory
 //! device ffi info interrupt schedule setting util
@@ -45,13 +47,16 @@
 //!   HTML page with interactive charts (uPlot, vendored under `assets/uplot/`); uses `plot`'s
 //!   legend labels and run titles.
 //! * `inference` — `regulab eval` and `predict`: saved models on any data.
+//! * `saved_ranking` — `eval`'s ranking metrics of a saved MF model: its training ratings
+//!   (not candidates) and the most-popular baseline over the same candidates.
 //! * `progress` — the console observer (progress bar, or one line per epoch).
 //! * `run_writer` — the run document's writer (an observer; atomic writes after each epoch).
 //! * `explain` — plain-language findings about a run document, one file per finding, each a
 //!   detection (the numbers and thresholds) and a wording; stored in the document when a run
 //!   ends and printed by `regulab explain`.
 //! * `model_file` — saved models: `.safetensors` with PyTorch's names and the metadata to use them.
-//! * `plot` — draws run documents or a sweep summary to SVG/PNG.
+//! * `plot` — draws run documents or a sweep summary to SVG/PNG; draws the eval-divisor
+//!   finding's two test costs from `explain`.
 //! * `train` — the one training loop ([`train::TrainingLoop`]); emits events to observers;
 //!   stops on an interrupter.
 //! * `schema` — the run document and sweep summary types every reader and writer uses,
@@ -64,6 +69,8 @@
 //! * `regularization` — every penalty form as data (formula, scale, computation); the
 //!   weight-decay mode; weight norms; implied weight decay.
 //! * `model` — the model trait, its parameters, matrix factorization, the MLP.
+//! * `ranking` — ranking metrics (precision@K, recall@K, nDCG@K, hit@K) of scored items
+//!   per user, with the exact definitions of relevant items, candidates and ties.
 //! * `failure` — libtorch failures (panics inside tch, `TchError`) as one line without C++
 //!   frames; the panic hook; used by training, model building, `eval` and `predict`.
 //! * `data` — ratings (MovieLens formats, splits, synthetic), MNIST-format images, fetching,
@@ -99,9 +106,11 @@ pub mod model_file;
 pub mod optim;
 pub mod plot;
 pub mod progress;
+pub mod ranking;
 pub mod regularization;
 pub mod rng;
 pub mod run_writer;
+pub mod saved_ranking;
 pub mod schedule;
 pub mod schema;
 pub mod setting;

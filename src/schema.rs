@@ -125,7 +125,7 @@ pub struct MetricInfo {
 impl From<Metric> for MetricInfo {
     fn from(metric: Metric) -> Self {
         MetricInfo {
-            name: metric.key().into(),
+            name: metric.key(),
             higher_is_better: metric.higher_is_better(),
         }
     }

@@ -274,7 +274,7 @@ impl<'a> TrainingLoop<'a> {
             let validation = record
                 .validation
                 .as_ref()
-                .and_then(|v| v.get(metric.key()))
+                .and_then(|v| v.get(&metric.key()))
                 .copied();
             if !training.means[2].is_finite() {
                 return Ok(LoopOutcome::Diverged {

@@ -232,6 +232,15 @@ pub fn format_number(value: f64) -> String {
     format!("{value:.decimals$}")
 }
 
+/// `n` and the noun, plural unless `n` is 1: "1 run", "5 runs".
+pub fn count_noun(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
 /// The output rule for a command that writes one file (a figure, a report, a CSV): the file
 /// may not be one of the command's inputs (never, even with `overwrite`), and a file already
 /// there is replaced only when `replaceable` recognizes it as this command's own kind of

@@ -186,6 +186,7 @@ fn entry(
         base_urls: Box::leak(base_urls.into_boxed_slice()),
         files: Box::leak(files.into_boxed_slice()),
         archive,
+        local_files: &[],
     }
 }
 
@@ -564,6 +565,11 @@ fn known_name_without_download_says_which_command_to_run() {
     let message = format!("{error:#}");
     assert!(message.contains("regulab data fetch ml-100k"), "{message}");
     assert!(message.contains("--download"), "{message}");
+    assert!(message.contains("--data PATH"), "{message}");
+    assert!(
+        message.contains("regulab data add ml-100k PATH"),
+        "{message}"
+    );
     assert_cache_empty(cache.path());
 
     assert_eq!(

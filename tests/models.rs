@@ -152,18 +152,11 @@ fn mf_models_load_in_python_and_eval_reproduces_the_run() {
         run["summary"]["test_at_selected"]["rmse"]
     );
 
-    // predict: N distinct items in raw ids, none the user rated in u1.base with --exclude-seen.
+    // predict: N distinct items in raw ids, none the user rated in u1.base (left out by
+    // default), best raw score first, scores clipped to the training ratings' 1..5.
     let output = run_ok(
         regulab()
-            .args([
-                "predict",
-                "--user",
-                "1",
-                "--top",
-                "15",
-                "--exclude-seen",
-                "--json",
-            ])
+            .args(["predict", "--user", "1", "--top", "15", "--json"])
             .arg(&run_path),
     );
     let answer: Value = serde_json::from_slice(&output.stdout).unwrap();
@@ -187,17 +180,20 @@ fn mf_models_load_in_python_and_eval_reproduces_the_run() {
         })
         .collect();
     assert!(items.iter().all(|i| !seen.contains(i)), "{items:?}");
-    let predictions: Vec<f64> = answer["items"]
+    assert_eq!(answer["exclude_seen"], true);
+    assert_eq!(answer["seen_items"].as_u64(), Some(seen.len() as u64));
+    assert_eq!(answer["scale"], serde_json::json!({"min": 1.0, "max": 5.0}));
+    let score = |r: &Value, key: &str| r[key].as_f64().unwrap();
+    let raw: Vec<f64> = answer["items"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|r| r["prediction"].as_f64().unwrap())
+        .map(|r| {
+            assert_eq!(score(r, "score"), score(r, "raw_score").clamp(1.0, 5.0));
+            score(r, "raw_score")
+        })
         .collect();
-    assert!(
-        predictions.windows(2).all(|w| w[0] >= w[1]),
-        "{predictions:?}"
-    );
-
+    assert!(raw.windows(2).all(|w| w[0] >= w[1]), "{raw:?}");
     // Pairs: CSV, an unknown user predicted from the biases.
     let pairs = dir.path().join("pairs.txt");
     std::fs::write(&pairs, "user item\n1 1\n99999 1\n").unwrap();

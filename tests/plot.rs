@@ -158,8 +158,12 @@ fn draws_svg_and_png_from_mf_and_mlp_runs() {
     assert!(out.status.success(), "svg: {}", stderr(&out));
     let text = std::fs::read_to_string(&svg).unwrap();
     assert!(text.contains("<svg"), "not an SVG");
-    // The legend names the runs by what differs between them.
-    assert!(text.contains("command=mlp"), "legend missing");
+    // The legend names the runs by what differs between them, in short words.
+    let words = texts(&text);
+    assert!(
+        words.iter().any(|t| t.starts_with("mf ")) && words.iter().any(|t| t.starts_with("mlp ")),
+        "legend missing: {words:?}"
+    );
 
     let png = dir.path().join("nested/fig.png");
     let out = regulab_plot(&runs, &png);
@@ -305,15 +309,108 @@ fn titles_come_from_the_config_and_keys_name_every_line_style() {
     assert!(!mf.iter().any(|t| t == "validation"), "{mf:?}");
     assert!(!mf.iter().any(|t| t.contains("accuracy")), "{mf:?}");
 
+    // Titles name only what is drawn: no validation split, no validation in the title.
+    let plain = texts(&svg_text(&[&fixture("sweep/lambda=0.0,seed=1.json")], &[]));
+    let unvalidated = texts(&svg_text(&[&fixture("run-mf.json")], &[]));
+    assert!(
+        !unvalidated.iter().any(|t| t.contains("validation")),
+        "{unvalidated:?}"
+    );
+    assert!(plain.iter().any(|t| t == "validation"), "{plain:?}");
+
     let mlp = texts(&svg_text(&[&fixture("run-mlp.json")], &[]));
     for key in [
         "validation",
         "test at the best validation epoch",
-        "test cost vs test accuracy",
-        "test cost (left axis)",
         "test accuracy (right axis)",
     ] {
         assert!(mlp.iter().any(|t| t == key), "no {key:?} in {mlp:?}");
+    }
+}
+
+/// The explain finding `kind`'s numbers for a run document.
+fn finding_numbers(run: &Path, kind: &str) -> serde_json::Value {
+    let out = Command::new(REGULAB)
+        .args(["explain", "--json"])
+        .arg(run)
+        .output()
+        .expect("run regulab explain");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let explained: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    explained[0]["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["kind"] == kind)
+        .unwrap_or_else(|| panic!("no {kind} finding: {explained}"))["numbers"]
+        .clone()
+}
+
+#[test]
+fn the_quadratic_cost_mlp_draws_its_cost_as_trained_and_with_the_test_divisor() {
+    // 800 training images (1000 less the validation fifth) and 300 test images: the L2
+    // term of the test cost divided by 300 instead of 800 is the eval-divisor finding.
+    let mlp = fixture("run-mlp.json");
+    let numbers = finding_numbers(&mlp, "eval-divisor");
+    assert_eq!(numbers["train_size"], 800.0);
+    assert_eq!(numbers["eval_size"], 300.0);
+    let text = texts(&svg_text(&[&mlp], &[]));
+    for key in [
+        "test cost, two divisors, vs test accuracy",
+        "test cost as trained (penalty ÷ 800)",
+        "test cost with the test set's divisor (÷ 300)",
+        "test accuracy (right axis)",
+        "test accuracy",
+    ] {
+        assert!(text.iter().any(|t| t == key), "no {key:?} in {text:?}");
+    }
+    // Two runs name the sizes only in general words; an MF run has no such panel.
+    let both = texts(&svg_text(&[&mlp, &fixture("run-mf.json")], &[]));
+    assert!(
+        both.iter()
+            .any(|t| t == "test cost as trained (penalty ÷ 800)"),
+        "{both:?}"
+    );
+    let mf = texts(&svg_text(&[&fixture("run-mf.json")], &[]));
+    assert!(!mf.iter().any(|t| t.contains("divisor")), "{mf:?}");
+}
+
+#[test]
+fn the_regularization_loss_gets_its_own_axis_where_it_is_small() {
+    // batch-l2 with λ 0.05 on synthetic ratings: the penalty is a few percent of the total.
+    for extra in [&[][..], &["--steps"][..]] {
+        let text = texts(&svg_text(&[&fixture("run-mf.json")], extra));
+        assert!(
+            text.iter().any(|t| t == "regularization (right axis)"),
+            "{extra:?}: {text:?}"
+        );
+        assert!(
+            text.iter().any(|t| t == "regularization loss"),
+            "{extra:?}: {text:?}"
+        );
+    }
+}
+
+#[test]
+fn text_is_at_least_12_px_and_norms_are_told_apart_by_line_style() {
+    let svg = svg_text(&[&fixture("run-mlp.json"), &fixture("run-mf.json")], &[]);
+    let sizes: Vec<f64> = svg
+        .split("font-size=\"")
+        .skip(1)
+        .map(|rest| rest[..rest.find('"').unwrap()].parse().unwrap())
+        .collect();
+    assert!(!sizes.is_empty());
+    assert!(
+        sizes.iter().all(|&size| size >= 12.0),
+        "text below 12 px: {sizes:?}"
+    );
+    // Two runs: a norms panel each, biases dashed beside their layer's solid weights.
+    let text = texts(&svg);
+    for title in ["weight norms: mlp", "weight norms: mf"] {
+        assert!(
+            text.iter().any(|t| t.starts_with(title)),
+            "no {title:?} in {text:?}"
+        );
     }
 }
 

@@ -342,3 +342,70 @@ fn changed_data_is_refused() {
         "{error}"
     );
 }
+
+#[test]
+fn resume_takes_the_same_data_from_another_place_and_refuses_other_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("ml-100k");
+    std::fs::create_dir(&data).unwrap();
+    for name in ["u.data", "u1.base", "u1.test"] {
+        std::fs::copy(shared_data("ml-100k").join(name), data.join(name)).unwrap();
+    }
+    let long = args(
+        &["mf", "--split", "u1", "--epochs", "200"],
+        &data.display().to_string(),
+    );
+    let out = dir.path().join("run.json");
+    let mut child = spawn(&long, &out);
+    wait_for_epochs(&out, 1);
+    stop(&mut child, "INT");
+    let stopped = read_json(&out);
+    let moved = dir.path().join("moved");
+    std::fs::rename(&data, &moved).unwrap();
+
+    // Other data (one rating changed) is another run: refused in one line.
+    let other = dir.path().join("other");
+    std::fs::create_dir(&other).unwrap();
+    for name in ["u.data", "u1.test"] {
+        std::fs::copy(moved.join(name), other.join(name)).unwrap();
+    }
+    let base = std::fs::read_to_string(moved.join("u1.base")).unwrap();
+    let (first, rest) = base.split_once('\n').unwrap();
+    let mut fields: Vec<&str> = first.split('\t').collect();
+    fields[2] = if fields[2] == "1" { "2" } else { "1" };
+    std::fs::write(
+        other.join("u1.base"),
+        format!("{}\n{rest}", fields.join("\t")),
+    )
+    .unwrap();
+    let error = run_err(regulab().arg("resume").arg(&out).arg("--data").arg(&other));
+    assert_eq!(
+        error,
+        format!(
+            "regulab: error: --data {}: is not the data {} trained on (same sizes, different contents); resume needs the same data (another place is fine)",
+            other.display(),
+            out.display()
+        )
+    );
+
+    // The same data moved: resumed (then stopped again), the new place and threads recorded.
+    let done = stopped["epochs"].as_array().unwrap().len();
+    let mut child = regulab()
+        .arg("resume")
+        .arg(&out)
+        .arg("--data")
+        .arg(&moved)
+        .args(["--threads", "2", "--quiet"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start regulab resume");
+    wait_for(&out, done + 1, false);
+    stop(&mut child, "INT");
+    let resumed = read_json(&out);
+    assert_eq!(resumed["run_id"], stopped["run_id"]);
+    assert_eq!(resumed["resumed"].as_array().map(Vec::len), Some(1));
+    assert_eq!(resumed["config"]["data"], moved.display().to_string());
+    assert_eq!(resumed["config"]["threads"], 2);
+    assert_eq!(resumed["dataset"]["source"], moved.display().to_string());
+}

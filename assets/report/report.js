@@ -18,9 +18,16 @@
     return Math.max(320, Math.floor(box.getBoundingClientRect().width) - 4);
   }
 
+  // Line styles of a run's parts (train dashed, test solid, ...): uPlot's canvas dashes.
+  var DASHES = { "solid": null, "dashed": [8, 5], "dotted": [2, 4], "long-dash": [14, 5] };
+
   function setRunShown(run, shown) {
     plots.forEach(function (plot) {
-      if (plot.series[run + 1].show !== shown) plot.setSeries(run + 1, { show: shown }, false);
+      plot.runOf.forEach(function (owner, index) {
+        if (owner === run && plot.series[index + 1].show !== shown) {
+          plot.setSeries(index + 1, { show: shown }, false);
+        }
+      });
     });
     var toggle = document.querySelector('input.run-toggle[data-run="' + run + '"]');
     if (toggle) toggle.checked = shown;
@@ -35,39 +42,54 @@
     box.appendChild(caption);
     grid.appendChild(box);
     var series = [{ label: chart.axis, value: function (u, v) { return v == null ? "–" : v; } }];
-    runs.forEach(function (run) {
-      series.push({
-        label: run.label,
+    chart.series.forEach(function (line) {
+      var run = runs[line.run];
+      var entry = {
+        // The run's short label, and its part when the chart draws several per run.
+        label: line.part ? run.label + " · " + line.part : run.label,
         stroke: run.color,
         width: 2,
         spanGaps: false,
-        points: { show: chart.x.length <= 60, size: 5, fill: run.color },
+        scale: line.right ? "y2" : "y",
+        points: { show: chart.x.length <= 60 && line.dash === "solid", size: 5, fill: run.color },
         value: function (u, v) { return formatValue(v); }
-      });
+      };
+      if (DASHES[line.dash]) entry.dash = DASHES[line.dash];
+      series.push(entry);
     });
+    var axes = [
+      // Epochs and steps are whole numbers: no ticks between them.
+      { label: chart.axis, labelSize: 18, size: 36, incrs: WHOLE_STEPS },
+      { label: chart.y_label, labelSize: 18, size: 56, scale: "y", values: function (u, ticks) { return ticks.map(formatValue); } }
+    ];
+    if (chart.y2_label) {
+      axes.push({ label: chart.y2_label, labelSize: 18, size: 56, scale: "y2", side: 1, grid: { show: false },
+                  values: function (u, ticks) { return ticks.map(formatValue); } });
+    }
     var options = {
       width: chartWidth(box),
       height: 250,
       series: series,
-      scales: { x: { time: false } },
-      axes: [
-        // Epochs and steps are whole numbers: no ticks between them.
-        { label: chart.axis, labelSize: 18, size: 36, incrs: WHOLE_STEPS },
-        { label: chart.y_label, labelSize: 18, size: 56, values: function (u, ticks) { return ticks.map(formatValue); } }
-      ],
+      scales: chart.y2_label ? { x: { time: false }, y: {}, y2: {} } : { x: { time: false } },
+      axes: axes,
       cursor: { sync: { key: chart.axis, setSeries: false }, points: { size: 7 } },
       legend: { live: true },
       hooks: {
         setSeries: [function (plot, index, opts) {
           // A click on a run's name in any chart's legend hides it in every chart.
-          if (index != null && opts && opts.show != null) setRunShown(index - 1, opts.show);
+          if (index != null && opts && opts.show != null) setRunShown(plot.runOf[index - 1], opts.show);
         }]
       }
     };
-    var plot = new uPlot(options, [chart.x].concat(chart.series), box);
+    var data = [chart.x].concat(chart.series.map(function (line) { return line.values; }));
+    var plot = new uPlot(options, data, box);
+    plot.runOf = chart.series.map(function (line) { return line.run; });
     box.dataset.series = String(plot.series.length - 1);
-    box.dataset.points = String(chart.series.reduce(function (n, s) {
-      return n + s.filter(function (v) { return v != null; }).length;
+    box.dataset.runs = String(plot.runOf.filter(function (run, i, all) { return all.indexOf(run) === i; }).length);
+    box.dataset.parts = chart.series.map(function (line) { return line.part; })
+      .filter(function (part, i, all) { return all.indexOf(part) === i; }).join("|");
+    box.dataset.points = String(chart.series.reduce(function (n, line) {
+      return n + line.values.filter(function (v) { return v != null; }).length;
     }, 0));
     plots.push(plot);
     return plot;

@@ -1,7 +1,7 @@
 //! `regulab data info|fetch|list`.
 
 use crate::data::data_path;
-use crate::data::fetch::{self, parse_seconds, FetchRequest, ListRequest};
+use crate::data::fetch::{self, parse_seconds, AddRequest, FetchRequest, ListRequest};
 use crate::data::synth::SynthFormat;
 use crate::data::{self, DuplicatePolicy, LoadOptions, RatingRange, RatingsSourceSpec, SplitSpec};
 use anyhow::{bail, Result};
@@ -16,7 +16,11 @@ pub enum DataCommand {
     Info(DataInfoArgs),
     /// Download a known data set into the cache, verify its checksums, unpack it, print its folder
     Fetch(FetchArgs),
-    /// Known data sets, their download sizes, and which are cached (and where)
+    /// Register a folder already on disk as a known data set (its files' checksums are
+    /// checked), so that `--data NAME` uses it without a download
+    Add(AddArgs),
+    /// Known data sets, their download sizes, and which are cached, registered or placed in
+    /// the cache by hand (and where)
     List(ListArgs),
     /// Write the synthetic ratings (as `--data synthetic` makes them) as a MovieLens folder
     Synth(DataSynthArgs),
@@ -131,6 +135,20 @@ pub struct FetchArgs {
     pub timeout: Option<Duration>,
 }
 
+/// `regulab data add NAME PATH`
+#[derive(Debug, Args)]
+pub struct AddArgs {
+    /// A known data set: ml-100k, ml-1m, ml-10m, ml-20m, ml-25m, ml-32m, ml-latest-small, mnist, fashion-mnist
+    pub name: String,
+    /// Its unpacked folder (ml-100k: u.data, u.item, the u1..u5/ua/ub splits, ...)
+    #[arg(value_name = "PATH")]
+    pub path: PathBuf,
+    /// Cache folder whose local.json records it [default: $REGULAB_DATA, else the platform
+    /// cache folder + /regulab]
+    #[arg(long, value_name = "DIR")]
+    pub cache: Option<PathBuf>,
+}
+
 /// `regulab data list`
 #[derive(Debug, Args)]
 pub struct ListArgs {
@@ -150,6 +168,11 @@ pub fn run(command: DataCommand) -> Result<()> {
             mirror: args.mirror,
             cache: args.cache,
             timeout: args.timeout,
+        }),
+        DataCommand::Add(args) => fetch::run_add(&AddRequest {
+            name: args.name,
+            path: args.path,
+            cache: args.cache,
         }),
         DataCommand::List(args) => fetch::run_list(&ListRequest {
             cache: args.cache,
@@ -173,13 +196,14 @@ fn data_info(args: &DataInfoArgs) -> Result<()> {
         if args.json {
             crate::util::outln!("{}", serde_json::to_string_pretty(&stats)?);
         } else {
-            crate::util::out!("{}", format_image_stats(&stats));
+            let found = found_line(&args.path, &path);
+            crate::util::out!("{found}{}", format_image_stats(&stats));
         }
         return Ok(());
     }
     let source = match args.path.as_str() {
         "synthetic" => RatingsSourceSpec::Synthetic(args.synthetic.config()),
-        _ => RatingsSourceSpec::Path(path),
+        _ => RatingsSourceSpec::Path(path.clone()),
     };
     let split = args.split.clone().unwrap_or(SplitSpec::None);
     let dataset = data::load_ratings(&source, &split, args.seed, &args.load.options())?;
@@ -187,9 +211,19 @@ fn data_info(args: &DataInfoArgs) -> Result<()> {
     if args.json {
         crate::util::outln!("{}", serde_json::to_string_pretty(&stats)?);
     } else {
-        crate::util::out!("{}", format_stats(&stats));
+        crate::util::out!("{}{}", found_line(&args.path, &path), format_stats(&stats));
     }
     Ok(())
+}
+
+/// For a known name: where it was found (`data set ml-100k: registered folder /data/ml-100k`).
+fn found_line(value: &str, dir: &std::path::Path) -> String {
+    let cache = fetch::cache_dir(None).ok();
+    let how = cache.and_then(|cache| fetch::local::how_found(value, dir, &cache));
+    match how {
+        Some(how) => format!("data set {value}: {how} {}\n", dir.display()),
+        None => String::new(),
+    }
 }
 
 fn data_synth(args: &DataSynthArgs) -> Result<()> {

@@ -34,6 +34,8 @@ pub struct Cli {
     pub command: Command,
 }
 
+// One value per process, parsed once: boxing the large flag sets would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Versions, CUDA devices, cuDNN and CPU threads
@@ -130,6 +132,13 @@ pub struct Overrides {
     /// Override a key: --set lambda=0.1 (repeatable)
     #[arg(long, value_name = "KEY=VALUE")]
     pub set: Vec<String>,
+    /// The data: a data set name or a path (as --set data=...); not part of the run's
+    /// identity, so the same data in another place is the same run
+    #[arg(long, value_name = "DATA")]
+    pub data: Option<String>,
+    /// CPU threads for torch (as --set threads=N); not part of the run's identity
+    #[arg(long, allow_negative_numbers = true, value_name = "N")]
+    pub threads: Option<String>,
     /// No progress bar or per-epoch lines
     #[arg(long)]
     pub quiet: bool,
@@ -145,6 +154,12 @@ impl Overrides {
             layer.set("out", out.display().to_string().into(), Origin::Flag)?;
         }
         train_flags::apply_sets(layer, &self.set)?;
+        if let Some(data) = &self.data {
+            layer.set("data", data.clone().into(), Origin::Flag)?;
+        }
+        if let Some(threads) = &self.threads {
+            layer.set("threads", threads.clone().into(), Origin::Flag)?;
+        }
         if self.quiet {
             layer.set("quiet", true.into(), Origin::Flag)?;
         }
@@ -166,7 +181,7 @@ pub struct RerunArgs {
     after_help = "The run continues from the checkpoint its document names (written every --checkpoint-every epochs) \
                   with the recorded configuration, and finishes the same document; on the CPU its epochs \
                   equal those of an uninterrupted run. A completed or diverged run, a missing checkpoint \
-                  or changed data is refused.\nExit status as for the run: 0 completed, 1 failed or diverged, 128+N stopped by signal N."
+                  or changed data is refused; --data may name the same data in another place.\nExit status as for the run: 0 completed, 1 failed or diverged, 128+N stopped by signal N."
 )]
 pub struct ResumeArgs {
     /// The run document of the run to continue
@@ -175,11 +190,18 @@ pub struct ResumeArgs {
     /// No progress bar or per-epoch lines (default: as the run was started)
     #[arg(long)]
     pub quiet: bool,
+    /// Where the run's data is now (a data set name or a path) [default: the recorded data];
+    /// data with another fingerprint than the run's is refused
+    #[arg(long, value_name = "DATA")]
+    pub data: Option<String>,
+    /// CPU threads for torch [default: as the run was started]
+    #[arg(long, value_name = "N", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub threads: Option<usize>,
 }
 
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Examples:\n  regulab eval runs/mf.json                      # the run's final model on its own held-out test split\n  regulab eval runs/mf.final.safetensors --data new-ratings.csv --split none   # ratings collected after training\n  regulab eval runs/mlp.json --weights selected --json\nRatings whose user or item the model never trained are predicted from the biases and the mean (as in training).\nRatings the model trained on (another u1..u5 split of its data, --split none) are counted and warned about: they measure training data."
+    after_help = "Examples:\n  regulab eval runs/mf.json                      # the run's final model on its own held-out test split\n  regulab eval runs/mf.final.safetensors --data new-ratings.csv --split none   # ratings collected after training\n  regulab eval runs/mlp.json --weights selected --json\n  regulab eval runs/mf.json --metrics rmse,ndcg@10,precision@10,recall@10   # with the most-popular baseline\nRatings whose user or item the model never trained are predicted from the biases and the mean (as in training).\nRatings the model trained on (another u1..u5 split of its data, --split none) are counted and warned about: they measure training data."
 )]
 pub struct EvalArgs {
     /// A saved model (RUN.final.safetensors, RUN.selected.safetensors) or a run document
@@ -202,6 +224,17 @@ pub struct EvalArgs {
     /// [default: the scale the model was trained with]
     #[arg(long, value_name = "MIN,MAX", allow_hyphen_values = true)]
     pub rating_range: Option<String>,
+    /// Only these metrics, comma separated: rmse, mae, precision@K, recall@K, ndcg@K, hit@K
+    /// (ratings; K >= 1), accuracy (images). Ranking metrics are means over users with a
+    /// relevant rating; a user's candidates are every item the model has a row for except
+    /// those the user rated in the model's training ratings; ties go to the smaller item id;
+    /// nDCG uses binary gains and 1/log2(rank+1). A most-popular ranking is printed beside
+    /// them [default: every metric but the ranking ones]
+    #[arg(long, value_name = "LIST")]
+    pub metrics: Option<String>,
+    /// Ranking metrics: ratings at or above this are relevant [default: the run's relevance, 4]
+    #[arg(long, allow_negative_numbers = true, value_name = "R")]
+    pub relevance: Option<f64>,
     /// auto, cpu, cuda or cuda:N
     #[arg(long, value_name = "DEVICE", default_value = "auto")]
     pub device: String,
@@ -212,7 +245,7 @@ pub struct EvalArgs {
 
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Examples:\n  regulab predict runs/mf.json --user 196 --top 10 --exclude-seen\n  regulab predict runs/mf.json --pairs pairs.txt > predictions.csv     # lines: USER ITEM\n  regulab predict runs/mlp.json --images t10k-images-idx3-ubyte.gz > classes.csv\nA user or item the model never trained is predicted from the biases (biased MF); plain MF refuses it."
+    after_help = "Examples:\n  regulab predict runs/mf.json --user 196 --top 10                   # titles and genres where the data has them\n  regulab predict runs/mf.json --pairs pairs.txt > predictions.csv     # lines: USER ITEM\n  regulab predict runs/mlp.json --images t10k-images-idx3-ubyte.gz > classes.csv\nA user or item the model never trained is predicted from the biases (biased MF); plain MF refuses it."
 )]
 pub struct PredictArgs {
     /// A saved model (RUN.final.safetensors, RUN.selected.safetensors) or a run document
@@ -227,8 +260,12 @@ pub struct PredictArgs {
     /// With --user: how many items
     #[arg(long, value_name = "N", default_value_t = 10)]
     pub top: usize,
-    /// With --user: leave out items the user rated in the training data
+    /// With --user: keep the items the user rated in the training data (left out by default)
     #[arg(long, requires = "user")]
+    pub include_seen: bool,
+    /// With --user: leave out the items the user rated in training (the default; kept so
+    /// that earlier command lines still work)
+    #[arg(long, requires = "user", conflicts_with = "include_seen")]
     pub exclude_seen: bool,
     /// MF: a file of USER ITEM pairs (raw ids, one pair per line); prints CSV
     #[arg(long, value_name = "FILE", conflicts_with = "images")]
@@ -236,7 +273,7 @@ pub struct PredictArgs {
     /// MLP: an IDX images file (raw or .gz); prints each image's class and probabilities as CSV
     #[arg(long, value_name = "FILE")]
     pub images: Option<PathBuf>,
-    /// With --exclude-seen: where the training ratings are [default: the recorded data]
+    /// With --user: where the training ratings (and titles) are [default: the recorded data]
     #[arg(long, value_name = "DATA")]
     pub data: Option<String>,
     /// auto, cpu, cuda or cuda:N
@@ -400,8 +437,12 @@ fn resume(args: &ResumeArgs, argv: Vec<String>) -> Result<Exit> {
         interrupter: &interrupter,
         overwrite: false,
     };
-    let quiet = args.quiet.then_some(true);
-    let result = experiment::resume(&args.run, &context, quiet)?;
+    let overrides = experiment::ResumeOverrides {
+        quiet: args.quiet.then_some(true),
+        data: args.data.clone(),
+        threads: args.threads,
+    };
+    let result = experiment::resume(&args.run, &context, &overrides)?;
     Ok(exit_of(&result))
 }
 
@@ -413,6 +454,11 @@ fn eval(args: EvalArgs) -> Result<()> {
         split: args.split,
         limit: args.limit,
         rating_range: parse_flag("--rating-range", args.rating_range.as_deref())?,
+        metrics: args.metrics.as_deref().map(parse_metrics).transpose()?,
+        relevance: match args.relevance {
+            Some(r) if !r.is_finite() => anyhow::bail!("--relevance {r}: must be a number"),
+            r => r,
+        },
         device: parse_flag("--device", Some(&args.device))?.unwrap_or_default(),
     };
     let report = crate::inference::eval(&request)?;
@@ -427,14 +473,32 @@ fn eval(args: EvalArgs) -> Result<()> {
     Ok(())
 }
 
+/// `--metrics rmse,ndcg@10`: each name once, in the given order.
+fn parse_metrics(text: &str) -> Result<Vec<crate::model::Metric>> {
+    let mut metrics = Vec::new();
+    for name in text.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        let metric = name
+            .parse::<crate::model::Metric>()
+            .map_err(|e| anyhow::anyhow!("--metrics {text}: {e}"))?;
+        if !metrics.contains(&metric) {
+            metrics.push(metric);
+        }
+    }
+    if metrics.is_empty() {
+        anyhow::bail!("--metrics {text:?}: names no metric");
+    }
+    Ok(metrics)
+}
+
 fn predict(args: PredictArgs) -> Result<()> {
     use crate::inference::PredictQuery;
     let query = match (args.user, args.pairs, args.images) {
-        (Some(user), None, None) => PredictQuery::TopItems {
+        (Some(user), None, None) => PredictQuery::TopItems(crate::inference::TopItemsQuery {
             user,
             top: args.top,
-            exclude_seen: args.exclude_seen,
-        },
+            include_seen: args.include_seen,
+            data: args.data,
+        }),
         (None, Some(pairs), None) => PredictQuery::Pairs(pairs),
         (None, None, Some(images)) => PredictQuery::Images(images),
         _ => anyhow::bail!(
@@ -445,10 +509,12 @@ fn predict(args: PredictArgs) -> Result<()> {
         model: args.model,
         weights: parse_flag("--weights", args.weights.as_deref())?,
         query,
-        data: args.data,
         device: parse_flag("--device", Some(&args.device))?.unwrap_or_default(),
     };
     let predictions = crate::inference::predict(&request)?;
+    for warning in predictions.warnings() {
+        crate::util::erroutln!("regulab predict: warning: {warning}");
+    }
     if args.json {
         crate::util::outln!("{}", serde_json::to_string_pretty(&predictions)?);
     } else {
@@ -494,10 +560,10 @@ fn report(args: ReportArgs) -> Result<()> {
         n => format!(", {n} sweep tables"),
     };
     crate::util::erroutln!(
-        "regulab report: wrote {} ({} runs, {} charts{tables})",
+        "regulab report: wrote {} ({}, {}{tables})",
         args.output.display(),
-        outcome.runs,
-        outcome.charts,
+        crate::util::count_noun(outcome.runs, "run"),
+        crate::util::count_noun(outcome.charts, "chart"),
     );
     Ok(())
 }

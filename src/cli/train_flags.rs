@@ -114,6 +114,11 @@ pub struct CommonFlags {
     /// At the end, put back the best validation epoch's weights and measure them again
     #[arg(long)]
     pub restore_best: bool,
+    /// The metric that chooses the reported epoch and drives --early-stop, --restore-best
+    /// and plateau schedules: mf rmse, mae or a ranking metric (ndcg@10, ...; recorded on
+    /// validation and test); mlp accuracy [default: mf rmse, mlp accuracy]
+    #[arg(long, value_name = "METRIC")]
+    pub selection_metric: Option<String>,
     /// Write a checkpoint (weights, optimizer state, position) beside the run document every
     /// N epochs, for `regulab resume`; 0 writes none. Removed when the run completes
     #[arg(long, allow_negative_numbers = true, value_name = "N")]
@@ -176,6 +181,14 @@ pub struct MfFlags {
     /// splits) as a validation curve that chooses the reported epoch; test is never touched
     #[arg(long, allow_negative_numbers = true, value_name = "F")]
     pub val_split: Option<String>,
+    /// Ranking metrics recorded on validation and test each epoch, comma separated:
+    /// precision@K, recall@K, ndcg@K, hit@K (defined as in `regulab eval --help`; rmse and
+    /// mae are always recorded)
+    #[arg(long, value_name = "LIST")]
+    pub metrics: Option<String>,
+    /// Ranking metrics: ratings at or above this are relevant [default: 4]
+    #[arg(long, allow_negative_numbers = true, value_name = "R")]
+    pub relevance: Option<String>,
     #[command(flatten)]
     pub common: CommonFlags,
 }
@@ -687,8 +700,8 @@ fn parse_sweep_flags(
                 .cloned()
                 .with_context(|| format!("--{name} needs a value"))?,
         };
-        // --hidden and --betas are themselves comma lists: their alternatives use '/'.
-        let separator = if matches!(name.as_str(), "hidden" | "betas") {
+        // --hidden, --betas and --metrics are themselves comma lists: alternatives use '/'.
+        let separator = if matches!(name.as_str(), "hidden" | "betas" | "metrics") {
             '/'
         } else {
             ','

@@ -18,7 +18,7 @@ pub struct TuneArgs {
     /// int:A:B, each with an optional :COUNT for the grid, or a list A,B,C), --trials N
     /// (random), --sampler random|grid (default random), --sampler-seed S (default --seed),
     /// --scheduler none|asha (default none), --min-epochs E (default 1), --max-epochs E
-    /// (default --epochs), --reduction ETA (default 3), --metric rmse|accuracy (default the
+    /// (default --epochs), --reduction ETA (default 3), --metric KEY (rmse, mae, accuracy, ndcg@10, ...; default the
     /// trainer's), --folds u1,u2,... (the validation mean over folds decides); then trainer
     /// flags with single values (the fixed part of every trial), --jobs N, --overwrite,
     /// --executor slurm and the --slurm-* flags as for sweep

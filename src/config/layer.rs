@@ -77,6 +77,13 @@ config_keys! {
     loss: LossKind,
     normalize: bool,
     val_split: f64,
+    /// Ranking metrics recorded on validation and test each epoch (matrix factorization).
+    metrics: super::MetricList,
+    /// Ratings at or above this are relevant to ranking metrics.
+    relevance: f64,
+    /// The metric that chooses epochs: summary selection, early stopping, restore_best,
+    /// plateau schedules.
+    selection_metric: crate::model::Metric,
     limit_train: usize,
     limit_test: usize,
     optimizer: OptimizerKind,
@@ -127,6 +134,8 @@ pub const MF_ONLY: &[&str] = &[
     "synthetic_rank",
     "synthetic_noise",
     "synthetic_seed",
+    "metrics",
+    "relevance",
 ];
 pub const MLP_ONLY: &[&str] = &[
     "hidden",

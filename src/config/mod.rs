@@ -18,6 +18,7 @@ use crate::data::{LoadOptions, SplitSpec, SyntheticConfig};
 use crate::device::DeviceChoice;
 use crate::model::mf::MfVariant;
 use crate::model::mlp::{Activation, LossKind};
+use crate::model::Metric;
 use crate::optim::{OptimizerKind, OptimizerSettings};
 use crate::regularization::{PenaltyKind, PenaltySettings};
 use crate::schedule::{EarlyStop, LrSchedule};
@@ -85,6 +86,68 @@ impl ModelKind {
     }
 }
 
+/// A list of metrics, written `ndcg@10,recall@10` in flags and as a list of names in files
+/// and run documents.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MetricList(pub Vec<Metric>);
+
+impl Serialize for MetricList {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.iter().map(|m| m.key()))
+    }
+}
+
+impl<'de> Deserialize<'de> for MetricList {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Form {
+            Text(String),
+            List(Vec<String>),
+        }
+        let names = match Form::deserialize(deserializer)? {
+            Form::Text(text) => text.split(',').map(str::to_string).collect(),
+            Form::List(names) => names,
+        };
+        names
+            .iter()
+            .filter(|name| !name.trim().is_empty())
+            .map(|name| name.parse::<Metric>())
+            .collect::<Result<Vec<_>, _>>()
+            .map(MetricList)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// Relevance threshold of ranking metrics on the 1..5 scale: "liked" is 4 or 5 stars.
+pub const DEFAULT_RELEVANCE: f64 = 4.0;
+
+/// What matrix factorization measures besides rmse and mae.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RankingSpec {
+    /// Ranking metrics recorded on validation and test each epoch (rmse and mae always are).
+    pub metrics: Vec<Metric>,
+    /// Ratings at or above this are relevant.
+    pub relevance: f64,
+}
+
+impl RankingSpec {
+    /// The ranking metrics a run records: `metrics`, and the selection metric when it is
+    /// one, each once.
+    pub fn recorded(&self, selection: Metric) -> Vec<Metric> {
+        let mut recorded: Vec<Metric> = self
+            .metrics
+            .iter()
+            .copied()
+            .filter(|m| m.is_ranking())
+            .collect();
+        if selection.is_ranking() && !recorded.contains(&selection) {
+            recorded.push(selection);
+        }
+        recorded
+    }
+}
+
 /// Matrix factorization on ratings.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MfSpec {
@@ -100,6 +163,7 @@ pub struct MfSpec {
     pub init_std: f64,
     /// Hold out this fraction of the training ratings (seeded) for validation.
     pub val_split: Option<f64>,
+    pub ranking: RankingSpec,
 }
 
 /// The MLP on MNIST-format images.
@@ -142,6 +206,9 @@ pub struct TrainingSettings {
     /// `regulab tune` trains a trial up to a rung, and on to the next one if promoted); not
     /// part of the run's identity, so the same run continues.
     pub pause_after: Option<usize>,
+    /// Chooses the reported epoch, and drives early stopping, `restore_best` and plateau
+    /// schedules [default: the trainer's headline metric].
+    pub selection_metric: Metric,
 }
 
 /// Where and how much a run reports.
@@ -177,6 +244,22 @@ impl RunConfig {
         match self.model {
             ModelSpec::Mf(_) => ModelKind::Mf,
             ModelSpec::Mlp(_) => ModelKind::Mlp,
+        }
+    }
+
+    /// The data the run reads: `synthetic`, a data set name or a path.
+    pub fn data(&self) -> &str {
+        match &self.model {
+            ModelSpec::Mf(spec) => &spec.data,
+            ModelSpec::Mlp(spec) => &spec.data,
+        }
+    }
+
+    /// Points the run at other data (`resume --data`: the same data in another place).
+    pub fn set_data(&mut self, data: &str) {
+        match &mut self.model {
+            ModelSpec::Mf(spec) => spec.data = data.to_string(),
+            ModelSpec::Mlp(spec) => spec.data = data.to_string(),
         }
     }
 
@@ -254,6 +337,10 @@ impl From<RunConfig> for ConfigValues {
             min_delta: config.training.early_stop.map(|e| e.min_delta),
             restore_best: Some(config.training.restore_best),
             pause_after: config.training.pause_after,
+            // Written only when not the default, so existing runs keep their identity.
+            selection_metric: (config.training.selection_metric
+                != config.model_kind().headline_metric())
+            .then_some(config.training.selection_metric),
             log_every: config.output.log_every,
             quiet: Some(config.output.quiet),
             checkpoint_every: Some(config.output.checkpoint_every),
@@ -281,6 +368,10 @@ impl From<RunConfig> for ConfigValues {
                 values.init_std = Some(spec.init_std);
                 values.sparse = Some(config.optimizer.sparse);
                 values.val_split = spec.val_split;
+                values.metrics =
+                    (!spec.ranking.metrics.is_empty()).then_some(MetricList(spec.ranking.metrics));
+                values.relevance =
+                    (spec.ranking.relevance != DEFAULT_RELEVANCE).then_some(spec.ranking.relevance);
             }
             ModelSpec::Mlp(spec) => {
                 values.data = Some(spec.data);
@@ -383,6 +474,10 @@ impl Layer {
                 dim: v.dim.unwrap_or(16),
                 init_std: v.init_std.unwrap_or(0.1),
                 val_split: v.val_split,
+                ranking: RankingSpec {
+                    metrics: v.metrics.clone().unwrap_or_default().0,
+                    relevance: v.relevance.unwrap_or(DEFAULT_RELEVANCE),
+                },
             }),
             ModelKind::Mlp => ModelSpec::Mlp(MlpSpec {
                 data: v.data.clone().ok_or_else(|| {
@@ -421,6 +516,7 @@ impl Layer {
                 }),
                 restore_best: v.restore_best.unwrap_or(false),
                 pause_after: v.pause_after,
+                selection_metric: v.selection_metric.unwrap_or(trainer.headline_metric()),
             },
             output: OutputSettings {
                 out: v.out.clone(),
@@ -490,6 +586,7 @@ impl RunConfig {
         }
         at_least_one("threads", t.threads)?;
         self.validate_selection()?;
+        self.validate_metrics()?;
         at_least_one("log_every", self.output.log_every)?;
         self.optimizer.validate()?;
         self.penalty.validate()?;
@@ -554,6 +651,47 @@ impl RunConfig {
                     "min_delta",
                     "must be a non-negative number",
                 ));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl RunConfig {
+    /// Metrics the trainer can measure: ranking metrics are matrix factorization's, accuracy
+    /// the MLP's.
+    fn validate_metrics(&self) -> Result<(), InvalidSetting> {
+        let selection = self.training.selection_metric;
+        match &self.model {
+            ModelSpec::Mf(spec) => {
+                if let Some(bad) = spec
+                    .ranking
+                    .metrics
+                    .iter()
+                    .chain([&selection])
+                    .find(|m| **m == Metric::Accuracy)
+                {
+                    let key = if *bad == selection {
+                        "selection_metric"
+                    } else {
+                        "metrics"
+                    };
+                    return Err(InvalidSetting::new(
+                        key,
+                        "accuracy is the MLP's metric; matrix factorization has rmse, mae, precision@K, recall@K, ndcg@K and hit@K",
+                    ));
+                }
+                if !spec.ranking.relevance.is_finite() {
+                    return Err(InvalidSetting::new("relevance", "must be a number"));
+                }
+            }
+            ModelSpec::Mlp(_) => {
+                if selection != Metric::Accuracy {
+                    return Err(InvalidSetting::new(
+                        "selection_metric",
+                        "the MLP is selected by accuracy",
+                    ));
+                }
             }
         }
         Ok(())
@@ -662,6 +800,54 @@ mod tests {
         assert!(text.contains(r#""penalty":"batch-l2""#), "{text}");
         let back: RunConfig = serde_json::from_str(&text).unwrap();
         assert_eq!(back, config);
+    }
+
+    #[test]
+    fn ranking_keys_parse_from_text_and_lists_and_round_trip() {
+        let from_text = layer(&[
+            ("command", json!("mf")),
+            ("metrics", json!("ndcg@10, recall@5")),
+            ("relevance", json!("3.5")),
+            ("selection_metric", json!("ndcg@10")),
+        ])
+        .resolve()
+        .unwrap();
+        let from_list = layer(&[
+            ("command", json!("mf")),
+            ("metrics", json!(["ndcg@10", "recall@5"])),
+            ("relevance", json!(3.5)),
+            ("selection_metric", json!("ndcg@10")),
+        ])
+        .resolve()
+        .unwrap();
+        assert_eq!(from_text, from_list);
+        let ModelSpec::Mf(spec) = &from_text.model else {
+            panic!("mf")
+        };
+        assert_eq!(spec.ranking.metrics, [Metric::Ndcg(10), Metric::Recall(5)]);
+        assert_eq!(from_text.training.selection_metric, Metric::Ndcg(10));
+        let text = serde_json::to_string(&from_text).unwrap();
+        assert!(
+            text.contains(r#""metrics":["ndcg@10","recall@5"]"#),
+            "{text}"
+        );
+        let back: RunConfig = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, from_text);
+        // Defaults are not written, so runs without ranking keep their identity.
+        let plain = layer(&[("command", json!("mf"))]).resolve().unwrap();
+        let text = serde_json::to_string(&plain).unwrap();
+        assert!(
+            !text.contains("metric") && !text.contains("relevance"),
+            "{text}"
+        );
+        let error = Layer::default()
+            .set("metrics", json!("ndcg@x"), Origin::Flag)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.starts_with("--metrics ndcg@x: ") && error.contains("K must be"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -11,6 +11,7 @@ pub mod ratings;
 pub mod split;
 pub mod synth;
 pub mod synthetic;
+pub mod titles;
 
 pub use options::{DuplicatePolicy, LoadOptions, RatingRange};
 pub use ratings::{DatasetStats, IdMap, Ratings, RatingsDataset};

@@ -64,6 +64,27 @@ impl fmt::Display for SplitSpec {
     }
 }
 
+/// Moves a seeded `fraction` of the training ratings into a validation part; the test part
+/// is never touched (training runs and `regulab eval` hold out the same part). Its own
+/// seed stream keeps it independent of a random train/test split.
+pub fn hold_out_validation(
+    dataset: &mut super::RatingsDataset,
+    fraction: f64,
+    seed: u64,
+) -> Result<Ratings> {
+    let validation_seed = seed ^ 0x7661_6c69_6461_7465; // "validate"
+    let (kept, held_out) = holdout(
+        &dataset.train,
+        &SplitSpec::Random(1.0 - fraction),
+        validation_seed,
+    )?;
+    if kept.is_empty() || held_out.is_empty() {
+        bail!("--val-split {fraction}: leaves an empty training or validation part");
+    }
+    dataset.train = kept;
+    Ok(held_out)
+}
+
 /// Splits `all` into (train, test) by a holdout spec, reproducibly for a given seed.
 pub fn holdout(all: &Ratings, spec: &SplitSpec, seed: u64) -> Result<(Ratings, Ratings)> {
     if *spec == SplitSpec::None {

@@ -112,26 +112,54 @@ fn kept(out: &Path, document: RunDocument, config: &RunConfig) -> RunResult {
     }
 }
 
+/// What `regulab resume` may change in the recorded configuration: none of it is part of
+/// the run's identity.
+#[derive(Debug, Clone, Default)]
+pub struct ResumeOverrides {
+    pub quiet: Option<bool>,
+    /// The same data in another place (its fingerprint must equal the checkpoint's).
+    pub data: Option<String>,
+    pub threads: Option<usize>,
+}
+
 /// `regulab resume`: continues an interrupted, killed or failed run from its checkpoint and
-/// finishes the same document. `quiet` overrides the recorded setting.
-pub fn resume(path: &Path, context: &RunContext, quiet: Option<bool>) -> Result<RunResult> {
-    let document = load_run(path)?;
+/// finishes the same document, with `overrides` applied to the recorded configuration.
+pub fn resume(path: &Path, context: &RunContext, overrides: &ResumeOverrides) -> Result<RunResult> {
+    let mut document = load_run(path)?;
     let checkpoint_path = resumable_checkpoint(path, &document)?;
     let lock = OutputLock::acquire(path)?;
     let checkpoint = Checkpoint::read(&checkpoint_path)?;
     check_belongs(path, &document, &checkpoint)?;
     let mut config = document.config.clone();
     config.output.out = Some(path.to_path_buf());
-    if let Some(quiet) = quiet {
+    if let Some(quiet) = overrides.quiet {
         config.output.quiet = quiet;
+    }
+    if let Some(threads) = overrides.threads {
+        config.training.threads = Some(threads);
+    }
+    if let Some(data) = &overrides.data {
+        config.set_data(data);
     }
     let (prepared, device) = prepare(&config, path)?;
     if let Some(difference) = checkpoint.data.difference(&prepared.fingerprint) {
+        if let Some(data) = &overrides.data {
+            bail!(
+                "--data {data}: is not the data {} trained on ({difference}); resume needs the same data (another place is fine)",
+                path.display()
+            );
+        }
         bail!(
             "{}: the data changed since the run started ({difference}); start a new run instead",
             path.display()
         );
     }
+    // The document records where the data is now and the threads used from here on.
+    if overrides.data.is_some() {
+        document.config.set_data(config.data());
+        document.dataset = prepared.dataset.clone();
+    }
+    document.config.training.threads = config.training.threads;
     let resume = Resume {
         document,
         checkpoint,

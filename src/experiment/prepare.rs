@@ -8,10 +8,11 @@ use crate::data::fingerprint::{DataFingerprint, Fingerprinter};
 use crate::data::{self, mnist, RatingsSourceSpec};
 use crate::failure::guarded;
 use crate::memory;
-use crate::model::mf::MatrixFactorization;
+use crate::model::mf::{MatrixFactorization, RankingRows, RankingSetup, TrainedRows};
 use crate::model::mlp::{ImageSplits, Mlp, PixelScaling};
 use crate::model::Model;
 use crate::model_file::RowIds;
+use crate::ranking::RankingTask;
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 
@@ -68,7 +69,11 @@ fn prepare_mf(
     let seed = config.training.seed;
     let mut dataset = data::load_ratings(&source, &spec.split, seed, &spec.load)?;
     let validation = match spec.val_split {
-        Some(fraction) => Some(hold_out_validation(&mut dataset, fraction, seed)?),
+        Some(fraction) => Some(data::split::hold_out_validation(
+            &mut dataset,
+            fraction,
+            seed,
+        )?),
         None => None,
     };
     let sizes = memory::MfSizes {
@@ -90,7 +95,9 @@ fn prepare_mf(
     // torch's generator drives initial weights and batch order (see train.rs); seeding it
     // after loading keeps data preparation (its own seeded generator) out of that sequence.
     tch::manual_seed(seed as i64);
+    let selection = config.training.selection_metric;
     let model = guarded("building the model", || {
+        let ranking = ranking_setup(spec, selection, &dataset, validation.as_ref(), device);
         MatrixFactorization::new(
             &dataset,
             validation.as_ref(),
@@ -99,7 +106,12 @@ fn prepare_mf(
             spec.init_std,
             device,
         )
-        .map(|model| model.with_sparse_gradients(config.optimizer.sparse))
+        .map(|model| {
+            model
+                .with_sparse_gradients(config.optimizer.sparse)
+                .with_ranking(ranking)
+                .with_selection(selection)
+        })
     })?;
     let mut stats = serde_json::to_value(dataset.stats()).context("data set statistics")?;
     if let (Some(object), Some(validation)) = (stats.as_object_mut(), &validation) {
@@ -126,6 +138,37 @@ fn prepare_mf(
     })
 }
 
+/// The ranking metrics the run records on validation and test (`metrics`, and the selection
+/// metric when it is one); `None` when there are none, so that epochs cost what they did.
+fn ranking_setup(
+    spec: &MfSpec,
+    selection: crate::model::Metric,
+    dataset: &data::RatingsDataset,
+    validation: Option<&data::Ratings>,
+    device: tch::Device,
+) -> Option<RankingSetup> {
+    let metrics = spec.ranking.recorded(selection);
+    if metrics.is_empty() {
+        return None;
+    }
+    let relevance = spec.ranking.relevance;
+    let (users, items) = dataset.seen_in_train();
+    let rows = RankingRows::new(
+        &TrainedRows { users, items },
+        dataset.item_ids.raw_ids(),
+        device,
+    );
+    let task = |ratings: &data::Ratings| {
+        (!ratings.is_empty()).then(|| RankingTask::new(ratings, &dataset.train, relevance))
+    };
+    Some(RankingSetup {
+        metrics,
+        rows,
+        validation: validation.and_then(task),
+        test: task(&dataset.test),
+    })
+}
+
 fn row_ids(dataset: &data::RatingsDataset) -> RowIds {
     let (trained_users, trained_items) = dataset.seen_in_train();
     let untrained = |trained: Vec<bool>| {
@@ -139,26 +182,6 @@ fn row_ids(dataset: &data::RatingsDataset) -> RowIds {
         untrained_users: untrained(trained_users),
         untrained_items: untrained(trained_items),
     }
-}
-
-/// Moves a seeded `fraction` of the training ratings into a validation part; the test part
-/// is never touched. Its own seed stream keeps it independent of a random train/test split.
-fn hold_out_validation(
-    dataset: &mut data::RatingsDataset,
-    fraction: f64,
-    seed: u64,
-) -> Result<data::Ratings> {
-    let validation_seed = seed ^ 0x7661_6c69_6461_7465; // "validate"
-    let (kept, held_out) = data::split::holdout(
-        &dataset.train,
-        &data::SplitSpec::Random(1.0 - fraction),
-        validation_seed,
-    )?;
-    if kept.is_empty() || held_out.is_empty() {
-        bail!("--val-split {fraction}: leaves an empty training or validation part");
-    }
-    dataset.train = kept;
-    Ok(held_out)
 }
 
 /// The files a data path stands for (a folder's files, or the file itself).

@@ -54,6 +54,33 @@ impl EvalDivisor {
     }
 }
 
+/// The test cost per epoch as trained and with the evaluation set's divisor, for a run
+/// the eval-divisor finding applies to: what `regulab plot` and `regulab report` draw.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DivisorCosts {
+    /// The penalty's divisor in training (the training set's size).
+    pub train_size: f64,
+    /// The evaluation (test) set's size.
+    pub eval_size: f64,
+    /// (epoch, test cost as trained, test cost with the penalty divided by `eval_size`).
+    pub epochs: Vec<(usize, f64, f64)>,
+}
+
+/// The two test costs of a run whose dataset-scaled penalty would be divided by another
+/// size on the test set; `None` when the finding does not apply.
+pub fn divisor_costs(doc: &crate::schema::RunDocument) -> Option<DivisorCosts> {
+    let d = detect(&Run::new(doc))?;
+    Some(DivisorCosts {
+        train_size: d.divisor,
+        eval_size: d.eval_size,
+        epochs: d
+            .costs
+            .iter()
+            .map(|c| (c.epoch, c.trained(), c.eval()))
+            .collect(),
+    })
+}
+
 pub(super) fn detect(run: &Run) -> Option<EvalDivisor> {
     let r = &run.doc.regularization;
     if !run.penalty_active() || r.scale != PenaltyScale::Dataset {

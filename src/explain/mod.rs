@@ -20,6 +20,7 @@ mod wording;
 
 pub use crate::util::format_number;
 pub use divergence::{LOSS_JUMP_FACTOR, SGD_DECAY_STEP_LIMIT};
+pub use eval_divisor::{divisor_costs, DivisorCosts};
 pub use overfitting::{
     OVERFIT_NOTE_POINTS, OVERFIT_NOTE_RELATIVE, OVERFIT_WARN_POINTS, OVERFIT_WARN_RELATIVE,
 };

@@ -127,10 +127,16 @@ pub(super) fn describe(run: &Run, o: &Overfitting) -> Finding {
 }
 
 fn title(run: &Run, o: &Overfitting, label: &str, train_label: &str, amount: &str) -> String {
-    let (turned, kept) = if run.metric.higher_is_better {
-        ("fell", "rising")
+    let turned = if run.metric.higher_is_better {
+        "fell"
     } else {
-        ("turned up", "falling")
+        "turned up"
+    };
+    // A ranking metric has no training value: the training loss stands in, and it falls.
+    let kept = if run.metric.higher_is_better && o.train_by_metric {
+        "rising"
+    } else {
+        "falling"
     };
     let slightly = if o.severity == Severity::Info {
         " slightly"

@@ -10,7 +10,7 @@ use super::Inputs;
 use crate::explain::explain;
 use crate::schema::{Finding, Severity};
 use crate::schema::{Selection, SweepSummary, REPLICATE_KEYS};
-use crate::util::format_number;
+use crate::util::{count_noun, format_number};
 
 const UPLOT_JS: &str = include_str!("../../assets/uplot/uPlot.iife.min.js");
 const UPLOT_CSS: &str = include_str!("../../assets/uplot/uPlot.min.css");
@@ -40,21 +40,24 @@ struct PageData<'a> {
 #[derive(Serialize)]
 struct RunEntry {
     label: String,
+    /// The run's own shade of its setting's hue.
     color: String,
+    /// The setting's colour, shared by the runs that differ only in seed or split.
+    hue: String,
 }
 
 pub(super) fn render(inputs: &Inputs, charts: &[Chart]) -> String {
-    let labels = crate::plot::legend_labels(&inputs.runs);
-    let colors: Vec<String> = (0..inputs.runs.len())
-        .map(|i| PALETTE[i % PALETTE.len()].to_string())
-        .collect();
+    let short = crate::plot::short_labels(&inputs.runs);
+    let labels: Vec<String> = short.iter().map(|l| l.label.clone()).collect();
+    let colors: Vec<String> = short.iter().map(shade).collect();
     let data = PageData {
-        runs: labels
+        runs: short
             .iter()
             .zip(&colors)
             .map(|(label, color)| RunEntry {
-                label: label.clone(),
+                label: label.label.clone(),
                 color: color.clone(),
+                hue: PALETTE[label.setting % PALETTE.len()].to_string(),
             })
             .collect(),
         charts,
@@ -73,17 +76,18 @@ pub(super) fn render(inputs: &Inputs, charts: &[Chart]) -> String {
         "<style>\n{UPLOT_CSS}\n{REPORT_CSS}\n</style>\n</head>\n<body>"
     );
     html += &header(inputs);
-    html += &run_table(inputs, &labels, &colors);
-    html += "<section id=\"curves\"><h2>Curves</h2>\n<p class=\"hint\">Hover a chart for the \
-             values at an epoch (every chart follows the cursor); untick a run above, or click \
-             its name under a chart, to hide it everywhere; drag to zoom, double-click to \
-             reset.</p>\n<div id=\"chart-grid\"></div>\n</section>\n";
+    // The sweep's or cv's table answers the question the runs were made for: it comes first.
     for (path, summary) in &inputs.tables {
         html += &sweep_table(path, summary);
     }
     for (path, summary) in &inputs.tunes {
         html += &super::tune_table::tune_table(path, summary);
     }
+    html += &run_table(inputs, &labels, &colors);
+    html += "<section id=\"curves\"><h2>Curves</h2>\n<p class=\"hint\">Hover a chart for the \
+             values at an epoch (every chart follows the cursor); untick a run above, or click \
+             its name under a chart, to hide it everywhere; drag to zoom, double-click to \
+             reset.</p>\n<div id=\"chart-grid\"></div>\n</section>\n";
     html += &findings_section(inputs, &labels, &colors);
     html += "<div id=\"report-status\" data-state=\"loading\"></div>\n";
     let json = serde_json::to_string(&data).unwrap_or_else(|_| "{}".to_string());
@@ -102,7 +106,7 @@ pub(super) fn render(inputs: &Inputs, charts: &[Chart]) -> String {
 fn title(inputs: &Inputs) -> String {
     match inputs.runs.as_slice() {
         [(path, _)] => file_name(path),
-        runs => format!("{} runs", runs.len()),
+        runs => count_noun(runs.len(), "run"),
     }
 }
 
@@ -196,7 +200,7 @@ fn sweep_table(path: &Path, summary: &SweepSummary) -> String {
     };
     let mut html = format!(
         "<section class=\"sweep\"><h2>{what}: {command}, {metric} ({direction} is better)</h2>\n\
-         <p class=\"meta\"><code>{file}</code>: {runs} runs in {groups}; {guide}</p>\n\
+         <p class=\"meta\"><code>{file}</code>: {runs} in {groups}; {guide}</p>\n\
          <table><thead><tr>",
         command = summary.command,
         metric = escape(&metric.name),
@@ -206,11 +210,8 @@ fn sweep_table(path: &Path, summary: &SweepSummary) -> String {
             "lower"
         },
         file = escape(&path.display().to_string()),
-        runs = summary.runs.len(),
-        groups = match summary.groups.len() {
-            1 => "1 setting".to_string(),
-            n => format!("{n} settings"),
-        },
+        runs = count_noun(summary.runs.len(), "run"),
+        groups = count_noun(summary.groups.len(), "setting"),
     );
     let keys: Vec<&String> = summary
         .groups
@@ -261,43 +262,114 @@ fn best_group_on_validation(summary: &SweepSummary) -> Option<usize> {
     best.map(|(index, _)| index)
 }
 
+/// Every finding once per kind, with the runs it applies to (warnings first): a finding
+/// repeated over many runs would otherwise repeat its explanation for each.
 fn findings_section(inputs: &Inputs, labels: &[String], colors: &[String]) -> String {
+    let mut kinds: Vec<Vec<(usize, Finding)>> = Vec::new();
+    for (run, (_, doc)) in inputs.runs.iter().enumerate() {
+        for finding in explain(doc) {
+            match kinds.iter_mut().find(|k| k[0].1.kind == finding.kind) {
+                Some(kind) => kind.push((run, finding)),
+                None => kinds.push(vec![(run, finding)]),
+            }
+        }
+    }
+    kinds.sort_by_key(|k| k.iter().map(|(_, f)| f.severity).min());
     let mut html = String::from("<section id=\"findings\"><h2>Findings</h2>\n");
-    for (((_, doc), label), color) in inputs.runs.iter().zip(labels).zip(colors) {
-        let _ = writeln!(
-            html,
-            "<h3><span class=\"swatch\" style=\"background:{color}\"></span>{}</h3>",
-            escape(label)
-        );
-        html += &findings_list(&explain(doc));
+    let quiet = inputs.runs.len() - {
+        let mut with: Vec<usize> = kinds.iter().flatten().map(|(r, _)| *r).collect();
+        with.sort_unstable();
+        with.dedup();
+        with.len()
+    };
+    if kinds.is_empty() {
+        html += "<p class=\"none\">No findings: the curves crossed none of the thresholds.</p>\n";
+    } else {
+        html += "<ul class=\"findings\">\n";
+        for kind in &kinds {
+            html += &finding_item(kind, labels, colors);
+        }
+        html += "</ul>\n";
+        if quiet > 0 {
+            let _ = writeln!(
+                html,
+                "<p class=\"none\">{} crossed none of the thresholds.</p>",
+                count_noun(quiet, "other run")
+            );
+        }
     }
     html += "</section>\n";
     html
 }
 
-fn findings_list(findings: &[Finding]) -> String {
-    if findings.is_empty() {
-        return "<p class=\"none\">No findings: the curves crossed none of the thresholds.</p>\n"
-            .to_string();
-    }
-    let mut html = String::from("<ul class=\"findings\">\n");
-    for finding in findings {
-        let (class, word) = match finding.severity {
-            Severity::Warning => ("warning", "warning"),
-            Severity::Info => ("note", "note"),
+/// One kind of finding: its word and kind, the runs with their own titles, the evidence
+/// of each run folded, and the advice once when the runs share it.
+fn finding_item(kind: &[(usize, Finding)], labels: &[String], colors: &[String]) -> String {
+    let worst = kind
+        .iter()
+        .map(|(_, f)| f.severity)
+        .min()
+        .unwrap_or(Severity::Info);
+    let (class, word) = match worst {
+        Severity::Warning => ("warning", "warning"),
+        Severity::Info => ("note", "note"),
+    };
+    let run = |index: usize| {
+        format!(
+            "<span class=\"swatch\" style=\"background:{}\"></span>{}",
+            colors[index],
+            escape(&labels[index])
+        )
+    };
+    let first = &kind[0].1;
+    let mut html = format!(
+        "<li class=\"{class}\"><b>{word}</b> <span class=\"kind\">[{}]</span>, {}:\n<ul class=\"finding-runs\">",
+        first.kind.name(),
+        count_noun(kind.len(), "run"),
+    );
+    let shared = kind.iter().all(|(_, f)| f.advice == first.advice);
+    for (index, finding) in kind {
+        // Advice with the run's own numbers stays with its evidence.
+        let own = if shared {
+            String::new()
+        } else {
+            format!("<p><i>What to do:</i> {}</p>", escape(&finding.advice))
         };
-        let _ = writeln!(
+        let _ = write!(
             html,
-            "<li class=\"{class}\"><b>{word}: {}</b> <span class=\"kind\">[{}]</span>\
-             <p>{}</p><p><i>What to do:</i> {}</p></li>",
+            "<li>{}: <b>{}</b><details><summary>evidence</summary><p>{}</p>{own}</details></li>",
+            run(*index),
             escape(&finding.title),
-            finding.kind.name(),
             escape(&finding.evidence),
-            escape(&finding.advice),
         );
     }
-    html += "</ul>\n";
+    html += "</ul>";
+    if shared {
+        let _ = write!(html, "<p><i>What to do:</i> {}</p>", escape(&first.advice));
+    } else {
+        let _ = write!(
+            html,
+            "<p><i>What to do</i> (for {}; each run's own numbers under its evidence): {}</p>",
+            escape(&labels[kind[0].0]),
+            escape(&first.advice)
+        );
+    }
+    html += "</li>\n";
     html
+}
+
+/// A run's shade of its setting's hue: the first run the hue itself, later seeds lighter.
+fn shade(label: &crate::plot::RunLabel) -> String {
+    let hue = PALETTE[label.setting % PALETTE.len()];
+    if label.replicates < 2 {
+        return hue.to_string();
+    }
+    let lighter = 0.55 * label.replicate as f64 / (label.replicates - 1) as f64;
+    let channel = |at: usize| {
+        let value = u8::from_str_radix(&hue[at..at + 2], 16).unwrap_or(0) as f64;
+        (value + (255.0 - value) * lighter).round() as u8
+    };
+    format!("#{:02x}{:02x}{:02x}", channel(1), channel(3), channel(5))
 }
 
 fn mean_std(mean: Option<f64>, std: Option<f64>) -> String {

@@ -3,6 +3,7 @@
 use super::{named_parameters, Parameter};
 use super::{BatchOutput, Evaluation, Metric, Model, Split};
 use crate::data::{Ratings, RatingsDataset};
+use crate::ranking::{self, ItemRows, RankingResult, RankingTask};
 use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
 use tch::{nn, Device, Kind, Tensor};
@@ -72,6 +73,61 @@ pub struct MatrixFactorization {
     test: Option<DeviceRatings>,
     /// Training batches gather their rows so that the gradient is row-sparse (`--sparse`).
     sparse: bool,
+    /// Ranking metrics recorded on validation and test (`metrics`); `None`: rmse and mae only.
+    ranking: Option<RankingSetup>,
+    /// The metric that selects epochs (`selection_metric`).
+    selection: Metric,
+}
+
+/// Which rows the model trained: the factor term of a pair counts only when both did (as in
+/// prediction, where other pairs are predicted from the biases).
+pub struct TrainedRows {
+    pub users: Vec<bool>,
+    pub items: Vec<bool>,
+}
+
+/// How a model ranks items: which rows trained, and each item's place among ties.
+pub struct RankingRows {
+    /// 1.0 for trained rows, else 0.0 (double, on the model's device).
+    user_mask: Tensor,
+    item_mask: Tensor,
+    tie_order: Vec<u32>,
+}
+
+impl RankingRows {
+    /// `item_raw_ids[row]` orders ties; every row of `trained` is a candidate item.
+    pub fn new(trained: &TrainedRows, item_raw_ids: &[u64], device: Device) -> Self {
+        let mask = |rows: &[bool]| {
+            let values: Vec<f64> = rows.iter().map(|&t| t as u8 as f64).collect();
+            Tensor::from_slice(&values).to_device(device)
+        };
+        RankingRows {
+            user_mask: mask(&trained.users),
+            item_mask: mask(&trained.items),
+            tie_order: ranking::tie_order(item_raw_ids),
+        }
+    }
+
+    pub fn items(&self) -> usize {
+        self.tie_order.len()
+    }
+
+    /// The candidate rows and their tie order, as [`ranking::measure`] takes them.
+    pub fn item_rows(&self) -> ItemRows<'_> {
+        ItemRows {
+            count: self.items(),
+            tie_order: &self.tie_order,
+        }
+    }
+}
+
+/// The ranking metrics a training run records each epoch, and on whom.
+pub struct RankingSetup {
+    /// Ranking metrics only (rmse and mae are always recorded).
+    pub metrics: Vec<Metric>,
+    pub rows: RankingRows,
+    pub validation: Option<RankingTask>,
+    pub test: Option<RankingTask>,
 }
 
 impl MatrixFactorization {
@@ -144,6 +200,61 @@ impl MatrixFactorization {
             validation,
             test,
             sparse: false,
+            ranking: None,
+            selection: Metric::Rmse,
+        })
+    }
+
+    /// Records `setup`'s ranking metrics on validation and test each epoch.
+    pub fn with_ranking(mut self, setup: Option<RankingSetup>) -> Self {
+        self.ranking = setup;
+        self
+    }
+
+    /// Selects epochs (early stopping, `restore_best`, plateau schedules) by `metric`.
+    pub fn with_selection(mut self, metric: Metric) -> Self {
+        self.selection = metric;
+        self
+    }
+
+    /// Scores of every item row for the user rows `users`, in double precision:
+    /// mu + b_u + b_i + p_u.q_i, the factor term only where both rows trained. One matrix
+    /// product per block of users.
+    pub fn score_items(&self, users: &[i64], rows: &RankingRows) -> Tensor {
+        let _no_grad = tch::no_grad_guard();
+        let device = self.user_factors.device();
+        let items = rows.items() as i64;
+        let users = Tensor::from_slice(users).to_device(device);
+        let user_factors = self
+            .user_factors
+            .index_select(0, &users)
+            .to_kind(Kind::Double)
+            * rows.user_mask.index_select(0, &users).unsqueeze(1);
+        let item_factors = self.item_factors.narrow(0, 0, items).to_kind(Kind::Double)
+            * rows.item_mask.unsqueeze(1);
+        let scores = user_factors.matmul(&item_factors.tr());
+        match (&self.user_bias, &self.item_bias) {
+            (Some(user_bias), Some(item_bias)) => {
+                let user_bias = user_bias.index_select(0, &users).to_kind(Kind::Double);
+                let item_bias = item_bias.narrow(0, 0, items).to_kind(Kind::Double);
+                scores
+                    + user_bias.unsqueeze(1)
+                    + item_bias.unsqueeze(0)
+                    + self.global_mean.to_kind(Kind::Double)
+            }
+            _ => scores,
+        }
+    }
+
+    /// The ranking metrics at `cutoffs` of this model's scores for `task`.
+    pub fn rank(
+        &self,
+        task: &RankingTask,
+        rows: &RankingRows,
+        cutoffs: &[usize],
+    ) -> Result<RankingResult> {
+        ranking::measure(task, &rows.item_rows(), cutoffs, &mut |users| {
+            ranking::scores_of(&self.score_items(users, rows))
         })
     }
 
@@ -186,6 +297,8 @@ impl MatrixFactorization {
             test: Some(data),
             vs,
             sparse: false,
+            ranking: None,
+            selection: Metric::Rmse,
         })
     }
 
@@ -318,6 +431,7 @@ impl Model for MatrixFactorization {
         let mut metrics = std::collections::BTreeMap::new();
         metrics.insert("rmse".to_string(), mean_squared.sqrt());
         metrics.insert("mae".to_string(), absolute.double_value(&[]) / n as f64);
+        self.record_ranking(split, &mut metrics);
         Evaluation {
             base_loss: squared_float.double_value(&[]) / n as f64,
             example_rows_penalty_sum: rows_penalty_sum,
@@ -327,7 +441,32 @@ impl Model for MatrixFactorization {
     }
 
     fn headline_metric(&self) -> Metric {
-        Metric::Rmse
+        self.selection
+    }
+}
+
+impl MatrixFactorization {
+    /// Adds the configured ranking metrics of `split` (validation and test: on the training
+    /// split every relevant item is a training item, so there is nothing to rank).
+    fn record_ranking(&self, split: Split, metrics: &mut std::collections::BTreeMap<String, f64>) {
+        let Some(setup) = &self.ranking else {
+            return;
+        };
+        let task = match split {
+            Split::Validation => setup.validation.as_ref(),
+            Split::Test => setup.test.as_ref(),
+            Split::Train => None,
+        };
+        let Some(task) = task else {
+            return;
+        };
+        let cutoffs = super::cutoffs(&setup.metrics);
+        // A failure to read scores back leaves NaN (the document's null), never a wrong number.
+        let result = self.rank(task, &setup.rows, &cutoffs).ok();
+        for metric in &setup.metrics {
+            let value = result.as_ref().and_then(|r| metric.value_in(r));
+            metrics.insert(metric.key(), value.unwrap_or(f64::NAN));
+        }
     }
 }
 

@@ -77,45 +77,134 @@ impl Split {
     }
 }
 
-/// The headline metric of a model and which direction is better.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A metric a model is measured by, and which direction is better. Ranking metrics
+/// (`precision@K`, `recall@K`, `ndcg@K`, `hit@K`) are defined in [`crate::ranking`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Metric {
-    /// Lower is better.
+    /// Root mean squared error of predicted ratings; lower is better.
     Rmse,
-    /// Higher is better.
+    /// Mean absolute error of predicted ratings; lower is better.
+    Mae,
+    /// Share of images classified correctly; higher is better.
     Accuracy,
+    /// Hits in the top K / K.
+    Precision(usize),
+    /// Hits in the top K / the user's relevant items.
+    Recall(usize),
+    /// DCG / IDCG of the top K, binary gains.
+    Ndcg(usize),
+    /// 1 when the top K holds a relevant item.
+    Hit(usize),
 }
 
+crate::serde_via_text!(Metric);
+
 impl Metric {
-    pub fn key(self) -> &'static str {
+    /// The name in run documents, series and flags: `rmse`, `ndcg@10`.
+    pub fn key(self) -> String {
+        match self.cutoff() {
+            Some(k) => format!("{}@{k}", self.family()),
+            None => self.family().to_string(),
+        }
+    }
+
+    /// The name without its cutoff: `ndcg` for `ndcg@10`.
+    pub fn family(self) -> &'static str {
         match self {
             Metric::Rmse => "rmse",
+            Metric::Mae => "mae",
             Metric::Accuracy => "accuracy",
+            Metric::Precision(_) => "precision",
+            Metric::Recall(_) => "recall",
+            Metric::Ndcg(_) => "ndcg",
+            Metric::Hit(_) => "hit",
+        }
+    }
+
+    /// K of a ranking metric; `None` for the others.
+    pub fn cutoff(self) -> Option<usize> {
+        match self {
+            Metric::Precision(k) | Metric::Recall(k) | Metric::Ndcg(k) | Metric::Hit(k) => Some(k),
+            Metric::Rmse | Metric::Mae | Metric::Accuracy => None,
+        }
+    }
+
+    pub fn is_ranking(self) -> bool {
+        self.cutoff().is_some()
+    }
+
+    /// A ranking metric's mean in `result` (`None` for the others or a missing cutoff).
+    pub fn value_in(self, result: &crate::ranking::RankingResult) -> Option<f64> {
+        let at = result.at.get(&self.cutoff()?)?;
+        match self {
+            Metric::Precision(_) => Some(at.precision),
+            Metric::Recall(_) => Some(at.recall),
+            Metric::Ndcg(_) => Some(at.ndcg),
+            Metric::Hit(_) => Some(at.hit),
+            Metric::Rmse | Metric::Mae | Metric::Accuracy => None,
         }
     }
 
     pub fn higher_is_better(self) -> bool {
-        self == Metric::Accuracy
+        !matches!(self, Metric::Rmse | Metric::Mae)
     }
 
     pub fn is_better(self, candidate: f64, best: f64) -> bool {
-        match self {
-            Metric::Rmse => candidate < best,
-            Metric::Accuracy => candidate > best,
+        if self.higher_is_better() {
+            candidate > best
+        } else {
+            candidate < best
         }
     }
 }
 
-/// A metric by its key (`rmse`, `accuracy`), as `--metric` names it.
-impl std::str::FromStr for Metric {
-    type Err = anyhow::Error;
-
-    fn from_str(text: &str) -> anyhow::Result<Metric> {
-        [Metric::Rmse, Metric::Accuracy]
-            .into_iter()
-            .find(|metric| metric.key() == text.trim())
-            .ok_or_else(|| anyhow::anyhow!("unknown metric; expected rmse or accuracy"))
+impl std::fmt::Display for Metric {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.key())
     }
+}
+
+impl std::str::FromStr for Metric {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        let usage =
+            "use rmse, mae, accuracy, precision@K, recall@K, ndcg@K or hit@K (K at least 1)";
+        let text = text.trim();
+        let (family, cutoff) = match text.split_once('@') {
+            Some((family, k)) => {
+                let k = k.parse::<usize>().ok().filter(|&k| k >= 1).ok_or_else(|| {
+                    format!("metric {text:?}: K must be an integer of at least 1")
+                })?;
+                (family, Some(k))
+            }
+            None => (text, None),
+        };
+        let family = family.to_ascii_lowercase();
+        match (family.as_str(), cutoff) {
+            ("rmse", None) => Ok(Metric::Rmse),
+            ("mae", None) => Ok(Metric::Mae),
+            ("accuracy", None) => Ok(Metric::Accuracy),
+            ("precision", Some(k)) => Ok(Metric::Precision(k)),
+            ("recall", Some(k)) => Ok(Metric::Recall(k)),
+            ("ndcg", Some(k)) => Ok(Metric::Ndcg(k)),
+            ("hit", Some(k)) => Ok(Metric::Hit(k)),
+            ("precision" | "recall" | "ndcg" | "hit", None) => Err(format!(
+                "metric {text:?} needs a cutoff: {text}@K, e.g. {text}@10"
+            )),
+            ("rmse" | "mae" | "accuracy", Some(_)) => {
+                Err(format!("metric {text:?}: {family} takes no @K"))
+            }
+            _ => Err(format!("unknown metric {text:?}: {usage}")),
+        }
+    }
+}
+
+/// The distinct cutoffs of the ranking metrics among `metrics`, ascending.
+pub fn cutoffs(metrics: &[Metric]) -> Vec<usize> {
+    let set: std::collections::BTreeSet<usize> =
+        metrics.iter().filter_map(|m| m.cutoff()).collect();
+    set.into_iter().collect()
 }
 
 /// What one training batch produced.
@@ -179,6 +268,35 @@ pub fn load_weights(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn metric_keys_parse_back() {
+        for text in [
+            "rmse",
+            "mae",
+            "accuracy",
+            "precision@5",
+            "recall@20",
+            "ndcg@10",
+            "hit@1",
+        ] {
+            let metric: Metric = text.parse().unwrap();
+            assert_eq!(metric.key(), text);
+        }
+        assert_eq!("NDCG@10".parse::<Metric>(), Ok(Metric::Ndcg(10)));
+        assert!(Metric::Ndcg(10).higher_is_better() && !Metric::Mae.higher_is_better());
+        assert!(Metric::Rmse.is_better(0.9, 1.0) && Metric::Hit(3).is_better(0.5, 0.4));
+        let error = |text: &str| text.parse::<Metric>().unwrap_err();
+        assert!(
+            error("ndcg@0").contains("at least 1"),
+            "{}",
+            error("ndcg@0")
+        );
+        assert!(error("ndcg").contains("ndcg@10"), "{}", error("ndcg"));
+        assert!(error("rmse@3").contains("takes no @K"));
+        assert!(error("auc").contains("unknown metric \"auc\""));
+        assert!(error("recall@x").contains("K must be"));
+    }
 
     #[test]
     fn natural_order_of_layer_names() {

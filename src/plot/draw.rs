@@ -15,11 +15,21 @@ use std::ops::Range;
 use super::figure::{significant, Figure, Key, Line, Marker, Panel, Secondary, Stroke, XAxis};
 use super::font::FONT;
 
-pub(super) const TITLE_HEIGHT: u32 = 34;
-pub(super) const LEGEND_ROW_HEIGHT: u32 = 20;
+pub(super) const TITLE_HEIGHT: u32 = 40;
+pub(super) const LEGEND_ROW_HEIGHT: u32 = 24;
 const LINE_WIDTH: u32 = 2;
-const PANEL_TITLE_HEIGHT: u32 = 22;
-const KEY_ROW_HEIGHT: u32 = 17;
+const PANEL_TITLE_HEIGHT: u32 = 26;
+const KEY_ROW_HEIGHT: u32 = 21;
+
+// Font sizes in plotters' units: the SVG backend writes `size / 1.24` as the CSS pixel
+// size, so 15 is the smallest that reads as 12 px (tick labels and keys).
+const TEXT_SIZE: f64 = 15.0;
+const AXIS_LABEL_SIZE: f64 = 16.0;
+const PANEL_TITLE_SIZE: f64 = 17.0;
+const FIGURE_TITLE_SIZE: f64 = 20.0;
+/// Space between a panel and its neighbours, so that a right axis's label never meets the
+/// next panel's left one.
+const PANEL_GAP: u32 = 22;
 
 type DrawResult<DB> =
     std::result::Result<(), DrawingAreaErrorKind<<DB as DrawingBackend>::ErrorType>>;
@@ -35,7 +45,8 @@ pub(super) fn draw_figure<DB: DrawingBackend>(
     title_area.draw(&Text::new(
         figure.title.clone(),
         (width as i32 / 2, TITLE_HEIGHT as i32 / 2),
-        TextStyle::from((FONT, 17).into_font()).pos(Pos::new(HPos::Center, VPos::Center)),
+        TextStyle::from((FONT, FIGURE_TITLE_SIZE).into_font())
+            .pos(Pos::new(HPos::Center, VPos::Center)),
     ))?;
     let legend_height = if rows == 0 {
         0
@@ -97,6 +108,17 @@ fn y_range(points: impl Iterator<Item = (f64, f64)>, log: bool) -> Range<f64> {
     (lo - pad)..(hi + pad)
 }
 
+/// Significant digits that tell an axis's ticks apart: 3, more when the range is narrow
+/// beside its values (0.1228 to 0.1242 needs 4).
+fn tick_digits(range: &Range<f64>) -> i32 {
+    let span = range.end - range.start;
+    let largest = range.start.abs().max(range.end.abs());
+    if span <= 0.0 || largest <= 0.0 || !span.is_finite() {
+        return 3;
+    }
+    ((largest / span).log10().ceil() as i32 + 2).clamp(3, 8)
+}
+
 /// A panel: its title, its key (above the plotting area, so it never hides a curve), then
 /// the chart.
 fn draw_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, panel: &Panel) -> DrawResult<DB> {
@@ -105,7 +127,8 @@ fn draw_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, panel: &Panel) 
     title_area.draw(&Text::new(
         panel.title.clone(),
         (width as i32 / 2, PANEL_TITLE_HEIGHT as i32 / 2 + 3),
-        TextStyle::from((FONT, 14).into_font()).pos(Pos::new(HPos::Center, VPos::Center)),
+        TextStyle::from((FONT, PANEL_TITLE_SIZE).into_font())
+            .pos(Pos::new(HPos::Center, VPos::Center)),
     ))?;
     let key_rows = key_rows(&panel.keys, width.saturating_sub(40));
     let key_height = if key_rows.is_empty() {
@@ -117,14 +140,14 @@ fn draw_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, panel: &Panel) 
     draw_key_rows(&key_area, &key_rows, width)?;
     let mut builder = ChartBuilder::on(&chart_area);
     builder
-        .margin_left(8)
-        .margin_right(if panel.secondary.is_some() { 4 } else { 14 })
+        .margin_left(PANEL_GAP)
+        .margin_right(PANEL_GAP)
         .margin_top(4)
         .margin_bottom(4)
-        .x_label_area_size(36)
-        .y_label_area_size(62);
+        .x_label_area_size(44)
+        .y_label_area_size(72);
     if panel.secondary.is_some() {
-        builder.right_y_label_area_size(62);
+        builder.right_y_label_area_size(72);
     }
     let x = TickAxis::new(&panel.x);
     let y = y_range(panel.points(), panel.log_y);
@@ -274,17 +297,18 @@ where
     DB: DrawingBackend,
     Y: Ranged<ValueType = f64> + ValueFormatter<f64>,
 {
+    let digits = tick_digits(&y_range(panel.points(), panel.log_y));
     chart
         .configure_mesh()
         .x_desc(panel.x.label.as_str())
         .y_desc(&panel.y_label)
         .x_labels(12)
         .y_labels(8)
-        .y_label_formatter(&|y| significant(*y, 3))
+        .y_label_formatter(&|y| significant(*y, digits))
         .light_line_style(TRANSPARENT)
         .bold_line_style(RGBAColor(0, 0, 0, 0.12))
-        .label_style((FONT, 12))
-        .axis_desc_style((FONT, 13))
+        .label_style((FONT, TEXT_SIZE))
+        .axis_desc_style((FONT, AXIS_LABEL_SIZE))
         .draw()
 }
 
@@ -322,13 +346,20 @@ fn draw_dual<DB: DrawingBackend>(
     secondary: &Secondary,
 ) -> DrawResult<DB> {
     draw_mesh(&mut chart, panel)?;
+    let digits = tick_digits(&y_range(
+        secondary
+            .lines
+            .iter()
+            .flat_map(|l| l.points.iter().copied()),
+        false,
+    ));
     chart
         .configure_secondary_axes()
         .y_desc(&secondary.y_label)
         .y_labels(8)
-        .y_label_formatter(&|y| significant(*y, 3))
-        .label_style((FONT, 12))
-        .axis_desc_style((FONT, 13))
+        .y_label_formatter(&|y| significant(*y, digits))
+        .label_style((FONT, TEXT_SIZE))
+        .axis_desc_style((FONT, AXIS_LABEL_SIZE))
         .draw()?;
     let area = chart.plotting_area().strip_coord_spec();
     let (base_x, base_y) = area.get_base_pixel();
@@ -425,14 +456,6 @@ fn draw_marker<DB: DrawingBackend>(
         Marker::Dot => area.draw(&Circle::new(at, size, color.filled())),
         Marker::Ring => area.draw(&Circle::new(at, size + 1, color.stroke_width(2))),
         Marker::Triangle => area.draw(&TriangleMarker::new(at, size + 1, color.filled())),
-        Marker::Square => area.draw(&Rectangle::new(
-            [(x - size, y - size), (x + size, y + size)],
-            color.filled(),
-        )),
-        Marker::Cross => area.draw(&Cross::new(at, size + 1, color.stroke_width(2))),
-        Marker::OpenTriangle => {
-            area.draw(&TriangleMarker::new(at, size + 2, color.stroke_width(2)))
-        }
         Marker::OpenSquare => area.draw(&Rectangle::new(
             [(x - size, y - size), (x + size, y + size)],
             color.stroke_width(2),
@@ -458,10 +481,15 @@ fn draw_glyph<DB: DrawingBackend>(
     draw_marker(area, (x + 10, y), key.marker, key.color, 3)
 }
 
-/// Approximate width in pixels of legend text at 12 px: enough to lay entries out in
-/// rows before any backend exists (the image height depends on the row count).
+/// Width in pixels of a legend entry: the glyph, the label as the font measures it (an
+/// estimate when it cannot), and a gap. Known before any backend exists, since the image
+/// height depends on the row count.
 fn legend_entry_width(key: &Key) -> u32 {
-    28 + 7 * key.label.chars().count() as u32 + 24
+    let text = (FONT, TEXT_SIZE)
+        .into_font()
+        .box_size(&key.label)
+        .map_or(8 * key.label.chars().count() as u32, |(w, _)| w);
+    28 + text + 24
 }
 
 /// The legend entries of each row for an image `width` pixels wide.
@@ -495,7 +523,8 @@ fn draw_key_rows<DB: DrawingBackend>(
     rows: &[Vec<&Key>],
     width: u32,
 ) -> DrawResult<DB> {
-    let font = TextStyle::from((FONT, 12).into_font()).pos(Pos::new(HPos::Left, VPos::Center));
+    let font =
+        TextStyle::from((FONT, TEXT_SIZE).into_font()).pos(Pos::new(HPos::Left, VPos::Center));
     for (r, row) in rows.iter().enumerate() {
         let row_width: u32 = row.iter().map(|k| legend_entry_width(k)).sum();
         let mut x = (width.saturating_sub(row_width) / 2) as i32;
@@ -514,7 +543,8 @@ fn draw_legend<DB: DrawingBackend>(
     keys: &[Key],
     width: u32,
 ) -> DrawResult<DB> {
-    let font = TextStyle::from((FONT, 12).into_font()).pos(Pos::new(HPos::Left, VPos::Center));
+    let font =
+        TextStyle::from((FONT, TEXT_SIZE).into_font()).pos(Pos::new(HPos::Left, VPos::Center));
     for (r, row) in legend_rows(keys, width).iter().enumerate() {
         let row_width: u32 = row.iter().map(|k| legend_entry_width(k)).sum();
         let mut x = (width.saturating_sub(row_width) / 2) as i32;
@@ -531,6 +561,13 @@ fn draw_legend<DB: DrawingBackend>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn narrow_ranges_get_more_digits() {
+        assert_eq!(tick_digits(&(0.0..1.0)), 3);
+        assert_eq!(tick_digits(&(0.1228..0.1242)), 4);
+        assert_eq!(tick_digits(&(10.0..10.01)), 6);
+    }
 
     #[test]
     fn log_axis_ticks_are_round_numbers() {

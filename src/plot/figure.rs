@@ -1,17 +1,21 @@
 //! What the image shows, as data: rows of panels of lines with their styles and keys,
 //! computed from the runs before any drawing.
 //!
-//! Colour always stands for the run; line style for the quantity (in the loss panel: total,
-//! base, regularization) or the split (in the metric panel: train, validation, test). Each
-//! panel's key sits above its plotting area, outside the curves, and says which is which.
+//! Colour stands for the run (one run: for the quantity); line style for the quantity (in the
+//! loss panel: total, base, regularization) or the split (in the metric panel: train,
+//! validation, test). The weight-norm panels, one per run, give colour to the layer instead
+//! (`norms`). Each panel's key sits above its plotting area, outside the curves, and says
+//! which is which.
 
 use anyhow::{bail, Result};
 use plotters::style::{RGBColor, BLACK};
 use std::ops::Range;
 use std::path::PathBuf;
 
+use super::costs::cost_accuracy_panel;
 use super::document::{run_title, PlotView, Split};
-use super::legend::legend_labels;
+use super::legend::short_labels;
+use super::norms::norms_panels;
 use crate::schema::{RunDocument, Selection};
 
 /// matplotlib's default colours, so that both plotters colour runs alike.
@@ -44,22 +48,8 @@ pub(super) enum Marker {
     Dot,
     Ring,
     Triangle,
-    Square,
-    Cross,
-    OpenTriangle,
     OpenSquare,
 }
-
-/// Markers that tell parameters apart when colour already stands for the run.
-const PARAMETER_MARKERS: [Marker; 7] = [
-    Marker::Dot,
-    Marker::Triangle,
-    Marker::Square,
-    Marker::Ring,
-    Marker::Cross,
-    Marker::OpenTriangle,
-    Marker::OpenSquare,
-];
 
 #[derive(Debug, Clone)]
 pub(super) struct Line {
@@ -171,6 +161,7 @@ pub(super) fn build_figure(
         .map(|i| PALETTE[i % PALETTE.len()])
         .collect();
     let epochs = epoch_axis(runs);
+    let labels: Vec<String> = short_labels(runs).into_iter().map(|l| l.label).collect();
     let mut top = vec![loss_panel(runs, &colors, &epochs, options)?];
     top.extend(share_panel(runs, &colors, &epochs));
     let mut bottom: Vec<Panel> = metric_names(runs)
@@ -178,8 +169,14 @@ pub(super) fn build_figure(
         .map(|metric| metric_panel(runs, &colors, &epochs, metric))
         .collect();
     bottom.extend(cost_accuracy_panel(runs, &colors, &epochs));
-    bottom.extend(norms_panel(runs, &colors, &epochs));
-    let rows: Vec<Vec<Panel>> = [top, bottom]
+    let norms = norms_panels(runs, &colors, &labels, &epochs);
+    // One run's norms fit beside its metrics; several runs' panels get their own row.
+    let (bottom, third) = if runs.len() == 1 {
+        ([bottom, norms].concat(), Vec::new())
+    } else {
+        (bottom, norms)
+    };
+    let rows: Vec<Vec<Panel>> = [top, bottom, third]
         .into_iter()
         .map(|row| row.into_iter().filter(Panel::has_data).collect::<Vec<_>>())
         .filter(|row| !row.is_empty())
@@ -187,7 +184,7 @@ pub(super) fn build_figure(
     let legend = if runs.len() == 1 {
         Vec::new()
     } else {
-        legend_labels(runs)
+        labels
             .into_iter()
             .zip(&colors)
             .map(|(label, &color)| Key {
@@ -297,6 +294,9 @@ fn loss_panel(
         ("reg_loss", "regularization", Stroke::Dotted, Marker::None),
     ];
     let mut shown = [false; 3];
+    // The regularization losses and the implied weight decays: the right axis when small.
+    let mut penalties: Vec<Line> = Vec::new();
+    let mut implied: Vec<Line> = Vec::new();
     for ((_, doc), &color) in runs.iter().zip(colors) {
         for (index, &(key, _, stroke, marker)) in quantities.iter().enumerate() {
             let points = if options.steps {
@@ -309,21 +309,87 @@ fn loss_panel(
                 continue;
             }
             shown[index] |= !points.is_empty();
-            panel.lines.push(Line {
+            let line = Line {
                 points,
                 color,
                 stroke,
                 marker,
-            });
+            };
+            if key == "reg_loss" {
+                penalties.push(line);
+            } else {
+                panel.lines.push(line);
+            }
         }
         if !options.steps {
-            add_implied_weight_decay(&mut panel, doc, color, runs.len() == 1);
+            implied.extend(implied_weight_decay(doc, color));
         }
     }
     let key_color = if runs.len() == 1 { colors[0] } else { BLACK };
-    let keys = quantity_keys(&quantities, shown, key_color);
-    panel.keys.splice(0..0, keys);
+    panel.keys = quantity_keys(&quantities, shown, key_color);
+    if !implied.is_empty() {
+        panel.keys.push(Key {
+            label: "implied weight decay (not in the total)".to_string(),
+            color: key_color,
+            stroke: Stroke::LongDash,
+            marker: Marker::None,
+        });
+    }
+    put_small_terms(&mut panel, [penalties, implied]);
     Ok(panel)
+}
+
+/// The regularization loss (or implied weight decay) below this fraction of the largest
+/// total or base loss gets the right axis: on the total's axis its early dip and its rise
+/// would lie flat (0.03 → 0.015 beside a total of 1.2).
+const SMALL_TERM_FRACTION: f64 = 0.3;
+
+/// The regularization losses and the implied weight decays (`[penalties, implied]`) on the
+/// panel's axis, or, each kind that is small beside the losses, on a right axis of their
+/// own; their keys then say so.
+fn put_small_terms(panel: &mut Panel, [penalties, implied]: [Vec<Line>; 2]) {
+    let largest = |lines: &[Line]| {
+        lines
+            .iter()
+            .flat_map(|l| l.points.iter().map(|p| p.1.abs()))
+            .fold(0.0, f64::max)
+    };
+    let losses = largest(&panel.lines);
+    let small = |lines: &[Line]| {
+        !lines.is_empty() && !panel.log_y && largest(lines) < SMALL_TERM_FRACTION * losses
+    };
+    let (small_penalties, small_implied) = (small(&penalties), small(&implied));
+    let mut right = Vec::new();
+    for (lines, small) in [(penalties, small_penalties), (implied, small_implied)] {
+        if small {
+            right.extend(lines);
+        } else {
+            panel.lines.extend(lines);
+        }
+    }
+    for key in &mut panel.keys {
+        let moved = match key.stroke {
+            Stroke::Dotted => small_penalties,
+            Stroke::LongDash => small_implied,
+            _ => false,
+        };
+        if moved {
+            key.label = match key.label.strip_suffix(')') {
+                Some(open) => format!("{open}; right axis)"),
+                None => format!("{} (right axis)", key.label),
+            };
+        }
+    }
+    let y_label = match (small_penalties, small_implied) {
+        (true, false) => "regularization loss",
+        (false, true) => "implied weight-decay loss",
+        (true, true) => "regularization or implied decay",
+        (false, false) => return,
+    };
+    panel.secondary = Some(Secondary {
+        y_label: y_label.to_string(),
+        lines: right,
+    });
 }
 
 /// The loss panel over optimizer steps; every run must have recorded its steps.
@@ -369,22 +435,19 @@ fn step_losses(doc: &RunDocument, key: &str) -> Vec<(f64, f64)> {
 
 /// Decoupled or optimizer weight decay is not in the loss; the implied loss shows what it
 /// would have added.
-fn add_implied_weight_decay(panel: &mut Panel, doc: &RunDocument, color: RGBColor, single: bool) {
+fn implied_weight_decay(doc: &RunDocument, color: RGBColor) -> Option<Line> {
     let implied: Vec<(f64, f64)> = doc
         .epochs
         .iter()
         .map(|e| (e.epoch as f64, e.implied_weight_decay_loss))
         .filter(|(_, v)| v.is_finite())
         .collect();
-    if implied.iter().any(|&(_, v)| v != 0.0) {
-        panel.lines.push(Line {
-            points: implied,
-            color,
-            stroke: Stroke::LongDash,
-            marker: Marker::None,
-        });
-        shown_implied_key(panel, single, color);
-    }
+    implied.iter().any(|&(_, v)| v != 0.0).then_some(Line {
+        points: implied,
+        color,
+        stroke: Stroke::LongDash,
+        marker: Marker::None,
+    })
 }
 
 /// The keys of the quantities some run shows, in the panel's order.
@@ -400,18 +463,6 @@ fn quantity_keys(quantities: &[LossQuantity], shown: [bool; 3], color: RGBColor)
             marker,
         })
         .collect()
-}
-
-fn shown_implied_key(panel: &mut Panel, single: bool, color: RGBColor) {
-    if panel.keys.iter().any(|k| k.stroke == Stroke::LongDash) {
-        return;
-    }
-    panel.keys.push(Key {
-        label: "implied weight decay (not in the total)".to_string(),
-        color: if single { color } else { BLACK },
-        stroke: Stroke::LongDash,
-        marker: Marker::None,
-    });
 }
 
 /// The penalty's share of the train total loss, in percent: the regularization curve is
@@ -471,7 +522,7 @@ fn metric_panel(
         .is_some_and(|(_, doc)| doc.lower_is_better());
     let direction = if lower { "lower" } else { "higher" };
     let mut panel = Panel::new(
-        &format!("train, validation and test {metric}"),
+        &format!("train and test {metric}"),
         &format!("{metric} ({direction} is better)"),
         epochs.clone(),
     );
@@ -516,6 +567,10 @@ fn metric_panel(
         styles.push(("validation", Stroke::Dotted, Marker::None));
     }
     styles.push(("test", Stroke::Solid, Marker::Dot));
+    if any_validation {
+        // The title names only the splits drawn.
+        panel.title = format!("train, validation and test {metric}");
+    }
     let reported = match selections.as_slice() {
         [Selection::Validation] => "test at the best validation epoch",
         [Selection::Last] => "test at the last epoch",
@@ -546,141 +601,6 @@ fn metric_panel(
         }
     }
     panel
-}
-
-/// The lecture's second question: the MLP's test cost (total loss) can climb while its test
-/// accuracy still rises. Cost on the left axis, accuracy on the right.
-fn cost_accuracy_panel(
-    runs: &[(PathBuf, RunDocument)],
-    colors: &[RGBColor],
-    epochs: &XAxis,
-) -> Option<Panel> {
-    let mut panel = Panel::new(
-        "test cost vs test accuracy",
-        "test cost (total loss)",
-        epochs.clone(),
-    );
-    // One run: a colour per axis. Several: the run's colour, a line style per axis.
-    let single = runs.len() == 1;
-    let (cost_key, accuracy_key) = if single {
-        (PALETTE[0], PALETTE[3])
-    } else {
-        (BLACK, BLACK)
-    };
-    let mut accuracy = Vec::new();
-    for ((_, doc), &color) in runs.iter().zip(colors) {
-        let accuracies = doc.curve(Split::Test, "accuracy");
-        if accuracies.is_empty() {
-            continue;
-        }
-        panel.lines.push(Line {
-            points: doc.curve(Split::Test, "total_loss"),
-            color: if single { cost_key } else { color },
-            stroke: Stroke::Solid,
-            marker: Marker::Dot,
-        });
-        accuracy.push(Line {
-            points: accuracies,
-            color: if single { accuracy_key } else { color },
-            stroke: Stroke::Dashed,
-            marker: Marker::Triangle,
-        });
-    }
-    if accuracy.is_empty() {
-        return None;
-    }
-    panel.keys = vec![
-        Key {
-            label: "test cost (left axis)".to_string(),
-            color: cost_key,
-            stroke: Stroke::Solid,
-            marker: Marker::Dot,
-        },
-        Key {
-            label: "test accuracy (right axis)".to_string(),
-            color: accuracy_key,
-            stroke: Stroke::Dashed,
-            marker: Marker::Triangle,
-        },
-    ];
-    panel.secondary = Some(Secondary {
-        y_label: "test accuracy".to_string(),
-        lines: accuracy,
-    });
-    Some(panel)
-}
-
-/// Every parameter's weight norm: one run gets a colour per parameter; several get their
-/// run's colour and a marker per parameter.
-fn norms_panel(
-    runs: &[(PathBuf, RunDocument)],
-    colors: &[RGBColor],
-    epochs: &XAxis,
-) -> Option<Panel> {
-    let single = runs.len() == 1;
-    let mut norms = Panel::new("weight norms", "weight norm", epochs.clone());
-    let mut names: Vec<String> = Vec::new();
-    for (_, doc) in runs {
-        for name in doc.norm_names() {
-            if !names.contains(&name) {
-                names.push(name);
-            }
-        }
-    }
-    for (i, name) in names.iter().enumerate() {
-        // Markers are numbered within the run that has the parameter, so MF and MLP runs
-        // side by side each use the first markers.
-        let owners: Vec<usize> = runs
-            .iter()
-            .enumerate()
-            .filter(|(_, (_, doc))| !doc.norm_series(name).is_empty())
-            .map(|(r, _)| r)
-            .collect();
-        let local = owners
-            .first()
-            .and_then(|&r| runs[r].1.norm_names().iter().position(|n| n == name))
-            .unwrap_or(i);
-        let marker = if single {
-            Marker::Dot
-        } else {
-            PARAMETER_MARKERS[local % PARAMETER_MARKERS.len()]
-        };
-        for &r in &owners {
-            norms.lines.push(Line {
-                points: runs[r].1.norm_series(name),
-                color: if single {
-                    PALETTE[i % PALETTE.len()]
-                } else {
-                    colors[r]
-                },
-                stroke: Stroke::Solid,
-                marker,
-            });
-        }
-        let (color, stroke) = match owners.as_slice() {
-            _ if single => (PALETTE[i % PALETTE.len()], Stroke::Solid),
-            [only] => (colors[*only], Stroke::None),
-            _ => (BLACK, Stroke::None),
-        };
-        norms.keys.push(Key {
-            label: name.clone(),
-            color,
-            stroke,
-            marker,
-        });
-    }
-    if norms.lines.is_empty() {
-        return None;
-    }
-    let values: Vec<f64> = norms.points().map(|(_, y)| y).collect();
-    let smallest = values.iter().copied().fold(f64::INFINITY, f64::min);
-    let largest = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    // Bias norms near 1 next to weight norms near 50 would lie flat on a linear axis.
-    norms.log_y = smallest > 0.0 && largest / smallest > 20.0;
-    if norms.log_y {
-        norms.y_label = "weight norm (log scale)".to_string();
-    }
-    Some(norms)
 }
 
 /// Multi-line text (an error message from a failed run) squeezed onto one line.

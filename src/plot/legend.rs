@@ -1,4 +1,5 @@
-//! Legend labels: each run named by the config values that tell it apart from the others.
+//! Legend labels: each run named by the config values that tell it apart from the others,
+//! worded short (`batch-l2 λ=0.1 seed 2`), and the setting it shares with other seeds.
 
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -15,50 +16,154 @@ const LEGEND_IGNORED_KEYS: &[&str] = &[
     "out_dir",
     "quiet",
     "progress",
+    "log_every",
+    "checkpoint_every",
+    "threads",
+    "device",
+    "force",
+    "overwrite",
+    "download",
 ];
-const LEGEND_MAX_KEYS: usize = 4;
-
 /// A run's config as key-value pairs, `command` first.
 type ConfigPairs = Vec<(String, Value)>;
 
-/// One label per run: the config values that tell the runs apart (`lambda=0.001,
-/// optimizer=adam`), else the file name. Mirrors `legend_labels` in plot_curves.py.
-pub fn legend_labels(runs: &[(PathBuf, RunDocument)]) -> Vec<String> {
-    if runs.len() == 1 {
-        return vec![file_name(&runs[0].0)];
-    }
+/// A run's short label and the setting it belongs to.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunLabel {
+    /// What differs between the runs, for people: `batch-l2 λ=0.1 seed 2`; never a path.
+    pub label: String,
+    /// Runs that differ only in their seed or split share a setting (numbered from 0 in
+    /// order of appearance).
+    pub setting: usize,
+    /// The run's place among its setting's runs (0, 1, ...).
+    pub replicate: usize,
+    /// How many runs its setting has.
+    pub replicates: usize,
+}
+
+/// Short labels from the config values that differ between the runs (`λ=0.1 seed 2`, a
+/// data set by its folder's name), and the setting each run belongs to. One run, or runs
+/// alike in every value, are named by their file names without `.json`.
+pub fn short_labels(runs: &[(PathBuf, RunDocument)]) -> Vec<RunLabel> {
     let merged = config_pairs(runs);
-    let chosen = telling_keys(candidate_keys(runs, &merged), &merged);
-    let shown = &chosen[..chosen.len().min(LEGEND_MAX_KEYS)];
-    let names: Vec<String> = runs.iter().map(|(p, _)| file_name(p)).collect();
-    runs.iter()
-        .zip(&merged)
-        .zip(&names)
-        .map(|(((path, doc), m), name)| {
-            let mut label = if shown.is_empty() {
-                // The same file name in different folders: the path tells them apart.
-                if names.iter().filter(|n| *n == name).count() > 1 {
-                    path.display().to_string()
-                } else {
-                    name.clone()
-                }
+    let chosen = if runs.len() > 1 {
+        splitting_keys(candidate_keys(runs, &merged), &merged)
+    } else {
+        Vec::new()
+    };
+    let stems: Vec<String> = runs
+        .iter()
+        .map(|(p, _)| {
+            p.file_stem()
+                .map_or_else(|| file_name(p), |s| s.to_string_lossy().into_owned())
+        })
+        .collect();
+    let mut labels: Vec<String> = merged
+        .iter()
+        .enumerate()
+        .map(|(index, m)| {
+            if chosen.is_empty() {
+                stems[index].clone()
             } else {
-                let parts: Vec<String> = shown
-                    .iter()
-                    .filter_map(|k| lookup(m, k).map(|v| format!("{k}={}", format_value(&v))))
-                    .collect();
-                let mut label = parts.join(", ");
-                if chosen.len() > shown.len() {
-                    label += ", ...";
-                }
-                label
-            };
-            if let Some(status) = Some(doc.status.to_string()).filter(|s| s != "completed") {
-                label += &format!(" [{status}]");
+                short_parts(m, &chosen).join(" ")
             }
-            label
+        })
+        .collect();
+    // Runs alike in every value a legend compares (an MF flag beside MLP runs) are told
+    // apart by their file names.
+    for index in 0..labels.len() {
+        let same = |l: &String| *l == labels[index];
+        if labels.iter().filter(|l| same(l)).count() > 1 {
+            let twins: Vec<usize> = (0..labels.len()).filter(|&i| same(&labels[i])).collect();
+            let stems_differ = twins.iter().any(|&i| stems[i] != stems[index]);
+            for &i in &twins {
+                let name = if stems_differ {
+                    stems[i].clone()
+                } else {
+                    format!("{} {}", stems[i], i + 1)
+                };
+                labels[i] = if chosen.is_empty() {
+                    name
+                } else {
+                    format!("{} ({name})", labels[i])
+                };
+            }
+        }
+    }
+    for (label, (_, doc)) in labels.iter_mut().zip(runs) {
+        if doc.status != crate::schema::RunStatus::Completed {
+            *label += &format!(" [{}]", doc.status);
+        }
+    }
+    // A setting is every value but the seed or split and what only says where output goes.
+    let settings: Vec<String> = merged
+        .iter()
+        .map(|m| {
+            m.iter()
+                .filter(|(k, _)| {
+                    !crate::schema::REPLICATE_KEYS.contains(&k.as_str())
+                        && !LEGEND_IGNORED_KEYS.contains(&k.as_str())
+                })
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join("\u{1}")
+        })
+        .collect();
+    let mut order: Vec<&String> = Vec::new();
+    for setting in &settings {
+        if !order.contains(&setting) {
+            order.push(setting);
+        }
+    }
+    labels
+        .into_iter()
+        .enumerate()
+        .map(|(index, label)| {
+            let mine = &settings[index];
+            RunLabel {
+                label,
+                setting: order.iter().position(|s| *s == mine).unwrap_or(0),
+                replicate: settings[..index].iter().filter(|s| *s == mine).count(),
+                replicates: settings.iter().filter(|s| *s == mine).count(),
+            }
         })
         .collect()
+}
+
+/// The chosen keys' values, worded for a legend: `λ=0.1`, `seed 2`, `adam`, `ml-100k`.
+/// A λ beside "no penalty" is left out: it means nothing there.
+fn short_parts(m: &[(String, Value)], keys: &[String]) -> Vec<String> {
+    let no_penalty = lookup(m, "penalty").is_some_and(|v| v == "none");
+    keys.iter()
+        .filter_map(|key| {
+            let value = lookup(m, key).unwrap_or(Value::Null);
+            let text = short_value(&value);
+            Some(match key.as_str() {
+                "lambda" if no_penalty => return None,
+                "penalty" if no_penalty => "no penalty".to_string(),
+                "lambda" => format!("λ={text}"),
+                "seed" => format!("seed {text}"),
+                "weight_decay" => format!("wd={text}"),
+                "command" | "penalty" | "optimizer" | "split" | "data" | "model" | "loss"
+                | "activation" => text,
+                _ => format!("{key}={text}"),
+            })
+        })
+        .collect()
+}
+
+/// A config value as short text: numbers without a trailing `.0`, paths by their last
+/// component, lists joined with commas.
+fn short_value(value: &Value) -> String {
+    match value {
+        Value::String(s) if s.contains('/') || s.contains('\\') => file_name(Path::new(s)),
+        Value::Number(n) => match n.as_f64() {
+            Some(x) if n.is_f64() => format!("{x}"),
+            _ => n.to_string(),
+        },
+        Value::Array(items) => items.iter().map(short_value).collect::<Vec<_>>().join(","),
+        other => format_value(other),
+    }
 }
 
 fn file_name(path: &Path) -> String {
@@ -124,11 +229,10 @@ fn partition(merged: &[ConfigPairs], keys: &[String]) -> usize {
     seen.len()
 }
 
-/// A key whose value follows from the keys already chosen (an optimizer's default lr)
-/// tells the reader nothing new. "Follows" needs evidence: runs that share the chosen
-/// values and agree on the key. When the chosen keys already tell every run apart,
-/// each further difference (penalty next to lambda) is kept.
-fn telling_keys(keys: Vec<String>, merged: &[ConfigPairs]) -> Vec<String> {
+/// The keys that each split the runs further, in order; once every run is told apart,
+/// each further difference (a weight decay next to "no penalty"); and the penalty whenever
+/// it differs (a λ means nothing without it).
+fn splitting_keys(keys: Vec<String>, merged: &[ConfigPairs]) -> Vec<String> {
     let mut chosen: Vec<String> = Vec::new();
     for key in keys {
         if partition(merged, std::slice::from_ref(&key)) < 2 {
@@ -137,7 +241,7 @@ fn telling_keys(keys: Vec<String>, merged: &[ConfigPairs]) -> Vec<String> {
         let mut with = chosen.clone();
         with.push(key.clone());
         let groups = partition(merged, &chosen);
-        if partition(merged, &with) > groups || groups == merged.len() {
+        if key == "penalty" || partition(merged, &with) > groups || groups == merged.len() {
             chosen = with;
         }
     }
@@ -163,6 +267,10 @@ mod tests {
         );
         let value: Value = serde_json::from_str(&text).expect("test JSON");
         crate::schema::run_from_value(value).expect("run document")
+    }
+
+    fn words(runs: &[(PathBuf, RunDocument)]) -> Vec<String> {
+        short_labels(runs).into_iter().map(|l| l.label).collect()
     }
 
     #[test]
@@ -195,13 +303,48 @@ mod tests {
         ];
         // lr follows from the optimizer, output is ignored, seed does not differ.
         assert_eq!(
-            legend_labels(&runs),
-            vec![
-                "optimizer=adam, lambda=0.001",
-                "optimizer=sgd, lambda=0.001",
-                "optimizer=adam, lambda=0.1 [diverged]",
-            ]
+            words(&runs),
+            vec!["adam λ=0.001", "sgd λ=0.001", "adam λ=0.1 [diverged]"]
         );
+    }
+
+    #[test]
+    fn short_labels_word_the_differences_and_group_seeds_by_setting() {
+        let config = |lambda: f64, seed: u32, data: &str| {
+            format!(
+                r#"{{"penalty": "batch-l2", "lambda": {lambda:?}, "seed": {seed}, "data": "{data}", "out": "x/{seed}"}}"#
+            )
+        };
+        let runs: Vec<(PathBuf, RunDocument)> = [(0.1, 1), (0.1, 2), (1.0, 1), (0.0, 1)]
+            .iter()
+            .map(|&(lambda, seed)| {
+                (
+                    PathBuf::from(format!("runs/l{lambda}-s{seed}.json")),
+                    run(
+                        "mf",
+                        &config(lambda, seed, "/data/sets/ml-100k"),
+                        "completed",
+                    ),
+                )
+            })
+            .collect();
+        let labels = short_labels(&runs);
+        let words: Vec<&str> = labels.iter().map(|l| l.label.as_str()).collect();
+        assert_eq!(
+            words,
+            vec!["λ=0.1 seed 1", "λ=0.1 seed 2", "λ=1 seed 1", "λ=0 seed 1"]
+        );
+        let settings: Vec<(usize, usize, usize)> = labels
+            .iter()
+            .map(|l| (l.setting, l.replicate, l.replicates))
+            .collect();
+        assert_eq!(settings, vec![(0, 0, 2), (0, 1, 2), (1, 0, 1), (2, 0, 1)]);
+        // Data sets by their folder's name; one run by its file name.
+        let mut other = runs[..2].to_vec();
+        other[1].1 = run("mf", &config(0.1, 1, "/data/sets/ml-1m"), "completed");
+        let words: Vec<String> = short_labels(&other).into_iter().map(|l| l.label).collect();
+        assert_eq!(words, vec!["ml-100k", "ml-1m"]);
+        assert_eq!(short_labels(&runs[..1])[0].label, "l0.1-s1");
     }
 
     #[test]
@@ -233,11 +376,11 @@ mod tests {
             ),
         ];
         assert_eq!(
-            legend_labels(&runs),
+            words(&runs),
             vec![
-                "weight_decay=0.0, penalty=batch-l2, lambda=0.05",
-                "weight_decay=0.0, penalty=frobenius, lambda=10.0",
-                "weight_decay=0.0001, penalty=none, lambda=0.0",
+                "wd=0 batch-l2 λ=0.05",
+                "wd=0 frobenius λ=10",
+                "wd=0.0001 no penalty",
             ]
         );
     }
@@ -249,12 +392,13 @@ mod tests {
             (PathBuf::from("x/run.json"), run("mf", same, "completed")),
             (PathBuf::from("y/other.json"), run("mf", same, "completed")),
         ];
-        assert_eq!(legend_labels(&runs), vec!["run.json", "other.json"]);
+        assert_eq!(words(&runs), vec!["run", "other"]);
         let runs = vec![
             (PathBuf::from("x/run.json"), run("mf", same, "completed")),
             (PathBuf::from("y/run.json"), run("mf", same, "completed")),
         ];
-        assert_eq!(legend_labels(&runs), vec!["x/run.json", "y/run.json"]);
+        // Never a path: the same file name in two folders is numbered.
+        assert_eq!(words(&runs), vec!["run 1", "run 2"]);
         let runs = vec![
             (
                 PathBuf::from("mf.json"),
@@ -275,10 +419,10 @@ mod tests {
         ];
         // The trainers' own defaults differ too, and say which trainer ran.
         assert_eq!(
-            legend_labels(&runs),
+            words(&runs),
             vec![
-                "command=mf, lr=0.01, batch_size=1024, epochs=20",
-                "command=mlp, lr=0.001, batch_size=128, epochs=10"
+                "mf lr=0.01 batch_size=1024 epochs=20",
+                "mlp lr=0.001 batch_size=128 epochs=10"
             ]
         );
     }

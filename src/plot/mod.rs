@@ -1,12 +1,15 @@
 //! `regulab plot`: run documents or a sweep summary drawn to one SVG or PNG image, for
 //! users without Python.
 //!
-//! Runs: a grid with the train loss (total, base and regularization on one axis; per
-//! logged step with `--steps`) and the penalty's share of the total on top; below, train /
-//! validation / test metric with the reported epoch marked, the MLP's test cost against
-//! its test accuracy, and weight norms. Panels without data are left out. Colour stands
-//! for the run, line style for the quantity or split; each panel's key sits above it, and
-//! the colours' legend under the grid names runs by the config values that differ.
+//! Runs: a grid with the train loss (total and base; the regularization loss and implied
+//! weight decay on a right axis of their own when they are small beside it; per logged step
+//! with `--steps`) and the penalty's share of the total on top; below, train / validation /
+//! test metric with the reported epoch marked, the MLP's test cost against its test accuracy
+//! (with the cost under the test set's divisor where the eval-divisor finding applies,
+//! `costs`), and weight norms (`norms`; a panel per run when there are several). Panels
+//! without data are left out. Colour stands for the run, line style for the quantity or
+//! split; each panel's key sits above it, and the colours' legend under the grid names runs
+//! by the config values that differ, in short words (`legend`). Text is at least 12 px.
 //!
 //! A sweep summary (`summary.json`): the headline metric against the swept value (log
 //! scale with zero past a break), mean ± std over seeds or folds, the setting chosen on
@@ -19,17 +22,20 @@
 //! TrueType/OpenType file found on the system at run time (or named by `REGULAB_FONT`),
 //! so building regulab needs no fontconfig or freetype development packages.
 
+mod costs;
 mod document;
 mod draw;
 mod figure;
 mod font;
 mod legend;
+mod norms;
 mod sweep;
 mod tune;
 
+pub use costs::{COST_AS_TRAINED, COST_WITH_TEST_DIVISOR};
 pub use document::{document_kind, run_title, PlotView, Split};
 pub use font::FONT_ENV;
-pub use legend::legend_labels;
+pub use legend::{short_labels, RunLabel};
 
 use crate::schema::{load_run, load_sweep, load_tune, RunDocument, SWEEP_KIND, TUNE_KIND};
 use anyhow::{anyhow, bail, Result};
@@ -55,7 +61,7 @@ pub struct PlotRequest {
 }
 
 const DEFAULT_WIDTH: u32 = 1350;
-const DEFAULT_HEIGHT: u32 = 820;
+const DEFAULT_HEIGHT: u32 = 860;
 
 /// `regulab plot`: loads every run (or the one sweep summary), then draws them into one
 /// image whose format follows the output's extension.
@@ -135,12 +141,14 @@ fn draw_to_file(
 ) -> Result<()> {
     let panels = figure.rows.iter().map(Vec::len).max().unwrap_or(1) as u32;
     let default_width = if panels == 1 { 1000 } else { DEFAULT_WIDTH };
-    let default_height = if figure.rows.len() == 1 {
-        560
-    } else {
-        DEFAULT_HEIGHT
+    // Each row past the second adds two fifths of the default height.
+    let default_height = match figure.rows.len() {
+        1 => 560,
+        rows => DEFAULT_HEIGHT + (rows as u32 - 2) * DEFAULT_HEIGHT * 2 / 5,
     };
     let width = width.unwrap_or(default_width).max(400);
+    // The legend's rows are measured with the font.
+    ensure_font()?;
     let rows = legend_rows(&figure.legend, width).len() as u32;
     let legend_height = if rows == 0 {
         0
@@ -154,7 +162,6 @@ fn draw_to_file(
         std::fs::create_dir_all(parent)
             .map_err(|e| anyhow!("{}: cannot create the folder: {e}", parent.display()))?;
     }
-    ensure_font()?;
     // Fail here with the OS's reason: the backends report a write failure only at the
     // end, wrapped in their own debug formatting.
     std::fs::File::create(output)

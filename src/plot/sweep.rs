@@ -5,7 +5,7 @@
 //! by.
 
 use anyhow::{bail, Result};
-use plotters::style::BLACK;
+use plotters::style::{RGBColor, BLACK};
 use serde_json::Value;
 use std::path::Path;
 
@@ -48,7 +48,11 @@ pub(super) fn build_sweep_figure(path: &Path, summary: &SweepSummary) -> Result<
         "lower"
     };
     let mut panel = Panel::new(
-        &format!("{} over {} runs per setting", metric.name, repeats(summary)),
+        &format!(
+            "{} over {} per setting",
+            metric.name,
+            crate::util::count_noun(repeats(summary), "run")
+        ),
         &format!("{} ({direction} is better)", metric.name),
         axis.x_axis(),
     );
@@ -86,31 +90,43 @@ pub(super) fn build_sweep_figure(path: &Path, summary: &SweepSummary) -> Result<
         }
     }
     let key_color = if series.len() == 1 { PALETTE[0] } else { BLACK };
-    panel.keys = vec![
-        Key {
-            label: "test at each run's reported epoch: mean ± std".to_string(),
-            color: key_color,
-            stroke: Stroke::Solid,
-            marker: Marker::Dot,
-        },
-        Key {
-            label: "validation mean (settings are chosen by it)".to_string(),
-            color: key_color,
-            stroke: Stroke::Dotted,
-            marker: Marker::OpenSquare,
-        },
-        Key {
-            label: "chosen on validation".to_string(),
-            color: key_color,
-            stroke: Stroke::None,
-            marker: Marker::Ring,
-        },
-    ];
+    panel.keys = sweep_keys(summary, chosen.is_some(), key_color);
     Ok(Figure {
         title: sweep_title(summary, &x_key, chosen),
         rows: vec![vec![panel]],
         legend,
     })
+}
+
+/// The panel's key: the test mean, and the validation mean and the choice only when the
+/// sweep has them (a sweep without a validation split chooses nothing).
+fn sweep_keys(summary: &SweepSummary, chosen: bool, color: RGBColor) -> Vec<Key> {
+    let key = |label: &str, stroke, marker| Key {
+        label: label.to_string(),
+        color,
+        stroke,
+        marker,
+    };
+    let mut keys = vec![key(
+        "test at each run's reported epoch: mean ± std",
+        Stroke::Solid,
+        Marker::Dot,
+    )];
+    let validated = summary
+        .groups
+        .iter()
+        .any(|g| g.validation_at_selected_mean.is_some_and(f64::is_finite));
+    if validated {
+        keys.push(key(
+            "validation mean (settings are chosen by it)",
+            Stroke::Dotted,
+            Marker::OpenSquare,
+        ));
+    }
+    if chosen {
+        keys.push(key("chosen on validation", Stroke::None, Marker::Ring));
+    }
+    keys
 }
 
 /// The most completed runs of any setting (seeds or folds).
@@ -390,5 +406,43 @@ mod tests {
         );
         assert!(!narrow.log);
         assert_eq!(narrow.position(&serde_json::json!(0.0)), Some(0.0));
+    }
+
+    #[test]
+    fn the_key_names_validation_and_the_choice_only_when_there_are_some() {
+        let mut groups = vec![
+            group(serde_json::json!(0.0), 0.95, 0.96),
+            group(serde_json::json!(0.1), 0.93, 0.92),
+        ];
+        let summary = |groups: Vec<SweepGroup>| SweepSummary {
+            schema_version: 2,
+            kind: crate::schema::SWEEP_KIND.into(),
+            command: crate::config::ModelKind::Mf,
+            metric: crate::schema::MetricInfo {
+                name: "rmse".into(),
+                higher_is_better: false,
+            },
+            swept: vec!["lambda".into()],
+            runs: vec![],
+            groups,
+        };
+        let labels = |summary: &SweepSummary| -> Vec<String> {
+            let chosen = chosen_on_validation(summary).is_some();
+            sweep_keys(summary, chosen, BLACK)
+                .into_iter()
+                .map(|k| k.label)
+                .collect()
+        };
+        let validated = summary(groups.clone());
+        assert_eq!(labels(&validated).len(), 3, "{:?}", labels(&validated));
+        for group in &mut groups {
+            group.validation_at_selected_mean = None;
+        }
+        let unvalidated = summary(groups);
+        assert_eq!(
+            labels(&unvalidated),
+            vec!["test at each run's reported epoch: mean ± std"]
+        );
+        assert!(sweep_title(&unvalidated, "lambda", None).contains("nothing chosen"));
     }
 }

@@ -386,7 +386,7 @@ fn best_validation(document: &RunDocument, epochs: usize, metric: Metric) -> Opt
         let Some(value) = record
             .validation
             .as_ref()
-            .and_then(|v| v.get(metric.key()))
+            .and_then(|v| v.get(&metric.key()))
             .copied()
             .filter(|v| v.is_finite())
         else {
@@ -462,7 +462,7 @@ fn choice(
             .iter()
             .find(|e| e.epoch == epoch && !e.partial)
             .and_then(|e| e.test.as_ref())
-            .and_then(|t| t.get(metric.key()))
+            .and_then(|t| t.get(&metric.key()))
             .copied();
         test.push(FoldTest {
             run: point.file.clone(),

@@ -13,15 +13,21 @@
 //!   (`<file>.<pid>-<n>.part`) and unpack staging folders (`.unpack.<pid>-<n>`). Nothing
 //!   here is read unless verified. A file saved here by hand under its published name is
 //!   verified and used instead of the network.
+//! * `<cache>/local.json`: folders registered with `regulab data add NAME PATH` ([`local`]).
+//!
+//! A data set already on disk is used by name without a download: a registered folder, or a
+//! folder (or link) at `<cache>/<name>` with the data set's layout, once its files match the
+//! registry's per-file checksums.
 
 mod commands;
 mod download;
 mod install;
+pub mod local;
 mod registry;
 
-pub use commands::{run_fetch, run_list, FetchRequest, ListRequest};
+pub use commands::{run_add, run_fetch, run_list, AddRequest, FetchRequest, ListRequest};
 pub use download::join_url;
-pub use registry::{known, registry, ArchiveKind, DatasetEntry, RemoteFile};
+pub use registry::{known, registry, ArchiveKind, DatasetEntry, LocalFile, RemoteFile};
 
 use anyhow::{anyhow, bail, Context, Result};
 use std::fs;
@@ -123,10 +129,10 @@ pub fn fetch(name: &str, options: &FetchOptions) -> Result<PathBuf> {
 }
 
 /// For train commands' `--data VALUE [--download]`: if VALUE is a known name, returns the
-/// cached folder, or fetches it when `download` is true, or else fails saying exactly
-/// which `regulab data fetch NAME` to run. Returns `Ok(None)` when VALUE is not a known
-/// name, or when a file or folder of that name exists (a local copy wins over the cache);
-/// the caller then treats VALUE as a path.
+/// cached folder, a registered or hand-placed one (see [`local`]), or fetches it when
+/// `download` is true, or else fails naming the ways to get it. Returns `Ok(None)` when VALUE
+/// is not a known name, or when a file or folder of that name exists (a local copy wins over
+/// the cache); the caller then treats VALUE as a path.
 pub fn resolve_named(
     value: &str,
     download: bool,
@@ -139,7 +145,7 @@ pub fn resolve_named(
         return Ok(None);
     }
     let cache = cache_dir(options.cache_dir.as_deref())?;
-    if let Some(dir) = cached_path(entry.name, &cache) {
+    if let Some(dir) = present(entry, &cache)? {
         return Ok(Some(dir));
     }
     if download {
@@ -150,9 +156,18 @@ pub fn resolve_named(
         None => String::new(),
     };
     bail!(
-        "data set {value} is not in the cache {}: run `regulab data fetch {value}{cache_flag}` first, or add --download",
+        "data set {value} is not in the cache {}: run `regulab data fetch {value}{cache_flag}` (or add --download), pass a copy's folder as --data PATH, or register one with `regulab data add {value} PATH`",
         cache.display()
     )
+}
+
+/// The data set's folder when it is on disk: fetched (with the marker), registered, or
+/// placed in the cache by hand (verified).
+fn present(entry: &DatasetEntry, cache: &Path) -> Result<Option<PathBuf>> {
+    if let Some(dir) = cached_path(entry.name, cache) {
+        return Ok(Some(dir));
+    }
+    Ok(local::local_folder(entry, cache)?.map(|source| source.path().to_path_buf()))
 }
 
 /// Fetches any entry: the registry's, or one built by a caller (tests point one at a local
@@ -160,7 +175,7 @@ pub fn resolve_named(
 pub fn fetch_entry(entry: &DatasetEntry, options: &FetchOptions) -> Result<PathBuf> {
     check_entry(entry)?;
     let cache = cache_dir(options.cache_dir.as_deref())?;
-    if let Some(dir) = cached_path(entry.name, &cache) {
+    if let Some(dir) = present(entry, &cache)? {
         return Ok(dir);
     }
     let target = cache.join(entry.name);

@@ -23,6 +23,20 @@ pub struct RemoteFile {
     pub sha256: Option<&'static str>,
 }
 
+/// A file of the unpacked data folder, by which a folder placed by hand (under the cache, or
+/// with `regulab data add`) is recognized and verified. For [`ArchiveKind::GzipFiles`] the
+/// name is the uncompressed file's, found as `NAME.gz` or `NAME`, and the checksum is of the
+/// uncompressed contents (so that a copy recompressed by another tool still verifies).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalFile {
+    pub name: &'static str,
+    /// A folder without it is not this data set's layout.
+    pub required: bool,
+    /// SHA-256 of the published file; `None` where regulab knows none (then only the layout
+    /// is checked).
+    pub sha256: Option<&'static str>,
+}
+
 /// A data set that `regulab data fetch` knows how to download.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DatasetEntry {
@@ -32,6 +46,8 @@ pub struct DatasetEntry {
     pub base_urls: &'static [&'static str],
     pub files: &'static [RemoteFile],
     pub archive: ArchiveKind,
+    /// The data folder's files (empty: a folder placed by hand is not recognized).
+    pub local_files: &'static [LocalFile],
 }
 
 impl DatasetEntry {
@@ -62,6 +78,210 @@ const GROUPLENS: &[&str] = &[
 // * MNIST and Fashion-MNIST MD5 and mirrors: torchvision `torchvision/datasets/mnist.py`
 //   (`MNIST.resources`, `FashionMNIST.resources`); sizes from tensorflow/datasets
 //   `url_checksums/mnist.txt` and `url_checksums/fashion_mnist.txt`.
+// Per-file SHA-256 of the unpacked folders, so that a folder placed by hand is verified like
+// a download. ml-100k: computed from the files of ml-100k.zip; u.data, u.item, u.user and
+// README agree with the values public loaders pin (e.g. ankane/cmfrec's Ruby loader and
+// several course checkers). The zip's scripts (allbut.pl, mku.sh) are not needed.
+// Fashion-MNIST: SHA-256 of the uncompressed IDX files, whose MD5s equal the published ones
+// (f4a8712d..., 9018921c..., 8181f547..., 15d48437...). Other data sets: the layout only.
+const ML_100K_FILES: &[LocalFile] = &[
+    LocalFile {
+        name: "README",
+        required: false,
+        sha256: Some("4883b8cf340ed0059971b33f56ad3adc88a40792108ebca3d24aafc4c82e8b52"),
+    },
+    LocalFile {
+        name: "u.data",
+        required: true,
+        sha256: Some("06416e597f82b7342361e41163890c81036900f418ad91315590814211dca490"),
+    },
+    LocalFile {
+        name: "u.genre",
+        required: true,
+        sha256: Some("9757e0d3e6b298159a80dd48eaf938114690e911e39af97a76949ef1663610bb"),
+    },
+    LocalFile {
+        name: "u.info",
+        required: false,
+        sha256: Some("5b0a40b2e47a729ee6203063f6dcf8790c2e63f5a18663e6ee318a72c5f3c27b"),
+    },
+    LocalFile {
+        name: "u.item",
+        required: true,
+        sha256: Some("553841ebc7de3a0fd0d6b62a204ea30c1e651aacfb2814c7a6584ac52f2c5701"),
+    },
+    LocalFile {
+        name: "u.occupation",
+        required: false,
+        sha256: Some("cd5fbec9afe345d993a62fc7817df1a4a9079c4feb267b3118763b8fd942137d"),
+    },
+    LocalFile {
+        name: "u.user",
+        required: true,
+        sha256: Some("f120e114da2e8cf314fd28f99417c94ae9ddf1cb6db8ce0e4b5995d40e90e62c"),
+    },
+    LocalFile {
+        name: "u1.base",
+        required: true,
+        sha256: Some("ce253ec86c448b44fb3ba9a30d12dcfc2e9210cbde71efada3730c22e9ac212a"),
+    },
+    LocalFile {
+        name: "u1.test",
+        required: true,
+        sha256: Some("18c6014a4b2c7324f250a63f8904a7b16b2b19f911129e346141507b0cbac950"),
+    },
+    LocalFile {
+        name: "u2.base",
+        required: true,
+        sha256: Some("6c06f0b5df4b256da1a994f3ac66edc8da4d3f09bc9282df6b14d893366d703e"),
+    },
+    LocalFile {
+        name: "u2.test",
+        required: true,
+        sha256: Some("4de658d1e04ed9104629509a2e2528fce833ac8e048280183f1df167632038c3"),
+    },
+    LocalFile {
+        name: "u3.base",
+        required: true,
+        sha256: Some("afdc155c291c6edc41c0407e39d7462eb98d341e064f0b0a12175b80b3c4af5d"),
+    },
+    LocalFile {
+        name: "u3.test",
+        required: true,
+        sha256: Some("0f548b51c78327de4c156461d3e430b7e5579fe2b5681586a59416e48fd35f6d"),
+    },
+    LocalFile {
+        name: "u4.base",
+        required: true,
+        sha256: Some("219f0f4d40dfe9c5141d425f53fa91ee23ed275f14e280bbf1b50117afb064ca"),
+    },
+    LocalFile {
+        name: "u4.test",
+        required: true,
+        sha256: Some("7c02ad0a1e7ab1083c8b9d4b627203a051dd7b5eab46d99fa44de33470de8db9"),
+    },
+    LocalFile {
+        name: "u5.base",
+        required: true,
+        sha256: Some("a9574e59ce961eec2121627760b6e9b0974ce1637b3fe69ac32cb14a4bfab485"),
+    },
+    LocalFile {
+        name: "u5.test",
+        required: true,
+        sha256: Some("351cc52e0d15b6c721466276fc24671d40936899e3d01fadeaf312915b8c5634"),
+    },
+    LocalFile {
+        name: "ua.base",
+        required: true,
+        sha256: Some("67b5bcdb380c29f85d56a012ecd88612ae020f30a6730d117a334ee8203b91f2"),
+    },
+    LocalFile {
+        name: "ua.test",
+        required: true,
+        sha256: Some("d0497e202417720f57a184ec8c66be2d1afa4ff41bb53787c57b28d6bf79bc42"),
+    },
+    LocalFile {
+        name: "ub.base",
+        required: true,
+        sha256: Some("237254d253b6ad7de84f919d041055428646254f34ed8f562703c899430cd881"),
+    },
+    LocalFile {
+        name: "ub.test",
+        required: true,
+        sha256: Some("d54a72d05730d5892062734b2bec73e976f9b713d18c828a18b968d6cce442da"),
+    },
+];
+
+const FASHION_MNIST_FILES: &[LocalFile] = &[
+    LocalFile {
+        name: "train-images-idx3-ubyte",
+        required: true,
+        sha256: Some("c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888"),
+    },
+    LocalFile {
+        name: "train-labels-idx1-ubyte",
+        required: true,
+        sha256: Some("bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9"),
+    },
+    LocalFile {
+        name: "t10k-images-idx3-ubyte",
+        required: true,
+        sha256: Some("5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b"),
+    },
+    LocalFile {
+        name: "t10k-labels-idx1-ubyte",
+        required: true,
+        sha256: Some("0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34"),
+    },
+];
+
+const MNIST_FILES: &[LocalFile] = &[
+    LocalFile {
+        name: "train-images-idx3-ubyte",
+        required: true,
+        sha256: None,
+    },
+    LocalFile {
+        name: "train-labels-idx1-ubyte",
+        required: true,
+        sha256: None,
+    },
+    LocalFile {
+        name: "t10k-images-idx3-ubyte",
+        required: true,
+        sha256: None,
+    },
+    LocalFile {
+        name: "t10k-labels-idx1-ubyte",
+        required: true,
+        sha256: None,
+    },
+];
+
+const ML_1M_FILES: &[LocalFile] = &[
+    LocalFile {
+        name: "ratings.dat",
+        required: true,
+        sha256: None,
+    },
+    LocalFile {
+        name: "movies.dat",
+        required: true,
+        sha256: None,
+    },
+    LocalFile {
+        name: "users.dat",
+        required: true,
+        sha256: None,
+    },
+];
+
+const ML_10M_FILES: &[LocalFile] = &[
+    LocalFile {
+        name: "ratings.dat",
+        required: true,
+        sha256: None,
+    },
+    LocalFile {
+        name: "movies.dat",
+        required: true,
+        sha256: None,
+    },
+];
+
+const ML_CSV_FILES: &[LocalFile] = &[
+    LocalFile {
+        name: "ratings.csv",
+        required: true,
+        sha256: None,
+    },
+    LocalFile {
+        name: "movies.csv",
+        required: true,
+        sha256: None,
+    },
+];
+
 static REGISTRY: &[DatasetEntry] = &[
     DatasetEntry {
         name: "ml-100k",
@@ -74,6 +294,7 @@ static REGISTRY: &[DatasetEntry] = &[
             sha256: Some("50d2a982c66986937beb9ffb3aa76efe955bf3d5c6b761f4e3a7cd717c6a3229"),
         }],
         archive: ArchiveKind::Zip { top_folder: "ml-100k" },
+        local_files: ML_100K_FILES,
     },
     DatasetEntry {
         name: "ml-1m",
@@ -86,6 +307,7 @@ static REGISTRY: &[DatasetEntry] = &[
             sha256: Some("a6898adb50b9ca05aa231689da44c217cb524e7ebd39d264c56e2832f2c54e20"),
         }],
         archive: ArchiveKind::Zip { top_folder: "ml-1m" },
+        local_files: ML_1M_FILES,
     },
     DatasetEntry {
         name: "ml-10m",
@@ -98,6 +320,7 @@ static REGISTRY: &[DatasetEntry] = &[
             sha256: None,
         }],
         archive: ArchiveKind::Zip { top_folder: "ml-10M100K" },
+        local_files: ML_10M_FILES,
     },
     DatasetEntry {
         name: "ml-20m",
@@ -110,6 +333,7 @@ static REGISTRY: &[DatasetEntry] = &[
             sha256: Some("96f243c338a8665f6bcc89c53edf6ee39162a846940de6b7c8c48aeada765ff3"),
         }],
         archive: ArchiveKind::Zip { top_folder: "ml-20m" },
+        local_files: ML_CSV_FILES,
     },
     DatasetEntry {
         name: "ml-25m",
@@ -122,6 +346,7 @@ static REGISTRY: &[DatasetEntry] = &[
             sha256: Some("8b21cfb7eb1706b4ec0aac894368d90acf26ebdfb6aced3ebd4ad5bd1eb9c6aa"),
         }],
         archive: ArchiveKind::Zip { top_folder: "ml-25m" },
+        local_files: ML_CSV_FILES,
     },
     DatasetEntry {
         name: "ml-32m",
@@ -134,6 +359,7 @@ static REGISTRY: &[DatasetEntry] = &[
             sha256: None,
         }],
         archive: ArchiveKind::Zip { top_folder: "ml-32m" },
+        local_files: ML_CSV_FILES,
     },
     DatasetEntry {
         name: "ml-latest-small",
@@ -146,6 +372,7 @@ static REGISTRY: &[DatasetEntry] = &[
             sha256: Some("696d65a3dfceac7c45750ad32df2c259311949efec81f0f144fdfb91ebc9e436"),
         }],
         archive: ArchiveKind::Zip { top_folder: "ml-latest-small" },
+        local_files: ML_CSV_FILES,
     },
     DatasetEntry {
         name: "mnist",
@@ -181,6 +408,7 @@ static REGISTRY: &[DatasetEntry] = &[
             },
         ],
         archive: ArchiveKind::GzipFiles,
+        local_files: MNIST_FILES,
     },
     DatasetEntry {
         name: "fashion-mnist",
@@ -213,6 +441,7 @@ static REGISTRY: &[DatasetEntry] = &[
             },
         ],
         archive: ArchiveKind::GzipFiles,
+        local_files: FASHION_MNIST_FILES,
     },
 ];
 
@@ -287,6 +516,28 @@ mod tests {
                     assert_eq!(sha256.len(), 64, "{}", file.name);
                     assert!(sha256.chars().all(|c| c.is_ascii_hexdigit()));
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn local_files_are_unique_with_well_formed_checksums() {
+        for entry in REGISTRY {
+            assert!(!entry.local_files.is_empty(), "{}", entry.name);
+            assert!(
+                entry.local_files.iter().any(|f| f.required),
+                "{}",
+                entry.name
+            );
+            let mut names: Vec<&str> = entry.local_files.iter().map(|f| f.name).collect();
+            names.sort_unstable();
+            names.dedup();
+            assert_eq!(names.len(), entry.local_files.len(), "{}", entry.name);
+            for file in entry.local_files.iter().filter_map(|f| f.sha256) {
+                assert_eq!(file.len(), 64, "{}", entry.name);
+                assert!(file
+                    .chars()
+                    .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
             }
         }
     }
