@@ -88,8 +88,21 @@ pub fn inner_sum(load: impl Fn(usize) -> f32, size: usize, lanes: usize) -> f32 
     for k in vec_size * lanes..size {
         total += load(k);
     }
-    for lane in 0..lanes {
-        total += row_sum(&|t| load(t * lanes + lane), vec_size);
+    if vec_size < ILP {
+        // A short row (K < 32 with 8 lanes): `row_sum`'s cascade is all zeros, and each
+        // lane is the plain sum of its vectors from zero, plus the zero partials (which
+        // only turn -0 into +0).
+        for lane in 0..lanes {
+            let mut partial = 0.0f32;
+            for t in 0..vec_size {
+                partial += load(t * lanes + lane);
+            }
+            total += partial + 0.0;
+        }
+    } else {
+        for lane in 0..lanes {
+            total += row_sum(&|t| load(t * lanes + lane), vec_size);
+        }
     }
     0.0 + total
 }
