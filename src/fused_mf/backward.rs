@@ -48,7 +48,18 @@ impl FusedMfStep {
                 // SAFETY: this table's own int64 index buffer, written only here.
                 let indices = unsafe { elements_mut::<i64>(&table.indices) };
                 for b in 0..len {
-                    occurrence_gradient(row, b, ids[b], other_ids[b], other, weights, &batch.error_grads, table.parameter.is_bias, penalized.then_some(coefficient), dim);
+                    occurrence_gradient(
+                        row,
+                        b,
+                        ids[b],
+                        other_ids[b],
+                        other,
+                        weights,
+                        &batch.error_grads,
+                        table.parameter.is_bias,
+                        penalized.then_some(coefficient),
+                        dim,
+                    );
                     gradient[b * width..(b + 1) * width].copy_from_slice(row);
                     indices[b] = ids[b] as i64;
                 }
@@ -63,7 +74,18 @@ impl FusedMfStep {
             }
             table.touched.clear();
             for b in 0..len {
-                occurrence_gradient(row, b, ids[b], other_ids[b], other, weights, &batch.error_grads, table.parameter.is_bias, penalized.then_some(coefficient), dim);
+                occurrence_gradient(
+                    row,
+                    b,
+                    ids[b],
+                    other_ids[b],
+                    other,
+                    weights,
+                    &batch.error_grads,
+                    table.parameter.is_bias,
+                    penalized.then_some(coefficient),
+                    dim,
+                );
                 let target = &mut gradient[ids[b] * width..(ids[b] + 1) * width];
                 for (g, d) in target.iter_mut().zip(row.iter()) {
                     *g += *d;

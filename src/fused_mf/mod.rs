@@ -131,7 +131,10 @@ impl FusedMfStep {
         batch_size: usize,
     ) -> Result<Self> {
         let Some(lanes) = sum::aten_lanes() else {
-            bail!("fused step: {}", not_covered(Device::Cpu).unwrap_or_default());
+            bail!(
+                "fused step: {}",
+                not_covered(Device::Cpu).unwrap_or_default()
+            );
         };
         let tensors = model.training_tensors();
         let dim = tensors.user_factors.size()[1] as usize;
@@ -165,12 +168,9 @@ impl FusedMfStep {
         ] {
             check_layout(name, tensor, kind)?;
         }
-        let global_mean = tensors.user_bias.map(|_| {
-            tensors
-                .global_mean
-                .to_device(Device::Cpu)
-                .double_value(&[]) as f32
-        });
+        let global_mean = tensors
+            .user_bias
+            .map(|_| tensors.global_mean.to_device(Device::Cpu).double_value(&[]) as f32);
         let step = FusedMfStep {
             users: tensors.users.shallow_clone(),
             items: tensors.items.shallow_clone(),
@@ -272,7 +272,10 @@ impl FusedMfStep {
         let batch = &mut self.batch;
         for b in 0..len {
             if b + PREFETCH_AHEAD < len {
-                let (u, i) = (batch.users[b + PREFETCH_AHEAD], batch.items[b + PREFETCH_AHEAD]);
+                let (u, i) = (
+                    batch.users[b + PREFETCH_AHEAD],
+                    batch.items[b + PREFETCH_AHEAD],
+                );
                 prefetch_row(&user_factors[u * dim..(u + 1) * dim]);
                 prefetch_row(&item_factors[i * dim..(i + 1) * dim]);
                 if let (Some(bu), Some(bi)) = (user_bias, item_bias) {

@@ -180,7 +180,10 @@ mod tests {
 
     #[test]
     fn a_vector_width_reproduces_aten_sums_here() {
-        assert!(aten_lanes().is_some(), "no vector width matches ATen's sums");
+        assert!(
+            aten_lanes().is_some(),
+            "no vector width matches ATen's sums"
+        );
     }
 
     #[test]

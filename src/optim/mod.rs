@@ -199,7 +199,10 @@ impl Optimizer {
         for (slot, grad) in self.slots.iter_mut().zip(gradients) {
             let Some(grad) = grad else { continue };
             if grad.is_sparse() != settings.sparse {
-                bail!("optimizer step on {}: gradient layout does not match --sparse", slot.name);
+                bail!(
+                    "optimizer step on {}: gradient layout does not match --sparse",
+                    slot.name
+                );
             }
             slot.buffers
                 .update(settings, &mut slot.param, grad)
