@@ -396,6 +396,8 @@ fn loop_settings(config: &RunConfig, device: tch::Device) -> LoopSettings {
 }
 
 /// Restores a resumed run's model, optimizer and loop state, then runs the loop.
+// The loop's parts are borrowed for its whole run: a struct for them would only rename them.
+#[allow(clippy::too_many_arguments)]
 fn train_loop<'a>(
     model: &'a dyn Model,
     optimizer: &'a mut Optimizer,

@@ -22,7 +22,9 @@ fn ceil_log2(x: usize) -> usize {
     }
 }
 
-/// `multi_row_sum<acc, 4>`: element `k` of row `i` is `load(i * 4 + k)`.
+/// `multi_row_sum<acc, 4>`: element `k` of row `i` is `load(i * 4 + k)`. Indexed loops as
+/// in the C++, whose order of additions this reproduces.
+#[allow(clippy::needless_range_loop)]
 #[inline(always)]
 fn multi_row_sum(load: &impl Fn(usize) -> f32, size: usize) -> [f32; ILP] {
     let level_power = 4.max(ceil_log2(size) / LEVELS);
