@@ -95,29 +95,23 @@ impl FusedMfStep {
         }
     }
 
-    /// The gradients in the optimizer's parameter order: dense tables, or sparse COO tensors
-    /// over the batch's occurrences as `embedding(sparse=True)` and `gather(sparse_grad=True)`
-    /// give them (uncoalesced: indices `[1, |B|]`, values `[|B|, K]` or `[|B|]`).
-    pub(super) fn gradients(&self, len: usize) -> Result<Vec<Option<Tensor>>> {
-        self.tables
-            .iter()
-            .map(|table| {
-                if !self.sparse {
-                    return Ok(Some(table.gradient.shallow_clone()));
-                }
-                let indices = table.indices.f_narrow(1, 0, len as i64)?;
-                let values = table.gradient.f_narrow(0, 0, len as i64)?;
-                let size = table.parameter.tensor.size();
-                let sparse = Tensor::f_internal_sparse_coo_tensor_unsafe(
-                    &indices,
-                    &values,
-                    size.as_slice(),
-                    (Kind::Float, Device::Cpu),
-                    false,
-                )?;
-                Ok(Some(sparse))
-            })
-            .collect()
+    /// The sparse COO gradients of this batch, in the optimizer's parameter order, as
+    /// `embedding(sparse=True)` and `gather(sparse_grad=True)` give them (uncoalesced:
+    /// indices `[1, |B|]`, values `[|B|, K]` or `[|B|]`).
+    pub(super) fn sparse_gradients(&mut self, len: usize) -> Result<()> {
+        for (table, gradient) in self.tables.iter().zip(&mut self.gradients) {
+            let indices = table.indices.f_narrow(1, 0, len as i64)?;
+            let values = table.gradient.f_narrow(0, 0, len as i64)?;
+            let size = table.parameter.tensor.size();
+            *gradient = Some(Tensor::f_internal_sparse_coo_tensor_unsafe(
+                &indices,
+                &values,
+                size.as_slice(),
+                (Kind::Float, Device::Cpu),
+                false,
+            )?);
+        }
+        Ok(())
     }
 }
 

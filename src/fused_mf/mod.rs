@@ -19,6 +19,7 @@
 //! and one thread makes the row accumulation order fixed. Buffers are allocated once per run.
 
 mod backward;
+mod sparse_adam;
 pub mod sum;
 
 use crate::model::mf::MatrixFactorization;
@@ -32,8 +33,8 @@ use tch::{Device, Kind, Tensor};
 /// Which ids index a table's rows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Side {
-    User,
-    Item,
+    User = 0,
+    Item = 1,
 }
 
 /// One parameter table (a factor matrix or a bias vector) and its gradient buffers.
@@ -67,6 +68,21 @@ pub struct FusedMfStep {
     lanes: usize,
     threads: usize,
     batch: Batch,
+    /// The tables as the penalty takes them (whole-table forms), built once.
+    parameters: Vec<Parameter>,
+    /// What the optimizer takes, in its order: the dense gradient buffers (set once), or each
+    /// step's sparse gradients.
+    gradients: Vec<Option<Tensor>>,
+    /// `--sparse` Adam: the fused step applies SparseAdam itself ([`Self::sparse_adam`]).
+    sparse_adam: bool,
+    /// Per side (users, items): the batch's sorted row ids and their order (`sort`'s outputs).
+    sorted: [Tensor; 2],
+    order: [Tensor; 2],
+    /// SparseAdam's per-batch rows: numerators, second moments (a tensor: ATen takes their
+    /// square root) and the distinct rows, each sized batch size x K once.
+    numer: Vec<f32>,
+    second: Tensor,
+    unique_rows: Vec<usize>,
 }
 
 /// Per-batch buffers, sized for the configured batch size.
@@ -171,7 +187,26 @@ impl FusedMfStep {
         let global_mean = tensors
             .user_bias
             .map(|_| tensors.global_mean.to_device(Device::Cpu).double_value(&[]) as f32);
+        let parameters = tables
+            .iter()
+            .map(|t: &Table| {
+                Parameter::new(t.parameter.name.clone(), t.parameter.tensor.shallow_clone())
+            })
+            .collect();
+        let gradients = tables
+            .iter()
+            .map(|t| (!sparse).then(|| t.gradient.shallow_clone()))
+            .collect();
+        let int64 = || Tensor::zeros([batch_size as i64], (Kind::Int64, Device::Cpu));
         let step = FusedMfStep {
+            sparse_adam: sparse && optimizer.settings().kind == crate::optim::OptimizerKind::Adam,
+            sorted: [int64(), int64()],
+            order: [int64(), int64()],
+            numer: vec![0.0; batch_size * dim],
+            second: Tensor::zeros([(batch_size * dim) as i64], (Kind::Float, Device::Cpu)),
+            unique_rows: Vec::with_capacity(batch_size),
+            parameters,
+            gradients,
             users: tensors.users.shallow_clone(),
             items: tensors.items.shallow_clone(),
             ratings: tensors.ratings.shallow_clone(),
@@ -340,12 +375,10 @@ impl FusedMfStep {
     /// or `c * sgn(w)` added to the rows' gradient, as autograd adds the two.
     fn whole_table_penalty(&mut self) -> f32 {
         let _no_grad = tch::no_grad_guard();
-        let parameters: Vec<Parameter> = self
-            .tables
-            .iter()
-            .map(|t| Parameter::new(t.parameter.name.clone(), t.parameter.tensor.shallow_clone()))
-            .collect();
-        let value = self.penalty.on_parameters(&parameters).double_value(&[]) as f32;
+        let value = self
+            .penalty
+            .on_parameters(&self.parameters)
+            .double_value(&[]) as f32;
         let coefficient = self.penalty.parameters_coefficient() as f32;
         let kind = self.penalty.kind;
         for table in self.tables.iter().filter(|t| t.penalized) {
@@ -481,8 +514,15 @@ impl FusedStep for FusedMfStep {
             Some(reg) => reg,
             None => self.whole_table_penalty(),
         };
-        let gradients = self.gradients(len)?;
-        optimizer.step_with(&gradients)?;
+        if self.sparse_adam {
+            return self
+                .sparse_adam(len, optimizer)
+                .map(|()| [base, reg, base + reg]);
+        }
+        if self.sparse {
+            self.sparse_gradients(len)?;
+        }
+        optimizer.step_with(&self.gradients)?;
         Ok([base, reg, base + reg])
     }
 }

@@ -18,6 +18,7 @@ mod rules;
 mod settings;
 mod state_file;
 
+pub use rules::sparse_adam_step_size;
 pub use settings::{
     parse_betas, OptimizerKind, OptimizerSettings, DEFAULT_ALPHA, DEFAULT_BETAS, DEFAULT_EPS,
 };
@@ -209,6 +210,20 @@ impl Optimizer {
                 .with_context(|| format!("optimizer step on {}", slot.name))?;
         }
         Ok(())
+    }
+
+    /// SparseAdam's state of parameter `index` (in [`Self::parameter_names`] order): its step
+    /// count and moments, for the fused MF step, which applies SparseAdam's rule to them
+    /// itself (the same state a checkpoint saves). `None` for the other optimizers.
+    pub fn sparse_adam_state(&mut self, index: usize) -> Option<(&mut i64, &Tensor, &Tensor)> {
+        match &mut self.slots.get_mut(index)?.buffers {
+            Buffers::SparseAdam {
+                step,
+                exp_avg,
+                exp_avg_sq,
+            } => Some((step, exp_avg, exp_avg_sq)),
+            _ => None,
+        }
     }
 
     /// A snapshot of the state: copies, unaffected by later steps.
