@@ -12,8 +12,10 @@
 //!   gradient (`--sparse`, a coalesced sum is the optimizer's business as in autograd);
 //! * the whole-table forms (frobenius, norm, l1) as the autograd path computes them: their
 //!   value with the same ATen ops, their gradient element by element as autograd's formulas;
-//! * the update: the run's own [`Optimizer`] ([`Optimizer::step_with`]): the same rules and
-//!   state tensors, so checkpoints resume across engines.
+//! * the update: the run's own [`Optimizer`] ([`Optimizer::step_with`]: the same rules and
+//!   state tensors, so checkpoints resume across engines), except `--sparse` Adam, whose
+//!   SparseAdam rule the step applies itself on that optimizer's state (`sparse_adam.rs`),
+//!   sparing a sparse tensor and a coalesce per table and batch.
 //!
 //! It runs on one thread: the batch's work is microseconds, smaller than a thread hand-off,
 //! and one thread makes the row accumulation order fixed. Buffers are allocated once per run.
@@ -408,7 +410,7 @@ impl FusedMfStep {
 }
 
 /// How many examples ahead the step asks for the memory it will read.
-const PREFETCH_AHEAD: usize = 12;
+pub(super) const PREFETCH_AHEAD: usize = 12;
 
 /// A hint to fetch `value`'s cache line; no effect on results.
 #[inline(always)]
@@ -425,7 +427,7 @@ fn prefetch<T>(value: &T) {
 
 /// [`prefetch`] for every cache line of a row.
 #[inline(always)]
-fn prefetch_row(row: &[f32]) {
+pub(super) fn prefetch_row(row: &[f32]) {
     for line in row.chunks(16) {
         prefetch(&line[0]);
     }

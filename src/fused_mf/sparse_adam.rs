@@ -4,7 +4,7 @@
 //! `sort` puts the batch's row ids (as `coalesce` does: the same sort, into preallocated
 //! tensors), so the sums have the autograd path's bits.
 
-use super::{elements, elements_mut, FusedMfStep, Side};
+use super::{elements, elements_mut, prefetch_row, FusedMfStep, Side, PREFETCH_AHEAD};
 use crate::optim::{sparse_adam_step_size, Optimizer};
 use anyhow::{bail, Result};
 
@@ -68,6 +68,12 @@ impl FusedMfStep {
             let g = &mut self.batch.row[..width];
             let mut k = 0;
             while k < len {
+                if let Some(&ahead) = order.get(k + PREFETCH_AHEAD) {
+                    let at = ids[ahead as usize] as usize * width;
+                    prefetch_row(&m[at..at + width]);
+                    prefetch_row(&v[at..at + width]);
+                    prefetch_row(&p[at..at + width]);
+                }
                 let first = order[k] as usize;
                 let row = ids[first];
                 g.copy_from_slice(&values[first * width..(first + 1) * width]);
@@ -75,7 +81,7 @@ impl FusedMfStep {
                 while k < len && ids[order[k] as usize] == row {
                     let more = order[k] as usize * width;
                     for (sum, &x) in g.iter_mut().zip(&values[more..more + width]) {
-                        *sum = *sum + x;
+                        *sum += x;
                     }
                     k += 1;
                 }
@@ -99,7 +105,7 @@ impl FusedMfStep {
                 let (at, e) = (row * width, r * width);
                 for j in 0..width {
                     let denom = second[e + j] + eps;
-                    p[at + j] = p[at + j] + (numer[e + j] / denom) * minus_step_size;
+                    p[at + j] += (numer[e + j] / denom) * minus_step_size;
                 }
             }
         }
