@@ -9,13 +9,9 @@ use crate::optim::{sparse_adam_step_size, Optimizer};
 use anyhow::{bail, Result};
 
 impl FusedMfStep {
-    /// One SparseAdam step of every table from this batch's occurrence gradients.
-    pub(super) fn sparse_adam(&mut self, len: usize, optimizer: &mut Optimizer) -> Result<()> {
-        let settings = optimizer.settings().clone();
-        let (beta1, beta2) = settings.betas;
-        let one_minus_beta1 = (1.0 - beta1) as f32;
-        let one_minus_beta2 = (1.0 - beta2) as f32;
-        let eps = settings.eps as f32;
+    /// Each side's row ids of this batch in ATen `sort`'s order (`coalesce`'s), into the
+    /// preallocated `sorted` and `order` tensors.
+    fn sort_ids(&self, len: usize) -> Result<()> {
         for side in [Side::User, Side::Item] {
             let Some(table) = self.tables.iter().find(|t| t.side == side) else {
                 continue;
@@ -29,6 +25,17 @@ impl FusedMfStep {
                 false,
             )?;
         }
+        Ok(())
+    }
+
+    /// One SparseAdam step of every table from this batch's occurrence gradients.
+    pub(super) fn sparse_adam(&mut self, len: usize, optimizer: &mut Optimizer) -> Result<()> {
+        let settings = optimizer.settings().clone();
+        let (beta1, beta2) = settings.betas;
+        let one_minus_beta1 = (1.0 - beta1) as f32;
+        let one_minus_beta2 = (1.0 - beta2) as f32;
+        let eps = settings.eps as f32;
+        self.sort_ids(len)?;
         for (index, table) in self.tables.iter().enumerate() {
             let Some((step, exp_avg, exp_avg_sq)) = optimizer.sparse_adam_state(index) else {
                 bail!(
