@@ -13,7 +13,7 @@
 //! tune
 //! sweep
 //! experiment
-//! checkpoint html_report inference progress run_writer
+//! checkpoint fused_mf html_report inference progress run_writer
 //! saved_ranking
 //! model_file plot train
 //! explain
@@ -43,6 +43,9 @@
 //!   document, the loop; resumes a run from its checkpoint; saves the finished run's models.
 //! * `checkpoint` — what a run needs to continue (weights, optimizer state, position, schedule,
 //!   generator state) in one file, written by an observer; read back by `resume`.
+//! * `fused_mf` — the fused CPU training step of matrix factorization (`--engine fused`):
+//!   forward, penalty and row gradients in one call per batch over raw slices, with the
+//!   autograd path's bits; the update through the run's optimizer.
 //! * `html_report` — `regulab report`: runs, sweep tables and findings as one self-contained
 //!   HTML page with interactive charts (uPlot, vendored under `assets/uplot/`); uses `plot`'s
 //!   legend labels and run titles.
@@ -96,6 +99,7 @@ pub mod experiment;
 pub mod explain;
 pub mod failure;
 mod ffi;
+pub mod fused_mf;
 pub mod html_report;
 pub mod inference;
 pub mod info;

@@ -223,8 +223,14 @@ impl Penalty {
         self.kind != PenaltyKind::None && self.lambda != 0.0
     }
 
-    fn applies_to(&self, parameter: &Parameter) -> bool {
+    /// Whether the penalty covers `parameter` (weights always, biases with `penalize_bias`).
+    pub fn applies_to(&self, parameter: &Parameter) -> bool {
         !parameter.is_bias || self.penalize_bias
+    }
+
+    /// The number [`Self::on_parameters`] multiplies the sum of reductions by.
+    pub fn parameters_coefficient(&self) -> f64 {
+        self.lambda * self.kind.half() / self.divisor
     }
 
     /// Sum of the form's reductions over the penalized tensors, in the given order.
@@ -249,7 +255,7 @@ impl Penalty {
         if !self.is_active() || self.kind.is_per_example() {
             return Self::zero(parameters);
         }
-        let coefficient = self.lambda * self.kind.half() / self.divisor;
+        let coefficient = self.parameters_coefficient();
         match self.sum(parameters) {
             Some(total) => total * coefficient,
             None => Self::zero(parameters),

@@ -26,6 +26,8 @@ pub fn collect_environment(device: tch::Device) -> Environment {
         cuda_available: tch::Cuda::is_available(),
         cpu_threads: tch::get_num_threads(),
         cpu_threads_choice: String::new(),
+        engine: String::new(),
+        engine_choice: String::new(),
     }
 }
 

@@ -156,6 +156,13 @@ pub struct Environment {
     /// Why the run used `cpu_threads` threads: `--threads N`, or the default's reason.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub cpu_threads_choice: String,
+    /// The engine that computed the training steps: `fused` (matrix factorization's fused CPU
+    /// step) or `autograd`; empty in documents from before engines existed.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub engine: String,
+    /// Why that engine: `--engine fused`, `--engine autograd`, or what `auto` found.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub engine_choice: String,
 }
 
 /// Losses and metrics of one split after an epoch. Non-finite values are written as `null`

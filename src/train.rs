@@ -110,6 +110,33 @@ pub trait Observer {
     }
 }
 
+/// A model's own per-batch step in place of autograd's (the fused CPU step of matrix
+/// factorization): loss, penalty, gradients and the optimizer's update in one call, with the
+/// same numbers as [`Model::batch_loss`], the penalty's training term, `backward` and
+/// [`Optimizer::step`].
+pub trait FusedStep {
+    /// Trains on the examples at `indices` (int64, CPU); returns [base, reg, total].
+    fn step(&mut self, indices: &Tensor, optimizer: &mut Optimizer) -> Result<[f32; 3]>;
+}
+
+/// One step's losses: a device tensor (autograd) or numbers already on the host (fused).
+enum StepLosses {
+    Device(Tensor),
+    Host([f64; 3]),
+}
+
+impl StepLosses {
+    fn read(&self) -> Result<[f64; 3]> {
+        match self {
+            StepLosses::Device(losses) => {
+                let v = Vec::<f64>::try_from(losses)?;
+                Ok([v[0], v[1], v[2]])
+            }
+            StepLosses::Host(losses) => Ok(*losses),
+        }
+    }
+}
+
 /// How the loop ended.
 #[derive(Debug, Clone, PartialEq)]
 pub enum LoopOutcome {
@@ -147,6 +174,8 @@ pub struct TrainingLoop<'a> {
     pub settings: &'a LoopSettings,
     pub observers: Vec<&'a mut dyn Observer>,
     pub interrupter: &'a Interrupter,
+    /// Trains each batch instead of autograd when set ([`Self::use_fused_step`]).
+    fused: Option<&'a mut dyn FusedStep>,
     state: LoopState,
     best_weights: Vec<Tensor>,
 }
@@ -166,6 +195,7 @@ impl<'a> TrainingLoop<'a> {
             settings,
             observers: Vec::new(),
             interrupter,
+            fused: None,
             state: LoopState {
                 epochs_done: 0,
                 global_step: 0,
@@ -215,6 +245,11 @@ impl<'a> TrainingLoop<'a> {
     /// them as the selected model.
     fn keeps_best_weights(&self) -> bool {
         self.model.split_len(Split::Validation) > 0
+    }
+
+    /// Trains every batch with `step` instead of autograd.
+    pub fn use_fused_step(&mut self, step: &'a mut dyn FusedStep) {
+        self.fused = Some(step);
     }
 
     pub fn observe(&mut self, observer: &'a mut dyn Observer) {
@@ -400,8 +435,10 @@ impl<'a> TrainingLoop<'a> {
         let n_train = self.model.split_len(Split::Train);
         let batch_size = self.settings.batch_size;
         let permutation = Tensor::randperm(n_train, (Kind::Int64, Device::Cpu)).to_device(device);
-        // base, reg, total: summed in float64 on the device, read once at the end.
+        // base, reg, total: summed in float64 on the device, read once at the end (the fused
+        // step's are on the host already: the same float64 additions there).
         let mut sums = Tensor::zeros([3], (Kind::Double, device));
+        let mut host_sums = [0f64; 3];
         let mut steps_done = 0;
         for step in 0..steps {
             if self.interrupter.is_requested() {
@@ -409,8 +446,21 @@ impl<'a> TrainingLoop<'a> {
             }
             let begin = step as i64 * batch_size;
             let indices = permutation.narrow(0, begin, batch_size.min(n_train - begin));
-            let losses = self.step(&indices)?.to_kind(Kind::Double);
-            sums += &losses;
+            let losses = match self.fused.as_mut() {
+                Some(fused) => {
+                    let [base, reg, total] = fused.step(&indices, self.optimizer)?;
+                    let losses = [f64::from(base), f64::from(reg), f64::from(total)];
+                    for (sum, loss) in host_sums.iter_mut().zip(losses) {
+                        *sum += loss;
+                    }
+                    StepLosses::Host(losses)
+                }
+                None => {
+                    let losses = self.step(&indices)?.to_kind(Kind::Double);
+                    sums += &losses;
+                    StepLosses::Device(losses)
+                }
+            };
             steps_done += 1;
             self.state.global_step += 1;
             if let Some(total) = self.after_step(epoch, step, steps, &losses)? {
@@ -424,6 +474,8 @@ impl<'a> TrainingLoop<'a> {
         }
         let means = if steps_done == 0 {
             [f64::NAN; 3]
+        } else if self.fused.is_some() {
+            host_sums.map(|sum| sum / steps_done as f64)
         } else {
             let values = Vec::<f64>::try_from(&(sums / steps_done as f64))?;
             [values[0], values[1], values[2]]
@@ -469,7 +521,7 @@ impl<'a> TrainingLoop<'a> {
         epoch: usize,
         step: usize,
         steps: usize,
-        losses: &Tensor,
+        losses: &StepLosses,
     ) -> Result<Option<f64>> {
         let log_now = self
             .settings
@@ -477,8 +529,7 @@ impl<'a> TrainingLoop<'a> {
             .is_some_and(|every| self.state.global_step.is_multiple_of(every));
         let wanted = self.observers.iter().any(|o| o.wants_losses(step, steps));
         let values = if log_now || wanted {
-            let v = Vec::<f64>::try_from(losses)?;
-            Some([v[0], v[1], v[2]])
+            Some(losses.read()?)
         } else {
             None
         };

@@ -149,6 +149,11 @@ fn bad_values_fail_before_any_data_is_read() {
             "1e3",
             "--epochs 1e3: expected a non-negative integer",
         ),
+        (
+            "--engine",
+            "turbo",
+            "--engine turbo: unknown variant `turbo`",
+        ),
     ] {
         let line = run_err(
             regulab()
@@ -157,6 +162,19 @@ fn bad_values_fail_before_any_data_is_read() {
         );
         assert!(line.contains(want), "{flag} {value}: {line}");
     }
+    let line = run_err(regulab().args([
+        "mf",
+        "--data",
+        "/no/such/ratings",
+        "--engine",
+        "fused",
+        "--device",
+        "cuda",
+    ]));
+    assert!(
+        line.contains("--engine fused: fused runs on the CPU only"),
+        "{line}"
+    );
     let line = run_err(regulab().args(["mlp", "--data", "/no/such/images", "--set", "dim=4"]));
     assert!(
         line.contains("--set dim 4: applies to `regulab mf` only"),
@@ -297,4 +315,39 @@ fn only_the_command_line_knows_clap() {
         }
     }
     assert!(offenders.is_empty(), "clap outside the CLI: {offenders:?}");
+}
+
+#[test]
+fn the_engine_is_recorded_and_leaves_the_run_id_and_numbers_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |engine: &str| {
+        train(
+            dir.path(),
+            engine,
+            &[
+                "mf",
+                "--epochs",
+                "2",
+                "--penalty",
+                "batch-l2",
+                "--lambda",
+                "0.05",
+                "--engine",
+                engine,
+            ],
+        )
+    };
+    let (fused, autograd, auto) = (run("fused"), run("autograd"), run("auto"));
+    assert_eq!(fused["environment"]["engine"], "fused");
+    assert_eq!(fused["environment"]["engine_choice"], "--engine fused");
+    assert_eq!(autograd["environment"]["engine"], "autograd");
+    // On the CPU, auto takes the fused step (its self-check passes on the CI machines).
+    assert_eq!(auto["environment"]["engine"], "fused");
+    assert!(auto["environment"]["engine_choice"]
+        .as_str()
+        .unwrap()
+        .starts_with("auto: "));
+    assert_eq!(fused["run_id"], autograd["run_id"]);
+    assert_eq!(epoch_numbers(&fused), epoch_numbers(&autograd));
+    assert!(!epoch_numbers(&fused).is_empty());
 }

@@ -3,6 +3,7 @@
 //! same per-epoch numbers. Both sides run on one CPU thread (reduction order depends on the
 //! thread count). Every optimizer path is covered: sgd (momentum, dampening, Nesterov, weight
 //! decay), adam and adamw (amsgrad, betas, eps), rmsprop (centered, momentum, alpha).
+//! Matrix factorization runs through both engines (`--engine autograd` and `fused`).
 
 mod common;
 use common::*;
@@ -82,18 +83,29 @@ fn assert_parity(rust: &Value, python: &Value, what: &str) {
     );
 }
 
+/// Matrix factorization through both engines (autograd, the reference, and the fused CPU
+/// step), each compared with Python on every recorded number of every epoch.
 fn mf_parity(name: &str, flags: &[&str]) {
     let dir = tempfile::tempdir().unwrap();
     let data = ml100k();
     let base = ["--data", data.as_str(), "--split", "u1", "--epochs", "4"];
-    let rust = train(dir.path(), name, &[&["mf"], &base[..], flags].concat());
     let python = reference(
         dir.path(),
         name,
         "mf_reference.py",
         &[&base[..], flags].concat(),
     );
-    assert_parity(&rust, &python, name);
+    for engine in ["autograd", "fused"] {
+        let run = format!("{name}-{engine}");
+        let engine_flags = ["--engine", engine];
+        let rust = train(
+            dir.path(),
+            &run,
+            &[&["mf"], &base[..], flags, &engine_flags].concat(),
+        );
+        assert_eq!(rust["environment"]["engine"], engine, "{run}");
+        assert_parity(&rust, &python, &run);
+    }
 }
 
 #[test]

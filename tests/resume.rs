@@ -409,3 +409,40 @@ fn resume_takes_the_same_data_from_another_place_and_refuses_other_data() {
     assert_eq!(resumed["config"]["threads"], 2);
     assert_eq!(resumed["dataset"]["source"], moved.display().to_string());
 }
+
+/// Both engines keep the optimizer's state in the same tensors: a checkpoint written by
+/// autograd continues in the fused step (the document's `engine` changed before resuming;
+/// it is not part of the run id) with the numbers of a fused run left alone.
+#[test]
+fn a_checkpoint_of_one_engine_resumes_in_the_other() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = ml100k();
+    let with_engine = |engine| args(&[MF, &["--engine", engine]].concat(), &data);
+    let whole = dir.path().join("whole.json");
+    run_ok(
+        regulab()
+            .args(with_engine("fused"))
+            .arg("--out")
+            .arg(&whole),
+    );
+    let stopped = dir.path().join("stopped.json");
+    let mut child = spawn(&with_engine("autograd"), &stopped);
+    wait_for_epochs(&stopped, 3);
+    assert_eq!(stop(&mut child, "INT"), Some(130));
+    let mut document = read_json(&stopped);
+    assert_eq!(document["environment"]["engine"], "autograd");
+    document["config"]["engine"] = Value::from("fused");
+    std::fs::write(&stopped, serde_json::to_string_pretty(&document).unwrap()).unwrap();
+    run_ok(regulab().arg("resume").arg(&stopped).arg("--quiet"));
+    let (whole, resumed) = (read_json(&whole), read_json(&stopped));
+    assert_eq!(resumed["status"], "completed");
+    assert_eq!(resumed["environment"]["engine"], "fused");
+    let (a, b) = (
+        whole["epochs"].as_array().unwrap(),
+        resumed["epochs"].as_array().unwrap(),
+    );
+    assert_eq!(a.len(), b.len());
+    for (x, y) in a.iter().zip(b) {
+        assert_eq!(numbers(x), numbers(y), "epoch {} differs", x["epoch"]);
+    }
+}

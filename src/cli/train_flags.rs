@@ -159,6 +159,11 @@ pub struct MfFlags {
     /// batch-l2 or none, no weight decay
     #[arg(long)]
     pub sparse: bool,
+    /// How training steps are computed: auto (the fused CPU step where it applies and its
+    /// self-check passed, else autograd), autograd (the reference) or fused (one call per
+    /// batch, CPU only; refused elsewhere)
+    #[arg(long, value_name = "ENGINE")]
+    pub engine: Option<String>,
     /// Synthetic: number of users
     #[arg(long, allow_negative_numbers = true, value_name = "N")]
     pub synthetic_users: Option<String>,

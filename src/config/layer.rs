@@ -66,6 +66,8 @@ config_keys! {
     init_std: f64,
     /// Row-sparse gradients and updates (matrix factorization).
     sparse: bool,
+    /// How training steps are computed (matrix factorization): auto, autograd or fused.
+    engine: super::Engine,
     synthetic_users: usize,
     synthetic_items: usize,
     synthetic_ratings: usize,
@@ -128,6 +130,7 @@ pub const MF_ONLY: &[&str] = &[
     "dim",
     "init_std",
     "sparse",
+    "engine",
     "synthetic_users",
     "synthetic_items",
     "synthetic_ratings",

@@ -148,9 +148,31 @@ impl RankingSpec {
     }
 }
 
+/// How matrix factorization's training steps are computed (`--engine`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Engine {
+    /// The fused step where it covers the run (the CPU) and its self-check passed, else
+    /// autograd.
+    #[default]
+    Auto,
+    /// libtorch's autograd and the optimizer: the reference.
+    Autograd,
+    /// The fused CPU step (`crate::fused_mf`); refused where it does not apply.
+    Fused,
+}
+
+crate::named_enum!(Engine, ["auto", "autograd", "fused"]);
+
+/// Why `--engine fused` is refused on a CUDA device.
+pub const FUSED_ON_CUDA: &str =
+    "fused runs on the CPU only; on a CUDA device training goes through autograd (--engine auto or autograd)";
+
 /// Matrix factorization on ratings.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MfSpec {
+    /// How training steps are computed.
+    pub engine: Engine,
     /// `synthetic`, a data set name from the cache, or a path.
     pub data: String,
     pub download: bool,
@@ -305,6 +327,11 @@ pub const NOT_IDENTITY: &[&str] = &[
     "download",
     "data",
     "pause_after",
+    // Both engines compute the same numbers (bit for bit where the parity suite checks them;
+    // `auto` picks fused only where its self-check reproduces ATen's sums), and a checkpoint
+    // of one resumes in the other, as with `threads`. The document's environment records the
+    // engine that ran.
+    "engine",
 ];
 
 impl From<RunConfig> for ConfigValues {
@@ -367,6 +394,7 @@ impl From<RunConfig> for ConfigValues {
                 values.dim = Some(spec.dim);
                 values.init_std = Some(spec.init_std);
                 values.sparse = Some(config.optimizer.sparse);
+                values.engine = Some(spec.engine);
                 values.val_split = spec.val_split;
                 values.metrics =
                     (!spec.ranking.metrics.is_empty()).then_some(MetricList(spec.ranking.metrics));
@@ -462,6 +490,7 @@ impl Layer {
         let defaults = trainer.defaults();
         let spec = match trainer {
             ModelKind::Mf => ModelSpec::Mf(MfSpec {
+                engine: v.engine.unwrap_or_default(),
                 data: v.data.clone().unwrap_or_else(|| "synthetic".into()),
                 download: v.download.unwrap_or(false),
                 split: v.split.clone().unwrap_or(SplitSpec::Random(0.8)),
@@ -601,6 +630,9 @@ impl RunConfig {
         match &self.model {
             ModelSpec::Mf(spec) => {
                 validate_sparse_penalty(&self.penalty, self.optimizer.sparse)?;
+                if spec.engine == Engine::Fused && matches!(t.device, DeviceChoice::Cuda(_)) {
+                    return Err(InvalidSetting::new("engine", FUSED_ON_CUDA));
+                }
                 validate_mf(spec)
             }
             ModelSpec::Mlp(spec) => {

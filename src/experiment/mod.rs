@@ -2,6 +2,7 @@
 //! run document and drives the training loop. One path serves every model; each spec only
 //! prepares its data set and model.
 
+mod engine;
 mod output;
 mod prepare;
 
@@ -358,7 +359,8 @@ fn train_and_record(
         .penalty
         .resolve(prepared.train_examples, config.training.batch_size)?;
     let mut optimizer = config.optimizer.build(model.var_store())?;
-    let document = starting_document(
+    let mut engine = engine::choose(config, model, &penalty, &optimizer, device)?;
+    let mut document = starting_document(
         config,
         context,
         &prepared,
@@ -367,6 +369,8 @@ fn train_and_record(
         &penalty,
         resume.as_ref(),
     );
+    document.environment.engine = engine.name.into();
+    document.environment.engine_choice = std::mem::take(&mut engine.reason);
     let prior_seconds = resume
         .as_ref()
         .map_or(0.0, |r| r.checkpoint.elapsed_seconds);
@@ -383,6 +387,7 @@ fn train_and_record(
             context.interrupter,
             resume,
             &mut observers,
+            engine.step.as_mut(),
         )
     });
     let (outcome, best_weights) = match result {
@@ -422,6 +427,8 @@ fn loop_settings(config: &RunConfig, device: tch::Device) -> LoopSettings {
 }
 
 /// Restores a resumed run's model, optimizer and loop state, then runs the loop.
+// The loop's parts are borrowed for its whole run: a struct for them would only rename them.
+#[allow(clippy::too_many_arguments)]
 fn train_loop<'a>(
     model: &'a dyn Model,
     optimizer: &'a mut Optimizer,
@@ -430,6 +437,7 @@ fn train_loop<'a>(
     interrupter: &'a Interrupter,
     resume: Option<Resume>,
     observers: &'a mut Observers,
+    fused: Option<&'a mut crate::fused_mf::FusedMfStep>,
 ) -> Result<(LoopOutcome, Option<NamedWeights>)> {
     let restored = match resume {
         Some(resume) => Some(resume.checkpoint.restore(model, optimizer)?),
@@ -438,6 +446,9 @@ fn train_loop<'a>(
     let mut training = TrainingLoop::new(model, optimizer, penalty, settings, interrupter);
     if let Some((state, best_weights)) = restored {
         training.resume(state, best_weights)?;
+    }
+    if let Some(fused) = fused {
+        training.use_fused_step(fused);
     }
     training.observe(&mut observers.writer);
     training.observe(&mut observers.console);

@@ -60,6 +60,21 @@ impl DeviceRatings {
     }
 }
 
+/// A model's parameter tables and training ratings (int64 users and items, float32 ratings).
+pub struct TrainingTensors<'a> {
+    pub user_factors: &'a Tensor,
+    pub item_factors: &'a Tensor,
+    pub user_bias: Option<&'a Tensor>,
+    pub item_bias: Option<&'a Tensor>,
+    /// The training mean, a 0-dim float32 tensor.
+    pub global_mean: &'a Tensor,
+    pub users: &'a Tensor,
+    pub items: &'a Tensor,
+    pub ratings: &'a Tensor,
+    /// Row-sparse gradients (`--sparse`).
+    pub sparse: bool,
+}
+
 pub struct MatrixFactorization {
     vs: nn::VarStore,
     user_factors: Tensor,
@@ -308,6 +323,22 @@ impl MatrixFactorization {
         self.predict(users, items, Some(known), false).0
     }
 
+    /// The tensors a training step reads and writes, for the fused CPU step
+    /// (`crate::fused_mf`), which computes what [`Model::batch_loss`] and autograd would.
+    pub fn training_tensors(&self) -> TrainingTensors<'_> {
+        TrainingTensors {
+            user_factors: &self.user_factors,
+            item_factors: &self.item_factors,
+            user_bias: self.user_bias.as_ref(),
+            item_bias: self.item_bias.as_ref(),
+            global_mean: &self.global_mean,
+            users: &self.train.users,
+            items: &self.train.items,
+            ratings: &self.train.ratings,
+            sparse: self.sparse,
+        }
+    }
+
     /// With `sparse`, a training batch's backward pass yields row-sparse gradients (only the
     /// rows the batch used, as `nn.Embedding(sparse=True)`) instead of whole-table ones.
     pub fn with_sparse_gradients(mut self, sparse: bool) -> Self {
@@ -467,6 +498,10 @@ impl MatrixFactorization {
             let value = result.as_ref().and_then(|r| metric.value_in(r));
             metrics.insert(metric.key(), value.unwrap_or(f64::NAN));
         }
+    }
+
+    fn as_matrix_factorization(&self) -> Option<&MatrixFactorization> {
+        Some(self)
     }
 }
 

@@ -239,6 +239,10 @@ pub trait Model {
     /// of one evaluation batch (models without per-example rows never call it).
     fn evaluate(&self, split: Split, row_penalty: &dyn Fn(&[Parameter]) -> f64) -> Evaluation;
     fn headline_metric(&self) -> Metric;
+    /// The model as matrix factorization, for the fused CPU training step.
+    fn as_matrix_factorization(&self) -> Option<&mf::MatrixFactorization> {
+        None
+    }
 }
 
 /// Copies saved weights into a model's variables, by name; every variable must have a saved

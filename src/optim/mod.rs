@@ -18,6 +18,7 @@ mod rules;
 mod settings;
 mod state_file;
 
+pub use rules::sparse_adam_step_size;
 pub use settings::{
     parse_betas, OptimizerKind, OptimizerSettings, DEFAULT_ALPHA, DEFAULT_BETAS, DEFAULT_EPS,
 };
@@ -175,6 +176,54 @@ impl Optimizer {
                 .with_context(|| format!("optimizer step on {}", slot.name))?;
         }
         Ok(())
+    }
+
+    /// The parameters' names, in the order [`Self::step_with`] takes their gradients.
+    pub fn parameter_names(&self) -> Vec<&str> {
+        self.slots.iter().map(|s| s.name.as_str()).collect()
+    }
+
+    /// One update from gradients given here instead of the parameters' `.grad` (the fused
+    /// MF step computes them itself): one per parameter in [`Self::parameter_names`] order,
+    /// `None` for a parameter without a gradient. The same rules and state as [`Self::step`],
+    /// so either engine continues the other's checkpoint.
+    pub fn step_with(&mut self, gradients: &[Option<Tensor>]) -> Result<()> {
+        if gradients.len() != self.slots.len() {
+            bail!(
+                "optimizer step: {} gradients for {} parameters",
+                gradients.len(),
+                self.slots.len()
+            );
+        }
+        let _no_grad = tch::no_grad_guard();
+        let settings = &self.settings;
+        for (slot, grad) in self.slots.iter_mut().zip(gradients) {
+            let Some(grad) = grad else { continue };
+            if grad.is_sparse() != settings.sparse {
+                bail!(
+                    "optimizer step on {}: gradient layout does not match --sparse",
+                    slot.name
+                );
+            }
+            slot.buffers
+                .update(settings, &mut slot.param, grad)
+                .with_context(|| format!("optimizer step on {}", slot.name))?;
+        }
+        Ok(())
+    }
+
+    /// SparseAdam's state of parameter `index` (in [`Self::parameter_names`] order): its step
+    /// count and moments, for the fused MF step, which applies SparseAdam's rule to them
+    /// itself (the same state a checkpoint saves). `None` for the other optimizers.
+    pub fn sparse_adam_state(&mut self, index: usize) -> Option<(&mut i64, &Tensor, &Tensor)> {
+        match &mut self.slots.get_mut(index)?.buffers {
+            Buffers::SparseAdam {
+                step,
+                exp_avg,
+                exp_avg_sq,
+            } => Some((step, exp_avg, exp_avg_sq)),
+            _ => None,
+        }
     }
 
     /// A snapshot of the state: copies, unaffected by later steps.

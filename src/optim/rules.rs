@@ -153,13 +153,9 @@ fn sparse_adam(
     exp_avg_sq: &mut Tensor,
 ) -> Result<()> {
     let (beta1, beta2) = s.betas;
-    // state["step"] += 1 (an int; `beta ** step` is C's pow on the int as a double)
+    // state["step"] += 1
     *step += 1;
-    let step = *step as f64;
-    let bias_correction1 = 1.0 - python_pow(beta1, step);
-    let bias_correction2 = 1.0 - python_pow(beta2, step);
-    // step_size = lr * math.sqrt(bias_correction2) / bias_correction1 (a correctly rounded sqrt)
-    let step_size = s.lr * bias_correction2.sqrt() / bias_correction1;
+    let step_size = sparse_adam_step_size(s, *step);
     let scalars = ops::SparseAdamScalars {
         beta1,
         beta2,
@@ -168,6 +164,17 @@ fn sparse_adam(
         fused: true,
     };
     ops::sparse_adam_(param, grad, exp_avg, exp_avg_sq, &scalars)
+}
+
+/// SparseAdam's step size at step count `step` (the count after this step's `+= 1`).
+pub fn sparse_adam_step_size(s: &OptimizerSettings, step: i64) -> f64 {
+    let (beta1, beta2) = s.betas;
+    // `beta ** step` is C's pow on the int as a double
+    let step = step as f64;
+    let bias_correction1 = 1.0 - python_pow(beta1, step);
+    let bias_correction2 = 1.0 - python_pow(beta2, step);
+    // step_size = lr * math.sqrt(bias_correction2) / bias_correction1 (a correctly rounded sqrt)
+    s.lr * bias_correction2.sqrt() / bias_correction1
 }
 
 /// Python's `base ** exponent` on floats: C's pow(). The exponent goes through black_box
