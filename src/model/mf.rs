@@ -474,6 +474,10 @@ impl Model for MatrixFactorization {
     fn headline_metric(&self) -> Metric {
         self.selection
     }
+
+    fn as_matrix_factorization(&self) -> Option<&MatrixFactorization> {
+        Some(self)
+    }
 }
 
 impl MatrixFactorization {
@@ -498,10 +502,6 @@ impl MatrixFactorization {
             let value = result.as_ref().and_then(|r| metric.value_in(r));
             metrics.insert(metric.key(), value.unwrap_or(f64::NAN));
         }
-    }
-
-    fn as_matrix_factorization(&self) -> Option<&MatrixFactorization> {
-        Some(self)
     }
 }
 
