@@ -46,6 +46,8 @@ pub fn run_all(
         )
     })?;
     let threads = threads_per_run(plan);
+    // The console lines name the command the user ran (sweep, cv or tune).
+    let command = super::command_name(&std::env::args().collect::<Vec<_>>());
     let total = points.len();
     let mut next = 0;
     let mut done = 0;
@@ -77,7 +79,7 @@ pub fn run_all(
             });
             next += 1;
             crate::util::erroutln!(
-                "regulab sweep: started {} ({} running, {done} of {total} done)",
+                "regulab {command}: started {} ({} running, {done} of {total} done)",
                 name(point),
                 running.len()
             );
@@ -89,10 +91,19 @@ pub fn run_all(
                     done += 1;
                     let point = &points[run.index];
                     let result = finished(plan, point, &logs);
+                    // A tune's trial that stopped at its rung (no signal here) is paused, not
+                    // interrupted: the promoted ones continue it.
+                    let paused = command == "tune"
+                        && signal.is_none()
+                        && result.status == crate::schema::RunStatus::Interrupted;
                     crate::util::erroutln!(
-                        "regulab sweep: {} {} after {:.1} s ({done} of {total} done)",
+                        "regulab {command}: {} {} after {:.1} s ({done} of {total} done)",
                         name(point),
-                        result.status,
+                        if paused {
+                            "paused at its rung".to_string()
+                        } else {
+                            result.status.to_string()
+                        },
                         run.started.elapsed().as_secs_f64()
                     );
                     record(result)?;

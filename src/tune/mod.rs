@@ -317,10 +317,11 @@ pub fn run(plan: &TunePlan, interrupter: &Interrupter, argv: &[String]) -> Resul
         }
         sweep::prepare_folder(folder, &points, false)?;
         crate::util::erroutln!(
-            "regulab tune: rung {rung} of 0..{} ({epochs} epochs): {} trials, {} runs to train",
+            "regulab tune: rung {rung} of 0..{} ({}): {}, {} to train",
             rungs.len() - 1,
-            alive.len(),
-            todo.len()
+            crate::util::count_noun(epochs, "epoch"),
+            crate::util::count_noun(alive.len(), "trial"),
+            crate::util::count_noun(todo.len(), "run")
         );
         signal = sweep::train_points(&executor, &todo, interrupter, argv)?;
         if signal.is_some() {

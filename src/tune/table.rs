@@ -40,8 +40,8 @@ fn align(rows: &[Vec<String>]) -> String {
 pub fn stopped_text(stopped: &str, rung: Option<usize>, rungs: &[usize]) -> String {
     match rung {
         Some(k) => format!(
-            "{stopped} at rung {k} ({} epochs)",
-            rungs.get(k).copied().unwrap_or(0)
+            "{stopped} at rung {k} ({})",
+            crate::util::count_noun(rungs.get(k).copied().unwrap_or(0), "epoch")
         ),
         None => stopped.to_string(),
     }
@@ -102,9 +102,15 @@ pub fn tune_table(summary: &TuneSummary) -> String {
         );
     }
     if let (Some(mean), Some(std)) = (choice.test_mean, choice.test_std) {
+        // A sample std needs two runs; one run's "± 0" would claim a spread never measured.
+        let spread = if choice.test.len() > 1 {
+            format!(" ± {std:.5}")
+        } else {
+            String::new()
+        };
         text += &format!(
-            "test {metric}: {mean:.5} ± {std:.5} over {} runs (reported once; no choice read it)\n",
-            choice.test.len()
+            "test {metric}: {mean:.5}{spread} over {} (reported once; no choice read it)\n",
+            crate::util::count_noun(choice.test.len(), "run")
         );
     }
     text
