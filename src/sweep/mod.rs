@@ -588,7 +588,8 @@ pub fn results_table(summary: &SweepSummary) -> String {
     text
 }
 
-fn align(rows: &[Vec<String>]) -> String {
+/// Rows of cells as text columns, each as wide as its widest cell (sweep and tune tables).
+pub fn align(rows: &[Vec<String>]) -> String {
     let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
     let widths: Vec<usize> = (0..columns)
         .map(|c| {

@@ -2,6 +2,7 @@
 //! each rung, why it stopped), then the choice and its test result per fold.
 
 use crate::schema::TuneSummary;
+use crate::sweep::align;
 use serde_json::Value;
 
 fn value_text(value: Option<&Value>) -> String {
@@ -10,30 +11,6 @@ fn value_text(value: Option<&Value>) -> String {
         Some(other) => other.to_string(),
         None => String::new(),
     }
-}
-
-fn align(rows: &[Vec<String>]) -> String {
-    let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
-    let widths: Vec<usize> = (0..columns)
-        .map(|c| {
-            rows.iter()
-                .filter_map(|r| r.get(c))
-                .map(String::len)
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    let mut text = String::new();
-    for row in rows {
-        let cells: Vec<String> = row
-            .iter()
-            .enumerate()
-            .map(|(c, cell)| format!("{cell:<width$}", width = widths[c]))
-            .collect();
-        text += cells.join("  ").trim_end();
-        text += "\n";
-    }
-    text
 }
 
 /// Why a trial stopped, in words.
