@@ -179,12 +179,13 @@ fn rank(
             .predict_pairs(&users, &items, &known)
             .to_kind(Kind::Double),
     )?;
-    let mut ranked: Vec<(u32, f64)> = candidates.into_iter().zip(scores).collect();
-    ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-    let ranked = ranked
+    let mut ranked: Vec<(u64, f64)> = candidates
         .into_iter()
-        .map(|(row, score)| (rows.items.raw_id(row).unwrap_or_default(), score))
+        .map(|row| rows.items.raw_id(row).unwrap_or_default())
+        .zip(scores)
         .collect();
+    // Ties go to the smaller raw item id, the rule of eval's ranking metrics (src/ranking.rs).
+    ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
     Ok((trained, ranked))
 }
 
